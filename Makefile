@@ -1,0 +1,37 @@
+# Two commands do all set-up on a fresh machine with Python 3.11+:
+#   make demo   simulate events, compile the metrics, build on embedded DuckDB, print headlines
+#   make test   run the whole test suite (unit, DuckDB and PostgreSQL integration)
+# Both bootstrap .venv/ with uv (installed into the venv by pip when it is not on PATH).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-fast check bench compile clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/outcomes demo
+
+test: $(STAMP)
+	$(BIN)/outcomes compile --check
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+compile: $(STAMP)
+	$(BIN)/outcomes compile
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) target logs .pytest_cache

@@ -1,0 +1,174 @@
+-- One row per interaction: what happened to it, from its clean events.
+-- Outcome flags built from these facts (successful, silent failure, ...) are declared in
+-- metrics/_outcomes.yml and added by the generated model int_interactions.
+--
+-- Shadow events (is_shadow) never count toward the interaction's own outcome, segments,
+-- latency, model or cost; they feed the shadow_* columns only.
+
+{%- set by_time = ['occurred_at', 'event_id'] %}
+{%- set by_request_then_time = ['request_rank', 'occurred_at', 'event_id'] %}
+{%- set own_response = "event_type = 'ai_response' and not is_shadow" %}
+
+with events as (
+
+    select
+        *,
+        case when event_type = 'ai_request' then 0 else 1 end as request_rank
+    from {{ ref('stg_ai_events') }}
+    where event_scope = 'interaction'
+
+),
+
+task_events as (
+
+    select * from {{ ref('stg_ai_events') }}
+    where event_scope = 'task'
+
+),
+
+interactions as (
+
+    select
+        interaction_id,
+        min(occurred_at) as first_event_at,
+        min(case when event_type = 'ai_request' then occurred_at end) as requested_at,
+
+        -- who and where: from the ai_request, else the earliest own event carrying the value
+        {{ outcome_metrics.first_by('user_id', by_request_then_time, 'not is_shadow') }} as user_id,
+        {{ outcome_metrics.first_by('task_id', by_request_then_time, 'not is_shadow') }} as task_id,
+        {{ outcome_metrics.first_by('session_id', by_request_then_time, 'not is_shadow') }} as session_id,
+        {{ outcome_metrics.first_by('feature', by_request_then_time, 'not is_shadow') }} as feature,
+        {{ outcome_metrics.first_by('persona', by_request_then_time, 'not is_shadow') }} as persona,
+        {{ outcome_metrics.first_by('workflow', by_request_then_time, 'not is_shadow') }} as workflow,
+        {{ outcome_metrics.first_by('prompt_version', by_request_then_time, 'not is_shadow') }} as prompt_version,
+        {{ outcome_metrics.first_by('experiment', by_request_then_time, 'not is_shadow') }} as experiment,
+        {{ outcome_metrics.first_by('variant', by_request_then_time, 'not is_shadow') }} as variant,
+        {{ outcome_metrics.first_by('model', by_time, own_response) }} as response_model,
+        {{ outcome_metrics.first_by('model', by_request_then_time, 'not is_shadow') }} as event_model,
+
+        -- what the user did
+        bool_or(event_type = 'ai_request' and not is_shadow) as has_request,
+        bool_or({{ own_response }}) as has_response,
+        bool_or(event_type = 'ai_error' and not is_shadow) as has_error,
+        bool_or(event_type = 'accept' and not is_shadow) as has_accept,
+        bool_or(event_type = 'edit' and not is_shadow) as has_edit,
+        bool_or(event_type = 'reject' and not is_shadow) as has_reject,
+        bool_or(event_type = 'regenerate' and not is_shadow) as has_regenerate,
+        bool_or(event_type = 'copy' and not is_shadow) as has_copy,
+        bool_or(event_type = 'override' and not is_shadow) as has_override,
+        bool_or(event_type = 'fallback' and not is_shadow) as has_fallback,
+        bool_or(event_type = 'escalation' and not is_shadow) as has_escalation,
+        bool_or(event_type = 'external_search' and not is_shadow) as has_external_search,
+        bool_or(event_type = 'feedback' and not is_shadow) as has_feedback,
+        {{ outcome_metrics.last_by('score', by_time, "event_type = 'feedback' and not is_shadow") }} as feedback_score,
+        avg(case when event_type = 'edit' and not is_shadow then edit_ratio end) as edit_ratio,
+
+        -- the model call (the first own response)
+        {{ outcome_metrics.first_by('latency_ms', by_time, own_response) }} as latency_ms,
+        {{ outcome_metrics.first_by('confidence', by_time, own_response) }} as confidence,
+        sum(case when {{ own_response }} then input_tokens end) as input_tokens,
+        sum(case when {{ own_response }} then output_tokens end) as output_tokens,
+        coalesce(sum(case when not is_shadow then cost_usd end), 0) as cost_usd,
+
+        -- evaluations: mean judge score per criterion
+        avg(case when event_type = 'judge_score' and not is_shadow and criterion = 'task_completion' then score end)
+            as judge_task_completion,
+        avg(case when event_type = 'judge_score' and not is_shadow and criterion = 'relevance' then score end)
+            as judge_relevance,
+        avg(case when event_type = 'judge_score' and not is_shadow and criterion = 'safety' then score end)
+            as judge_safety,
+
+        -- the shadow (candidate) model, never shown to the user
+        bool_or(event_type = 'ai_response' and is_shadow) as has_shadow_response,
+        {{ outcome_metrics.first_by('model', by_time, "event_type = 'ai_response' and is_shadow") }} as shadow_model,
+        coalesce(sum(case when is_shadow then cost_usd end), 0) as shadow_cost_usd,
+        avg(case when event_type = 'judge_score' and is_shadow and criterion = 'task_completion' then score end)
+            as shadow_judge_task_completion
+
+    from events
+    group by interaction_id
+
+),
+
+tasks_completed as (
+
+    select
+        task_key,
+        min(case when event_type = 'task_completed' then occurred_at end) as task_completed_at,
+        bool_or(event_type = 'task_completed') as has_task_completion,
+        bool_or(event_type = 'task_abandoned') as has_task_abandonment
+    from task_events
+    group by task_key
+
+),
+
+keyed as (
+
+    select
+        interactions.*,
+        coalesce(interactions.task_id, interactions.interaction_id) as task_key
+    from interactions
+
+),
+
+final as (
+
+    select
+        keyed.interaction_id,
+        keyed.task_key,
+        keyed.task_id,
+        keyed.user_id,
+        keyed.session_id,
+        cast(keyed.first_event_at as date) as period_date,
+        keyed.first_event_at,
+        keyed.requested_at,
+        coalesce(keyed.feature, '(unknown)') as feature,
+        coalesce(keyed.persona, '(unknown)') as persona,
+        coalesce(keyed.workflow, '(unknown)') as workflow,
+        coalesce(keyed.response_model, keyed.event_model, '(unknown)') as model,
+        coalesce(keyed.prompt_version, '(unknown)') as prompt_version,
+        coalesce(keyed.experiment, '(unknown)') as experiment,
+        coalesce(keyed.variant, '(unknown)') as variant,
+        keyed.has_request,
+        keyed.has_response,
+        keyed.has_error,
+        keyed.has_accept,
+        keyed.has_edit,
+        keyed.has_reject,
+        keyed.has_regenerate,
+        keyed.has_copy,
+        keyed.has_override,
+        keyed.has_fallback,
+        keyed.has_escalation,
+        keyed.has_external_search,
+        keyed.has_feedback,
+        keyed.feedback_score,
+        keyed.edit_ratio,
+        keyed.latency_ms,
+        keyed.confidence,
+        keyed.input_tokens,
+        keyed.output_tokens,
+        keyed.input_tokens + keyed.output_tokens as total_tokens,
+        keyed.cost_usd,
+        keyed.judge_task_completion,
+        keyed.judge_relevance,
+        keyed.judge_safety,
+        keyed.has_shadow_response,
+        keyed.shadow_model,
+        keyed.shadow_cost_usd,
+        keyed.shadow_judge_task_completion,
+        -- the task's last interaction (latest first event; ties: greatest interaction_id)
+        row_number() over (
+            partition by keyed.task_key
+            order by keyed.first_event_at desc, keyed.interaction_id desc
+        ) = 1 as is_last_in_task,
+        coalesce(tasks_completed.has_task_completion, false) as has_task_completion,
+        coalesce(tasks_completed.has_task_abandonment, false) as has_task_abandonment,
+        tasks_completed.task_completed_at
+    from keyed
+    left join tasks_completed
+        on keyed.task_key = tasks_completed.task_key
+
+)
+
+select * from final

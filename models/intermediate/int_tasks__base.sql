@@ -1,0 +1,64 @@
+-- One row per task (task_id, else the interaction's own id): its interactions, whether and
+-- when it completed. A task belongs to the period of its first interaction and takes its
+-- segments from it.
+
+{%- set by_first = ['first_event_at', 'interaction_id'] %}
+
+with interactions as (
+
+    select * from {{ ref('int_interactions') }}
+
+),
+
+tasks as (
+
+    select
+        task_key,
+        min(first_event_at) as first_event_at,
+        min(requested_at) as first_requested_at,
+        count(*) as interactions,
+        {{ outcome_metrics.first_by('user_id', by_first) }} as user_id,
+        {{ outcome_metrics.first_by('feature', by_first) }} as feature,
+        {{ outcome_metrics.first_by('persona', by_first) }} as persona,
+        {{ outcome_metrics.first_by('workflow', by_first) }} as workflow,
+        {{ outcome_metrics.first_by('model', by_first) }} as model,
+        {{ outcome_metrics.first_by('prompt_version', by_first) }} as prompt_version,
+        {{ outcome_metrics.first_by('experiment', by_first) }} as experiment,
+        {{ outcome_metrics.first_by('variant', by_first) }} as variant,
+        bool_or(has_task_completion) as has_task_completion,
+        bool_or(has_task_abandonment) as has_task_abandonment,
+        min(task_completed_at) as task_completed_at,
+        bool_or(is_successful) as has_successful_interaction,
+        sum(cost_usd) as cost_usd
+    from interactions
+    group by task_key
+
+),
+
+final as (
+
+    select
+        task_key,
+        user_id,
+        cast(first_event_at as date) as period_date,
+        first_event_at,
+        first_requested_at,
+        feature,
+        persona,
+        workflow,
+        model,
+        prompt_version,
+        experiment,
+        variant,
+        interactions,
+        has_task_completion,
+        has_task_abandonment,
+        has_successful_interaction,
+        task_completed_at,
+        {{ outcome_metrics.seconds_between('first_requested_at', 'task_completed_at') }} as time_to_completion_s,
+        cost_usd
+    from tasks
+
+)
+
+select * from final

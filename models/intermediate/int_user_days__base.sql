@@ -1,0 +1,88 @@
+-- One row per user and day with any own (non-shadow) event: whether they were active in the
+-- product, whether they used AI, their survey answers, and their AI retention cohort.
+
+{%- set by_time = ['occurred_at', 'event_id'] %}
+
+with events as (
+
+    select * from {{ ref('stg_ai_events') }}
+    where not is_shadow
+
+),
+
+user_days as (
+
+    select
+        user_id,
+        cast(occurred_at as date) as activity_date,
+        {{ outcome_metrics.first_by('persona', by_time) }} as persona,
+        bool_or(event_type = 'app_active') as has_app_active,
+        bool_or(event_type = 'ai_request') as has_ai_request,
+        count(case when event_type = 'survey' then 1 end) as surveys,
+        avg(case when event_type = 'survey' then score end) as survey_score
+    from events
+    group by user_id, cast(occurred_at as date)
+
+),
+
+first_ai_use as (
+
+    select
+        user_id,
+        min(activity_date) as first_ai_use_date
+    from user_days
+    where has_ai_request
+    group by user_id
+
+),
+
+returns as (
+
+    select
+        first_ai_use.user_id,
+        bool_or(
+            user_days.activity_date >= {{ dbt.dateadd('day', 28, 'first_ai_use.first_ai_use_date') }}
+            and user_days.activity_date <= {{ dbt.dateadd('day', 35, 'first_ai_use.first_ai_use_date') }}
+        ) as has_ai_use_d28_35
+    from first_ai_use
+    inner join user_days
+        on first_ai_use.user_id = user_days.user_id
+        and user_days.has_ai_request
+    group by first_ai_use.user_id
+
+),
+
+data_end as (
+
+    select max(cast(occurred_at as date)) as last_event_date
+    from events
+
+),
+
+final as (
+
+    select
+        user_days.user_id,
+        user_days.activity_date as period_date,
+        coalesce(user_days.persona, '(unknown)') as persona,
+        user_days.has_app_active,
+        user_days.has_ai_request,
+        user_days.surveys,
+        user_days.survey_score,
+        first_ai_use.first_ai_use_date,
+        coalesce(user_days.activity_date = first_ai_use.first_ai_use_date, false) as is_first_ai_use_day,
+        coalesce(returns.has_ai_use_d28_35, false) as has_ai_use_d28_35,
+        coalesce(
+            cast({{ dbt.dateadd('day', 35, 'first_ai_use.first_ai_use_date') }} as date) <= data_end.last_event_date,
+            false
+        ) as is_d30_window_complete
+    from user_days
+    cross join data_end
+    left join first_ai_use
+        on user_days.user_id = first_ai_use.user_id
+    left join returns
+        on user_days.user_id = returns.user_id
+
+)
+
+select * from final

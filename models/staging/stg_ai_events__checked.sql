@@ -1,0 +1,104 @@
+-- Every raw event, typed, with the reason it breaks the event contract (NULL when it doesn't)
+-- and its rank among the valid events sharing its event_id (1 = the one that counts).
+-- stg_ai_events, stg_ai_events__duplicates and stg_ai_events__quarantined partition this model:
+-- raw = clean + duplicates + quarantined, always.
+
+with source as (
+
+    select * from {{ source('outcomes', 'ai_events') }}
+
+),
+
+event_types as (
+
+    select * from {{ ref('contract_event_types') }}
+
+),
+
+typed as (
+
+    select
+        source.event_id,
+        source.event_type,
+        source.occurred_at,
+        source.received_at,
+        source.user_id,
+        source.feature,
+        source.interaction_id,
+        source.task_id,
+        source.session_id,
+        source.persona,
+        source.workflow,
+        source.model,
+        source.prompt_version,
+        source.experiment,
+        source.variant,
+        coalesce(source.is_shadow, false) as is_shadow,
+        source.latency_ms,
+        source.input_tokens,
+        source.output_tokens,
+        source.cost_usd,
+        source.confidence,
+        source.score,
+        source.criterion,
+        source.evaluator,
+        source.edit_ratio,
+        source.reason,
+        source.properties,
+        event_types.scope as event_scope
+    from source
+    left join event_types
+        on source.event_type = event_types.event_type
+
+),
+
+checked as (
+
+    select
+        typed.*,
+        case
+            when event_id is null then 'missing event_id'
+            when event_type is null then 'missing event_type'
+            when event_scope is null then 'unknown event_type'
+            when occurred_at is null then 'missing occurred_at'
+            when user_id is null then 'missing user_id'
+            when feature is null then 'missing feature'
+            when occurred_at > {{ dbt.dateadd('hour', var('outcomes_future_tolerance_hours'), outcome_metrics.utc_now()) }}
+                then 'occurred_at in the future'
+            when event_scope = 'interaction' and interaction_id is null
+                then 'interaction event without interaction_id'
+            when event_scope = 'task' and task_id is null and interaction_id is null
+                then 'task event without task_id or interaction_id'
+            when confidence < 0 or confidence > 1 then 'confidence outside 0..1'
+            when edit_ratio < 0 or edit_ratio > 1 then 'edit_ratio outside 0..1'
+            when event_type in ('feedback', 'judge_score', 'survey') and score is null
+                then event_type || ' without score'
+            when event_type = 'feedback' and score not in (1, -1) then 'feedback score not +1 or -1'
+            when event_type in ('judge_score', 'survey') and (score < 0 or score > 1)
+                then event_type || ' score outside 0..1'
+            when event_type in ('judge_score', 'survey') and criterion is null
+                then event_type || ' without criterion'
+            when event_type = 'edit' and edit_ratio is null then 'edit without edit_ratio'
+            when latency_ms < 0 then 'negative latency_ms'
+            when input_tokens < 0 or output_tokens < 0 then 'negative tokens'
+            when cost_usd < 0 then 'negative cost_usd'
+        end as quarantine_reason
+    from typed
+
+),
+
+ranked as (
+
+    select
+        checked.*,
+        case
+            when quarantine_reason is null then row_number() over (
+                partition by event_id, quarantine_reason is null
+                order by received_at is null, received_at, occurred_at, event_type, interaction_id
+            )
+        end as duplicate_rank
+    from checked
+
+)
+
+select * from ranked

@@ -1,0 +1,3 @@
+from outcome_metrics.cli import main
+
+main()

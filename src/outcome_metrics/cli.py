@@ -1,0 +1,265 @@
+"""`outcomes`: a thin command line over the public API. SQL and JSON go to stdout, progress to stderr."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from outcome_metrics import contract
+from outcome_metrics.errors import OutcomesError, SpecError
+from outcome_metrics.project import compile_project, find_root, generate, load_project, write
+from outcome_metrics.warehouse import database_path, stderr
+
+TARGETS = ("duckdb", "postgres", "spark")
+
+
+def _root(ctx: click.Context) -> Path:
+    try:
+        return find_root(ctx.obj.get("project_dir") or ".")
+    except FileNotFoundError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Domain errors become one red line (every issue, for SpecError) and an exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except SpecError as error:
+            if os.environ.get("OUTCOMES_DEBUG"):
+                raise
+            for issue in error.issues:
+                click.secho(str(issue), fg="red", err=True)
+            click.echo(f"{len(error.issues)} error{'s' if len(error.issues) != 1 else ''}", err=True)
+            sys.exit(error.exit_code)
+        except OutcomesError as error:
+            if os.environ.get("OUTCOMES_DEBUG"):
+                raise
+            raise click.ClickException(str(error)) from None
+
+    return wrapper
+
+
+target_option = click.option(
+    "--target", type=click.Choice(TARGETS), default=lambda: os.environ.get("OUTCOMES_TARGET", "duckdb"),
+    show_default="duckdb, or $OUTCOMES_TARGET", help="dbt target in profiles.yml.",
+)  # fmt: skip
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--project-dir", type=click.Path(file_okay=False), help="Project root (default: found upwards from .).")
+@click.version_option(package_name="outcome-metrics")
+@click.pass_context
+def main(ctx: click.Context, project_dir: str | None) -> None:
+    """outcome-metrics: governed metrics for whether AI features work for their users.
+
+    \b
+    Quick start:
+        outcomes demo                      # simulate, compile, build, show headlines
+        outcomes compile                   # metrics/*.yml -> models/generated/
+        outcomes ingest events.parquet     # append your events
+        outcomes build                     # dbt build
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["project_dir"] = project_dir
+
+
+@main.command("compile")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if any generated file is stale.")
+@click.pass_context
+@handle_errors
+def compile_command(ctx: click.Context, check: bool) -> None:
+    """Compile metrics/*.yml into dbt models under models/generated/.
+
+    \b
+    Example:
+        outcomes compile            # write changed files, remove stale ones
+        outcomes compile --check    # in CI: fail if the committed files are stale
+    """
+    root = _root(ctx)
+    result = compile_project(root, check=check)
+    for path in result.written:
+        stderr(f"{'stale' if check else 'wrote'}   {path}")
+    for path in result.removed:
+        stderr(f"{'extra' if check else 'removed'} {path}")
+    verb = "would change" if check else "changed"
+    stderr(f"{len(result.written) + len(result.removed)} file(s) {verb}, {len(result.unchanged)} unchanged")
+    if check and result.changed:
+        stderr("generated files are stale: run `outcomes compile` and commit the result")
+        sys.exit(1)
+
+
+@main.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+@handle_errors
+def list_command(ctx: click.Context, as_json: bool) -> None:
+    """List the metrics declared in metrics/*.yml.
+
+    \b
+    Example:
+        outcomes list
+        outcomes list --json | jq '.[] | select(.unit == "rate") | .name'
+    """
+    project = load_project(_root(ctx))
+    items = [
+        {
+            "name": m.name,
+            "label": m.spec.label,
+            "type": m.spec.type,
+            "entity": m.entity.name,
+            "unit": m.spec.unit.value,
+            "good": m.spec.good.value,
+            "grains": [g.value for g in m.grains],
+            "dimensions": list(m.dimensions),
+            "description": " ".join(m.spec.description.split()),
+            "source": m.path,
+        }
+        for m in project.metrics
+    ]
+    if as_json:
+        click.echo(json.dumps(items, indent=2))
+        return
+    widths = {k: max(len(k), *(len(str(i[k])) for i in items)) for k in ("name", "type", "entity", "unit", "good")}
+    click.echo("  ".join(k.ljust(w) for k, w in widths.items()) + "  label")
+    for item in items:
+        click.echo("  ".join(str(item[k]).ljust(w) for k, w in widths.items()) + f"  {item['label']}")
+
+
+@main.command()
+@click.argument("metric")
+@click.option("--grain", type=click.Choice(["day", "week", "month"]), default="day", show_default=True)
+@click.option("--dialect", type=click.Choice(TARGETS), default="duckdb", show_default=True)
+@click.pass_context
+@handle_errors
+def explain(ctx: click.Context, metric: str, grain: str, dialect: str) -> None:
+    """Print the SQL that computes METRIC: its definition and the aggregate that computes it.
+
+    \b
+    Example:
+        outcomes explain silent_failure_rate
+        outcomes explain latency_p95_ms --grain week --dialect postgres
+    """
+    from outcome_metrics.explain import explain_metric
+
+    project = load_project(_root(ctx))
+    click.echo(explain_metric(project, metric, grain, dialect))
+
+
+@main.command()
+@target_option
+@click.option("--select", "select", help="dbt node selection, e.g. 'fct_metric_values+'.")
+@click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
+@click.option("--max-quarantine-rate", type=click.FloatRange(0, 1), default=None,
+              help="Fail when more than this share of raw events is quarantined (default: warn only).")
+@click.pass_context
+@handle_errors
+def build(ctx: click.Context, target: str, select: str | None, full_refresh: bool,
+          max_quarantine_rate: float | None) -> None:  # fmt: skip
+    """Run `dbt build` (seeds, models, tests) in-process, with progress and a summary.
+
+    Compiles first when the generated files are stale.
+
+    \b
+    Example:
+        outcomes build
+        OUTCOMES_DUCKDB_PATH=/data/events.duckdb outcomes build
+        outcomes build --target postgres --max-quarantine-rate 0.01
+    """
+    from outcome_metrics.session import run_build
+
+    ok = run_build(_root(ctx), target=target, select=select, full_refresh=full_refresh,
+                   max_quarantine_rate=max_quarantine_rate)  # fmt: skip
+    if not ok:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--events", type=click.IntRange(min=1), default=10_000, show_default=True, help="Approximate rows.")
+@click.option("--days", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a .parquet, .csv or .jsonl file instead of the database.")
+@click.pass_context
+@handle_errors
+def simulate(ctx: click.Context, events: int, days: int, seed: int, out: Path | None) -> None:
+    """Simulate realistic AI interaction events with planted truths.
+
+    Writes the raw event table of the DuckDB database (replacing it), or --out FILE; the planted
+    ground truth goes to a .truth.json beside it. Deterministic per seed.
+
+    \b
+    Example:
+        outcomes simulate --events 1000000 --days 90 --seed 7
+        outcomes simulate --events 50000 --out events.parquet
+    """
+    from outcome_metrics.session import run_simulate
+
+    run_simulate(_root(ctx), events=events, days=days, seed=seed, out=out)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+@handle_errors
+def ingest(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+    """Append events from Parquet, CSV or JSON Lines files to the raw event table.
+
+    Each file is checked against the event contract first: a file missing a required column, or
+    with a column of an incompatible type, is refused and nothing of it is written.
+
+    \b
+    Example:
+        outcomes ingest events.parquet
+        OUTCOMES_DUCKDB_PATH=/data/events.duckdb outcomes ingest day1.csv day2.jsonl
+    """
+    from outcome_metrics.warehouse import ingest as ingest_files
+
+    db_path = database_path(_root(ctx))
+    results = ingest_files(db_path, list(paths), progress=stderr)
+    total = sum(r.rows for r in results)
+    stderr(f"appended {total:,} events from {len(results)} file(s) to {db_path}")
+
+
+@main.command()
+@click.option("--events", type=click.IntRange(min=1000), default=200_000, show_default=True)
+@click.option("--days", type=click.IntRange(min=7), default=75, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.pass_context
+@handle_errors
+def demo(ctx: click.Context, events: int, days: int, seed: int) -> None:
+    """Run the whole job on embedded DuckDB: simulate, compile, build, print headline metrics.
+
+    \b
+    Example:
+        outcomes demo
+        outcomes demo --events 1000000 --days 90
+    """
+    from outcome_metrics.session import run_demo
+
+    if not run_demo(_root(ctx), events=events, days=days, seed=seed):
+        sys.exit(1)
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of one event (the event contract).
+
+    \b
+    Example:
+        outcomes schema > ai_event.schema.json
+    """
+    click.echo(json.dumps(contract.json_schema(), indent=2))
+
+
+

@@ -1,0 +1,125 @@
+"""Running dbt in-process (dbtRunner), with progress on stderr and a summary at the end."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from outcome_metrics.errors import OutcomesError
+
+TARGETS = ("duckdb", "postgres", "spark")
+
+
+@dataclass
+class BuildResult:
+    success: bool
+    seconds: float
+    statuses: dict[str, int] = field(default_factory=dict)  # pass, warn, error, skipped, ...
+    failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    run_results: Any = None
+
+
+def _env(target: str, db_path: Path | None) -> None:
+    os.environ["OUTCOMES_TARGET"] = target
+    if db_path is not None:
+        os.environ["OUTCOMES_DUCKDB_PATH"] = str(db_path)
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+
+def release_duckdb() -> None:
+    """dbt-duckdb keeps the database open after dbtRunner returns; close it so others can open the file."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:
+        return
+    with DuckDBConnectionManager._LOCK:
+        environment = DuckDBConnectionManager._ENV
+        DuckDBConnectionManager._ENV = None
+    if environment is not None:
+        environment.close()
+    import gc
+
+    gc.collect()
+
+
+def _base_args(root: Path, target: str) -> list[str]:
+    return [
+        "--project-dir", str(root), "--profiles-dir", str(root), "--target", target,
+        "--log-path", str(root / "target" / "logs"),
+    ]  # fmt: skip
+
+
+def dbt_build(
+    root: Path,
+    *,
+    target: str = "duckdb",
+    db_path: Path | None = None,
+    select: str | None = None,
+    full_refresh: bool = False,
+    extra_vars: dict[str, Any] | None = None,
+    progress: Callable[[str], None] = lambda message: None,
+) -> BuildResult:
+    """`dbt build` in-process. Progress lines go to `progress`; dbt's own log goes to target/logs."""
+    from dbt.cli.main import dbtRunner
+
+    _env(target, db_path)
+    done = 0
+
+    def on_event(event: Any) -> None:
+        nonlocal done
+        name = event.info.name
+        if name == "NodeFinished":
+            done += 1
+            node = event.data.node_info
+            status = node.node_status
+            kind = node.resource_type
+            progress(f"  [{done:>3}] {status:<7} {kind:<6} {node.node_name}")
+
+    args = ["build", *_base_args(root, target), "--quiet", "--no-use-colors"]
+    if select:
+        args += ["--select", select]
+    if full_refresh:
+        args.append("--full-refresh")
+    if extra_vars:
+        import json
+
+        args += ["--vars", json.dumps(extra_vars)]
+    started = time.perf_counter()
+    try:
+        result = dbtRunner(callbacks=[on_event]).invoke(args)
+    finally:
+        release_duckdb()
+    seconds = time.perf_counter() - started
+    if result.exception is not None and result.result is None:
+        raise OutcomesError(f"dbt could not run: {result.exception}")
+    build = BuildResult(success=bool(result.success), seconds=seconds, run_results=result.result)
+    for node_result in result.result or []:
+        status = str(node_result.status)
+        build.statuses[status] = build.statuses.get(status, 0) + 1
+        if status in ("error", "fail"):
+            build.failures.append(f"{node_result.node.name}: {(node_result.message or '').strip()}")
+        elif status == "warn":
+            build.warnings.append(f"{node_result.node.name}: {(node_result.message or '').strip()}")
+    return build
+
+
+def dbt_query(root: Path, sql: str, *, target: str = "duckdb", db_path: Path | None = None,
+              limit: int = 1000) -> list[dict[str, Any]]:  # fmt: skip
+    """Run one SELECT through dbt (any adapter) and return rows as dicts."""
+    from dbt.cli.main import dbtRunner
+
+    _env(target, db_path)
+    args = ["show", *_base_args(root, target), "--quiet", "--inline", sql, "--limit", str(limit)]
+    try:
+        result = dbtRunner().invoke(args)
+    finally:
+        release_duckdb()
+    if not result.success:
+        raise OutcomesError(f"dbt show failed: {result.exception or 'see target/logs/dbt.log'}")
+    table = result.result.results[0].agate_table
+    return [dict(zip(table.column_names, row, strict=True)) for row in table.rows]

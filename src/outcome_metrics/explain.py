@@ -1,0 +1,51 @@
+"""`outcomes explain METRIC`: the definition, and the SQL that computes the metric alone."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sqlglot import exp
+
+from outcome_metrics.dialects import DIALECTS
+from outcome_metrics.errors import OutcomesError
+from outcome_metrics.expressions import did_you_mean
+from outcome_metrics.render import plan, render_aggregated
+from outcome_metrics.spec import Grain
+from outcome_metrics.validate import Project
+
+
+def _inputs(project: Project, name: str) -> list[str]:
+    metric = project.metric(name)
+    names = [name]
+    for input_name in metric.inputs:
+        names += [n for n in _inputs(project, input_name) if n not in names]
+    return names
+
+
+def explain_metric(project: Project, name: str, grain: str = "day", dialect: str = "duckdb") -> str:
+    names = [m.name for m in project.metrics]
+    if name not in names:
+        raise OutcomesError(f"unknown metric '{name}'{did_you_mean(name, names)} (see `outcomes list`)")
+    metric = project.metric(name)
+    if Grain(grain) not in metric.grains:
+        raise OutcomesError(f"metric '{name}' is not computed per {grain} (grains: {', '.join(metric.grains)})")
+    wanted = set(_inputs(project, name))
+    plan_ = next(p for p in plan(project) if p.entity == metric.entity and p.grain == Grain(grain))
+    plan_ = replace(plan_, metrics=tuple(m for m in plan_.metrics if m.name in wanted))
+    used_columns = set()
+    for m in plan_.metrics:
+        for measure in m.measures.values():
+            for node in (measure.expr, measure.filter):
+                if node is not None:
+                    used_columns |= {c.name for c in node.find_all(exp.Column)}
+    outcomes = [o for o in project.outcomes_of(metric.entity) if o.spec.name in used_columns]
+    lines = [
+        f"-- {metric.name}: {metric.spec.label} ({metric.spec.unit}, good: {metric.spec.good})",
+        f"-- defined in {metric.path}; entity {metric.entity.name}; computed per {grain}",
+        *(f"-- {line}" for line in metric.spec.description.strip().splitlines()),
+    ]
+    if outcomes:
+        lines.append("-- outcome columns it uses (from int_interactions):")
+        lines += [f"--   {o.spec.name} = {o.expr.sql(dialect=DIALECTS[dialect].sqlglot)}" for o in outcomes]
+    lines.append("")
+    return "\n".join(lines) + "\n" + render_aggregated(project, plan_, DIALECTS[dialect])

@@ -1,0 +1,89 @@
+"""Stage 1, load: read every YAML file under metrics/ keeping the line of each mapping and key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from outcome_metrics.errors import Issue, relative
+
+
+class LocatedDict(dict):
+    """A YAML mapping that remembers where it and each of its keys start (1-based lines)."""
+
+    line: int = 0
+    key_lines: dict[str, int]
+
+    def line_of(self, key: str) -> int:
+        return self.key_lines.get(key, self.line)
+
+
+class LocatedList(list):
+    line: int = 0
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LocatedDict:
+    loader.flatten_mapping(node)
+    mapping = LocatedDict()
+    mapping.line = node.start_mark.line + 1
+    mapping.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in mapping:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key '{key}' (each key may appear once)", key_node.start_mark
+            )
+        mapping[key] = loader.construct_object(value_node, deep=True)
+        mapping.key_lines[str(key)] = key_node.start_mark.line + 1
+    return mapping
+
+
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LocatedList:
+    items = LocatedList(loader.construct_object(child, deep=True) for child in node.value)
+    items.line = node.start_mark.line + 1
+    return items
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+@dataclass(frozen=True)
+class Document:
+    path: str  # as shown in messages: relative to the project root
+    data: Any
+
+
+def load_text(text: str, path: str) -> tuple[Document | None, list[Issue]]:
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else 1
+        problem = " ".join(filter(None, [error.context, error.problem]))
+        return None, [Issue(path, line, f"malformed YAML: {problem} (fix the YAML syntax)")]
+    return Document(path, data), []
+
+
+def metric_files(metrics_dir: Path) -> list[Path]:
+    return sorted(p for p in metrics_dir.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file())
+
+
+def load(metrics_dir: Path, root: Path | None = None) -> tuple[list[Document], list[Issue]]:
+    """Read every YAML file under `metrics_dir`, in a stable order. Never raises on bad YAML."""
+    root = root or metrics_dir.parent
+    documents: list[Document] = []
+    issues: list[Issue] = []
+    for path in metric_files(metrics_dir):
+        document, found = load_text(path.read_text(encoding="utf-8"), relative(path, root))
+        issues.extend(found)
+        if document is not None and document.data is not None:
+            documents.append(document)
+    return documents, issues

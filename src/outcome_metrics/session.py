@@ -1,0 +1,145 @@
+"""The long-running jobs behind the CLI: simulate, build, demo. Progress goes to stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from outcome_metrics.dbt import dbt_build, dbt_query
+from outcome_metrics.project import compile_project, load_project
+from outcome_metrics.report import EventCounts, event_counts, headline_table, headlines
+from outcome_metrics.warehouse import connect, database_path, load_arrow_batches, stderr
+
+
+def target_schema(target: str) -> str:
+    if target == "postgres":
+        return os.environ.get("OUTCOMES_PG_SCHEMA", "outcomes")
+    if target == "spark":
+        return os.environ.get("OUTCOMES_SPARK_SCHEMA", "outcomes")
+    return "main"
+
+
+def query_function(root: Path, target: str):  # -> Query
+    if target == "duckdb":
+        db_path = database_path(root)
+
+        def query(sql: str) -> list[dict[str, Any]]:
+            with connect(db_path, read_only=True) as con:
+                cursor = con.execute(sql)
+                names = [d[0] for d in cursor.description]
+                return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+        return query
+    return lambda sql: dbt_query(root, sql, target=target)
+
+
+def run_simulate(root: Path, *, events: int, days: int, seed: int, out: Path | None) -> Path:
+    from outcome_metrics.simulate import simulate
+
+    started = time.perf_counter()
+    stderr(f"simulating ~{events:,} events over {days} days (seed {seed})")
+    simulation = simulate(events=events, days=days, seed=seed)
+    if out is None:
+        destination = database_path(root)
+        rows = load_arrow_batches(destination, simulation.batches(), progress=stderr)
+        truth_path = destination.with_suffix(".truth.json")
+    else:
+        destination = out
+        rows = _write_file(simulation, out)
+        truth_path = out.with_name(out.name.split(".")[0] + ".truth.json")
+    truth_path.write_text(json.dumps(simulation.truth, indent=2, sort_keys=True, default=str) + "\n")
+    seconds = time.perf_counter() - started
+    stderr(f"wrote {rows:,} events to {destination} in {seconds:.1f}s ({rows / seconds:,.0f} events/s)")
+    stderr(f"planted truths: {truth_path}")
+    return destination
+
+
+def _write_file(simulation: Any, out: Path) -> int:
+    import duckdb
+
+    suffix = out.suffix.lower()
+    formats = {".parquet": "(format parquet)", ".csv": "(format csv, header)", ".jsonl": "(format json)",
+               ".ndjson": "(format json)", ".json": "(format json)"}  # fmt: skip
+    if suffix not in formats:
+        raise click.BadParameter(f"unknown file type '{suffix}' (use .parquet, .csv or .jsonl)", param_hint="--out")
+    table = simulation.table()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect() as con:
+        con.register("events", table)
+        escaped = str(out).replace("'", "''")
+        con.execute(f"copy (select * from events) to '{escaped}' {formats[suffix]}")
+    return table.num_rows
+
+
+def run_build(root: Path, *, target: str = "duckdb", select: str | None = None, full_refresh: bool = False,
+              max_quarantine_rate: float | None = None) -> bool:  # fmt: skip
+    result = compile_project(root)
+    if result.changed:
+        stderr(f"compiled: {len(result.written)} file(s) written, {len(result.removed)} removed")
+    where = database_path(root) if target == "duckdb" else target
+    stderr(f"dbt build on {target} ({where})")
+    build = dbt_build(root, target=target, db_path=database_path(root) if target == "duckdb" else None,
+                      select=select, full_refresh=full_refresh, progress=stderr)  # fmt: skip
+    statuses = ", ".join(f"{n} {s}" for s, n in sorted(build.statuses.items()))
+    stderr(f"dbt build {'succeeded' if build.success else 'FAILED'} in {build.seconds:.1f}s: {statuses}")
+    for warning in build.warnings:
+        stderr(f"warning: {warning}")
+    for failure in build.failures:
+        click.secho(f"error: {failure}", fg="red", err=True)
+    if not build.success:
+        return False
+    counts = _counts(root, target)
+    if counts is not None:
+        for line in counts.lines():
+            stderr(line)
+        if max_quarantine_rate is not None and counts.quarantine_rate > max_quarantine_rate:
+            click.secho(
+                f"error: {counts.quarantine_rate:.2%} of raw events are quarantined, "
+                f"over --max-quarantine-rate {max_quarantine_rate:.2%}",
+                fg="red", err=True,
+            )  # fmt: skip
+            return False
+        if counts.quarantined:
+            stderr(f"warning: {counts.quarantined:,} events quarantined; see stg_ai_events__quarantined")
+    return True
+
+
+def _counts(root: Path, target: str) -> EventCounts | None:
+    try:
+        return event_counts(query_function(root, target), target_schema(target))
+    except Exception as error:  # noqa: BLE001 - the summary is best effort; the build already passed
+        stderr(f"(could not count events: {error})")
+        return None
+
+
+def run_demo(root: Path, *, events: int, days: int, seed: int) -> bool:
+    started = time.perf_counter()
+    db_path = database_path(root)
+    stderr("== 1/4 simulate")
+    run_simulate(root, events=events, days=days, seed=seed, out=None)
+    stderr("== 2/4 compile")
+    result = compile_project(root)
+    stderr(f"{len(result.written)} file(s) written, {len(result.unchanged)} unchanged")
+    stderr("== 3/4 build")
+    if not run_build(root, target="duckdb"):
+        return False
+    stderr("== 4/4 headline metrics")
+    project = load_project(root)
+    period, rows = headlines(project, query_function(root, "duckdb"), "main")
+    click.echo(f"\nHeadline metrics, month starting {period} (best and worst persona by each metric's good direction):\n")
+    click.echo(headline_table(rows))
+    click.echo(f"\nDatabase: {db_path}")
+    click.echo("Try:")
+    click.echo(f"  duckdb {db_path} \\")
+    click.echo("    \"select period_start, persona, value from fct_metric_values "
+               "where metric = 'silent_failure_rate' and grain = 'week' and segment_by = 'persona' "
+               "order by 1, 2\"")  # fmt: skip
+    click.echo(f"  .venv/bin/python -c \"import duckdb; print(duckdb.connect('{db_path}').sql("
+               "'select * from mart_interaction_metrics_weekly limit 10'))\"")  # fmt: skip
+    stderr(f"demo finished in {time.perf_counter() - started:.1f}s")
+    return True

@@ -1,0 +1,158 @@
+"""Stage 2, parse: frozen pydantic specs of what `metrics/*.yml` declares.
+
+The specs check shape only (keys, types, closed sets). Rules that need the whole project
+(unknown columns, references between metrics, cycles) live in `validate.py`.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+IDENTIFIER = r"^[a-z][a-z0-9_]*$"
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EntityName(enum.StrEnum):
+    INTERACTION = "interaction"
+    TASK = "task"
+    USER = "user"
+
+
+class Grain(enum.StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+    @property
+    def adjective(self) -> str:
+        return {"day": "daily", "week": "weekly", "month": "monthly"}[self.value]
+
+
+GRAIN_ORDER = (Grain.DAY, Grain.WEEK, Grain.MONTH)
+
+
+class Unit(enum.StrEnum):
+    COUNT = "count"  # non-negative whole numbers
+    RATE = "rate"  # a share in [0, 1]
+    USD = "usd"
+    MS = "ms"
+    SECONDS = "seconds"
+    TOKENS = "tokens"
+    SCORE = "score"  # a judge or survey score in [0, 1]
+    NUMBER = "number"  # anything else (ratios of counts, differences)
+
+    @property
+    def is_bounded_0_1(self) -> bool:
+        return self in (Unit.RATE, Unit.SCORE)
+
+    @property
+    def is_non_negative(self) -> bool:
+        return self in (Unit.COUNT, Unit.RATE, Unit.USD, Unit.MS, Unit.SECONDS, Unit.TOKENS, Unit.SCORE)
+
+
+class Direction(enum.StrEnum):
+    UP = "up"
+    DOWN = "down"
+    NEUTRAL = "neutral"
+
+
+class Agg(enum.StrEnum):
+    COUNT = "count"
+    COUNT_DISTINCT = "count_distinct"
+    SUM = "sum"
+    AVERAGE = "average"
+    MIN = "min"
+    MAX = "max"
+    MEDIAN = "median"
+    PERCENTILE = "percentile"
+
+    @property
+    def is_additive(self) -> bool:
+        """Sums of this aggregate over disjoint groups equal the aggregate over their union."""
+        return self in (Agg.COUNT, Agg.SUM)
+
+
+class RatioAgg(enum.StrEnum):
+    COUNT = "count"
+    COUNT_DISTINCT = "count_distinct"
+    SUM = "sum"
+
+
+Identifier = Annotated[str, Field(pattern=IDENTIFIER, max_length=63)]
+Probability = Annotated[float, Field(gt=0, lt=1)]
+
+
+class Measure(Frozen):
+    """One side of a ratio: an aggregate over the entity's rows that pass `filter`."""
+
+    agg: RatioAgg = RatioAgg.COUNT
+    expr: str | None = None
+    filter: str | None = None
+
+
+class _MetricBase(Frozen):
+    name: Identifier
+    label: str
+    description: str
+    unit: Unit
+    good: Direction
+    dimensions: tuple[Identifier, ...] = ()
+    grains: tuple[Grain, ...] = GRAIN_ORDER
+
+    @field_validator("grains")
+    @classmethod
+    def _grains_in_order(cls, grains: tuple[Grain, ...]) -> tuple[Grain, ...]:
+        return tuple(g for g in GRAIN_ORDER if g in grains)
+
+
+class SimpleMetric(_MetricBase):
+    type: Literal["simple"]
+    entity: EntityName
+    agg: Agg
+    expr: str | None = None
+    filter: str | None = None
+    percentile: Probability | None = None
+
+
+class RatioMetric(_MetricBase):
+    type: Literal["ratio"]
+    entity: EntityName
+    numerator: Measure
+    denominator: Measure
+
+
+class DerivedMetric(_MetricBase):
+    type: Literal["derived"]
+    expr: str
+    entity: EntityName | None = None  # inferred from the input metrics
+
+
+Metric = Annotated[SimpleMetric | RatioMetric | DerivedMetric, Field(discriminator="type")]
+
+
+class Outcome(Frozen):
+    """A column computed per entity row from other columns, e.g. `is_successful`."""
+
+    name: Identifier
+    entity: EntityName
+    description: str
+    expr: str
+
+
+class Segments(Frozen):
+    """Sets of dimensions every metric is grouped by (when the metric allows them)."""
+
+    sets: tuple[tuple[Identifier, ...], ...]
+
+
+class ProjectSpec(Frozen):
+    metrics: tuple[SimpleMetric | RatioMetric | DerivedMetric, ...]
+    outcomes: tuple[Outcome, ...]
+    segments: tuple[tuple[str, ...], ...]
+    dialects: tuple[str, ...]

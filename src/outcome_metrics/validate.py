@@ -1,0 +1,307 @@
+"""Stage 3, validate: rules over the whole project, each returning located issues.
+
+Every rule runs; all issues are reported together. What passes is a `Project`: specs plus their
+checked expressions, ready to plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from outcome_metrics.entities import ALL_DIMENSIONS, ENTITIES, Entity
+from outcome_metrics.errors import Issue, SpecError
+from outcome_metrics.expressions import ExpressionError, check, did_you_mean, substitute
+from outcome_metrics.parse import AnyMetric, Parsed
+from outcome_metrics.spec import Agg, DerivedMetric, Grain, Measure, Outcome, RatioAgg, RatioMetric, SimpleMetric
+
+RESERVED_NAMES = frozenset({"metric", "grain", "period_start", "segment_by", "value", "numerator", "denominator",
+                            "sample_size", *ALL_DIMENSIONS})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ResolvedMeasure:
+    agg: RatioAgg | Agg
+    expr: exp.Expression | None  # None: count rows
+    filter: exp.Expression | None
+
+
+@dataclass(frozen=True)
+class ResolvedMetric:
+    spec: AnyMetric
+    entity: Entity
+    path: str
+    measures: dict[str, ResolvedMeasure]  # simple: {"value"}; ratio: {"numerator", "denominator"}
+    derived_expr: exp.Expression | None = None  # derived: over other metrics' names
+    inputs: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        return self.spec.dimensions
+
+    @property
+    def grains(self) -> tuple[Grain, ...]:
+        return self.spec.grains
+
+
+@dataclass(frozen=True)
+class ResolvedOutcome:
+    spec: Outcome
+    expr: exp.Expression  # expanded: references only base columns
+    path: str
+
+
+@dataclass(frozen=True)
+class Project:
+    metrics: tuple[ResolvedMetric, ...]
+    outcomes: tuple[ResolvedOutcome, ...]
+    segments: tuple[tuple[str, ...], ...]
+    dialects: tuple[str, ...]
+
+    def metric(self, name: str) -> ResolvedMetric:
+        return next(m for m in self.metrics if m.name == name)
+
+    def outcomes_of(self, entity: Entity) -> tuple[ResolvedOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.spec.entity == entity.name)
+
+    def columns_of(self, entity: Entity) -> tuple[str, ...]:
+        return entity.column_names + tuple(o.spec.name for o in self.outcomes_of(entity))
+
+
+class _Rules:
+    """Holds the parse result and collects issues; each `rule_*` method is one rule."""
+
+    def __init__(self, parsed: Parsed):
+        self.parsed = parsed
+        self.issues: list[Issue] = list(parsed.issues)
+        self.outcomes: dict[str, ResolvedOutcome] = {}
+        self.metrics: dict[str, ResolvedMetric] = {}
+
+    def report(self, kind: str, name: str, message: str, *keys: str | int) -> None:
+        location = self.parsed.locations[(kind, name)]
+        self.issues.append(Issue(location.path, location.line_of(*keys), f"{kind} '{name}': {message}"))
+
+    def _check(self, kind: str, name: str, text: str, columns: tuple[str, ...], *keys: str) -> exp.Expression | None:
+        try:
+            return check(text, columns).ast
+        except ExpressionError as error:
+            self.report(kind, name, f"{error} in {'.'.join(keys)}", *keys)
+            return None
+
+    # -- outcomes -------------------------------------------------------------------------------
+
+    def rule_outcomes(self) -> None:
+        """Outcome columns: known columns only, no clash with base columns, no cycles."""
+        by_entity: dict[str, list[Outcome]] = {}
+        for outcome in self.parsed.outcomes:
+            by_entity.setdefault(outcome.entity, []).append(outcome)
+        for entity_name, outcomes in by_entity.items():
+            entity = ENTITIES[entity_name]
+            names = tuple(o.name for o in outcomes)
+            checked: dict[str, exp.Expression] = {}
+            for outcome in outcomes:
+                if outcome.name in entity.column_names:
+                    self.report("outcome", outcome.name, f"clashes with a column of {entity.model} (rename it)", "name")
+                    continue
+                ast = self._check("outcome", outcome.name, outcome.expr, entity.column_names + names, "expr")
+                if ast is not None:
+                    checked[outcome.name] = ast
+            for outcome in outcomes:
+                if outcome.name not in checked:
+                    continue
+                expanded = self._expand(outcome.name, checked, ())
+                if expanded is not None:
+                    path = self.parsed.locations[("outcome", outcome.name)].path
+                    self.outcomes[outcome.name] = ResolvedOutcome(outcome, expanded, path)
+
+    def _expand(self, name: str, checked: dict[str, exp.Expression], stack: tuple[str, ...]) -> exp.Expression | None:
+        if name in stack:
+            cycle = " -> ".join((*stack[stack.index(name):], name))
+            self.report("outcome", stack[0], f"cycle among outcomes: {cycle} (break the cycle)", "expr")
+            return None
+        ast = checked[name]
+        refs = {c.name for c in ast.find_all(exp.Column)} & set(checked)
+        replacements = {}
+        for ref in sorted(refs):
+            expanded = self._expand(ref, checked, (*stack, name))
+            if expanded is None:
+                return None
+            replacements[ref] = expanded
+        return substitute(ast, replacements) if replacements else ast
+
+    # -- metrics --------------------------------------------------------------------------------
+
+    def columns(self, entity: Entity) -> tuple[str, ...]:
+        return entity.column_names + tuple(
+            o.name for o in self.parsed.outcomes if o.entity == entity.name
+        )
+
+    def rule_metric_names(self) -> None:
+        for metric in self.parsed.metrics:
+            if metric.name in RESERVED_NAMES:
+                self.report("metric", metric.name, "name is reserved for a column of fct_metric_values (rename it)",
+                            "name")  # fmt: skip
+
+    def _measure(self, metric: AnyMetric, entity: Entity, measure: Measure | SimpleMetric, *keys: str
+                 ) -> ResolvedMeasure | None:  # fmt: skip
+        columns = self.columns(entity)
+        ok = True
+        expr = filter_ = None
+        if measure.expr is None and measure.agg != "count":
+            self.report("metric", metric.name, f"aggregation '{measure.agg}' needs 'expr' (the column to aggregate)",
+                        *keys)  # fmt: skip
+            ok = False
+        if measure.expr is not None:
+            expr = self._check("metric", metric.name, measure.expr, columns, *keys, "expr")
+            ok = ok and expr is not None
+        if measure.filter is not None:
+            filter_ = self._check("metric", metric.name, measure.filter, columns, *keys, "filter")
+            ok = ok and filter_ is not None
+        return ResolvedMeasure(measure.agg, expr, filter_) if ok else None
+
+    def _dimensions_ok(self, metric: AnyMetric, entity: Entity) -> bool:
+        ok = True
+        for dimension in metric.dimensions:
+            if dimension not in entity.dimensions:
+                hint = did_you_mean(dimension, entity.dimensions) or f" (entity '{entity.name}' has: " + \
+                    f"{', '.join(entity.dimensions)})"  # fmt: skip
+                self.report("metric", metric.name, f"unknown dimension '{dimension}'{hint}", "dimensions")
+                ok = False
+        return ok
+
+    def rule_simple_and_ratio(self) -> None:
+        for metric in self.parsed.metrics:
+            if isinstance(metric, DerivedMetric):
+                continue
+            entity = ENTITIES[metric.entity]
+            ok = self._dimensions_ok(metric, entity)
+            measures: dict[str, ResolvedMeasure | None] = {}
+            if isinstance(metric, SimpleMetric):
+                if metric.agg == Agg.PERCENTILE and metric.percentile is None:
+                    self.report("metric", metric.name, "aggregation 'percentile' needs 'percentile' (e.g. 0.95)", "agg")
+                    ok = False
+                if metric.agg != Agg.PERCENTILE and metric.percentile is not None:
+                    self.report("metric", metric.name, "'percentile' only applies to agg: percentile (remove it)",
+                                "percentile")  # fmt: skip
+                    ok = False
+                measures["value"] = self._measure(metric, entity, metric)
+            elif isinstance(metric, RatioMetric):
+                measures["numerator"] = self._measure(metric, entity, metric.numerator, "numerator")
+                measures["denominator"] = self._measure(metric, entity, metric.denominator, "denominator")
+            if ok and all(m is not None for m in measures.values()):
+                path = self.parsed.locations[("metric", metric.name)].path
+                self.metrics[metric.name] = ResolvedMetric(metric, entity, path, measures)  # type: ignore[arg-type]
+
+    def rule_derived(self) -> None:
+        derived = {m.name: m for m in self.parsed.metrics if isinstance(m, DerivedMetric)}
+        all_names = tuple(m.name for m in self.parsed.metrics)
+        parsed_exprs: dict[str, exp.Expression] = {}
+        for metric in derived.values():
+            ast = self._check("metric", metric.name, metric.expr, all_names, "expr")
+            if ast is not None:
+                parsed_exprs[metric.name] = ast
+        for name in sorted(parsed_exprs):
+            self._resolve_derived(name, derived, parsed_exprs, ())
+
+    def _resolve_derived(self, name: str, derived: dict[str, DerivedMetric], exprs: dict[str, exp.Expression],
+                         stack: tuple[str, ...]) -> ResolvedMetric | None:  # fmt: skip
+        if name in self.metrics:
+            return self.metrics[name]
+        if name in stack:
+            cycle = " -> ".join((*stack[stack.index(name):], name))
+            self.report("metric", stack[0], f"cycle among derived metrics: {cycle} (break the cycle)", "expr")
+            return None
+        if name not in exprs:
+            return None
+        metric = derived[name]
+        inputs = tuple(dict.fromkeys(c.name for c in exprs[name].find_all(exp.Column)))
+        resolved_inputs = []
+        for input_name in inputs:
+            resolved = (
+                self._resolve_derived(input_name, derived, exprs, (*stack, name))
+                if input_name in derived
+                else self.metrics.get(input_name)
+            )
+            if resolved is None:
+                return None  # the input's own issue is reported where it is defined
+            resolved_inputs.append(resolved)
+        if not resolved_inputs:
+            self.report("metric", name, "no input metrics found in expr (reference other metrics by name)", "expr")
+            return None
+        entities = sorted({m.entity.name for m in resolved_inputs})
+        if len(entities) > 1:
+            self.report(
+                "metric", name,
+                f"combines metrics of incompatible entities ({', '.join(entities)}) "
+                "(use inputs over one entity, or define the metric on one entity)", "expr",
+            )  # fmt: skip
+            return None
+        entity = resolved_inputs[0].entity
+        if metric.entity is not None and metric.entity != entity.name:
+            self.report("metric", name, f"entity '{metric.entity}' differs from its inputs' entity '{entity.name}' "
+                        "(remove 'entity:' or fix it)", "entity")  # fmt: skip
+            return None
+        ok = self._dimensions_ok(metric, entity)
+        for input_metric in resolved_inputs:
+            missing_grains = [g.value for g in metric.grains if g not in input_metric.grains]
+            if missing_grains:
+                self.report("metric", name, f"grain {', '.join(missing_grains)} is not computed for input "
+                            f"'{input_metric.name}' (add it to that metric's grains or remove it here)",
+                            "grains")  # fmt: skip
+                ok = False
+            missing_dims = [d for d in metric.dimensions if d not in input_metric.dimensions]
+            if missing_dims:
+                self.report("metric", name, f"dimension {', '.join(missing_dims)} is not allowed for input "
+                            f"'{input_metric.name}' (add it to that metric's dimensions or remove it here)",
+                            "dimensions")  # fmt: skip
+                ok = False
+        if not ok:
+            return None
+        path = self.parsed.locations[("metric", name)].path
+        resolved_metric = ResolvedMetric(metric, entity, path, {}, exprs[name], inputs)
+        self.metrics[name] = resolved_metric
+        return resolved_metric
+
+    def rule_segments(self) -> None:
+        location = self.parsed.segments_location
+        for dims in self.parsed.segments:
+            for dimension in dims:
+                if dimension not in ALL_DIMENSIONS and location is not None:
+                    self.issues.append(Issue(location.path, location.line_of("segments"),
+                                             f"segments: unknown dimension '{dimension}'"
+                                             f"{did_you_mean(dimension, ALL_DIMENSIONS)}"))  # fmt: skip
+
+    def run(self) -> Project:
+        rules: tuple[Callable[[], None], ...] = (
+            self.rule_outcomes, self.rule_metric_names, self.rule_simple_and_ratio, self.rule_derived,
+            self.rule_segments,
+        )  # fmt: skip
+        for rule in rules:
+            rule()
+        if self.issues:
+            raise SpecError(self.issues)
+        order = [m.name for m in self.parsed.metrics]
+        return Project(
+            metrics=tuple(sorted(self.metrics.values(), key=lambda m: order.index(m.name))),
+            outcomes=tuple(self.outcomes[o.name] for o in self.parsed.outcomes),
+            segments=tuple(self.parsed.segments),
+            dialects=tuple(self.parsed.dialects),
+        )
+
+
+def validate(parsed: Parsed) -> Project:
+    """Run every rule; raise SpecError with all issues, or return the validated project."""
+    return _Rules(parsed).run()
+
+
+def iter_issues(parsed: Parsed) -> Iterator[Issue]:
+    try:
+        validate(parsed)
+    except SpecError as error:
+        yield from error.issues

@@ -1,0 +1,155 @@
+"""The embedded DuckDB warehouse: where it is, and appending events to its raw table (`outcomes ingest`)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from outcome_metrics import contract
+from outcome_metrics.errors import IngestError
+
+DEFAULT_DB = Path("target") / "outcomes.duckdb"
+RAW_TABLE = f"{contract.DEFAULT_SOURCE_SCHEMA}.{contract.DEFAULT_SOURCE_TABLE}"
+FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".ndjson": "json", ".json": "json"}
+
+
+def database_path(root: Path) -> Path:
+    """`$OUTCOMES_DUCKDB_PATH` when set, else target/outcomes.duckdb under the project root."""
+    configured = os.environ.get("OUTCOMES_DUCKDB_PATH")
+    return Path(configured).expanduser().resolve() if configured else (root / DEFAULT_DB).resolve()
+
+
+def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(str(path), read_only=read_only)
+
+
+def create_raw_table(con: duckdb.DuckDBPyConnection, *, replace: bool = False) -> None:
+    columns = ",\n    ".join(
+        f"{c.name} {contract.duckdb_type(c)}" for c in contract.COLUMNS
+    )
+    con.execute(f"create schema if not exists {contract.DEFAULT_SOURCE_SCHEMA}")
+    verb = "create or replace table" if replace else "create table if not exists"
+    con.execute(f"{verb} {RAW_TABLE} (\n    {columns}\n)")
+
+
+def _reader(path: Path) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise IngestError(f"{path}: unknown file type '{path.suffix}' (use .parquet, .csv or .jsonl)")
+    quoted = str(path).replace("'", "''")
+    if fmt == "parquet":
+        return f"read_parquet('{quoted}')"
+    if fmt == "csv":
+        return f"read_csv('{quoted}', header = true, auto_detect = true)"
+    return f"read_json('{quoted}', format = 'newline_delimited', auto_detect = true)"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _plan_file(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, int]:
+    """Check a file against the contract; return the SELECT that maps it onto the raw table."""
+    source = _reader(path)
+    try:
+        described = con.execute(f"describe select * from {source}").fetchall()
+    except duckdb.Error as error:
+        raise IngestError(f"{path}: cannot read: {str(error).splitlines()[0]}") from None
+    file_columns = {row[0]: row[1] for row in described}
+    missing = [c for c in contract.REQUIRED_COLUMNS if c not in file_columns]
+    if missing:
+        raise IngestError(f"{path}: missing required column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    con.execute(f"create or replace temp view _ingest_file as select * from {source}")
+    expressions = []
+    for column in contract.COLUMNS:
+        if column.name not in file_columns:
+            expressions.append(f"cast(null as {contract.duckdb_type(column)}) as {column.name}")
+            continue
+        target = contract.duckdb_type(column)
+        name = _quote(column.name)
+        if column.sql_type == "varchar" and file_columns[column.name] != "VARCHAR":
+            # ids logged as numbers are fine; nested types are not
+            if file_columns[column.name].endswith("]") or file_columns[column.name].startswith(("STRUCT", "MAP")):
+                raise IngestError(f"{path}: column {column.name} has type {file_columns[column.name]}, expected text")
+        bad = con.execute(
+            f"select count(*), any_value(cast({name} as varchar)) from _ingest_file "
+            f"where {name} is not null and try_cast({name} as {target}) is null"
+        ).fetchone()
+        if bad and bad[0]:
+            raise IngestError(
+                f"{path}: column {column.name} has type {file_columns[column.name]}, incompatible with "
+                f"{column.sql_type}: {bad[0]} value(s) cannot be converted, e.g. '{bad[1]}'"
+            )
+        expressions.append(f"cast({name} as {target}) as {column.name}")
+    extra = [c for c in file_columns if c not in contract.COLUMN_NAMES]
+    if extra:
+        # unknown columns are kept, as JSON in properties
+        packed = "to_json(struct_pack(" + ", ".join(f"{_quote(c)} := {_quote(c)}" for c in extra) + "))"
+        merged = (
+            f"cast(json_merge_patch(coalesce(cast({_quote('properties')} as json), '{{}}'), {packed}) as varchar)"
+            if "properties" in file_columns
+            else f"cast({packed} as varchar)"
+        )
+        expressions[contract.COLUMN_NAMES.index("properties")] = f"{merged} as properties"
+    rows = con.execute("select count(*) from _ingest_file").fetchone()[0]
+    return "select\n    " + ",\n    ".join(expressions) + "\nfrom _ingest_file", rows
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    path: Path
+    rows: int
+    seconds: float
+
+
+def ingest(
+    db_path: Path, files: Iterable[Path], progress: Callable[[str], None] = lambda message: None
+) -> list[IngestResult]:
+    """Append each file to the raw event table, all or nothing per file."""
+    results = []
+    with connect(db_path) as con:
+        create_raw_table(con)
+        for path in files:
+            started = time.perf_counter()
+            if not path.is_file():
+                raise IngestError(f"{path}: no such file")
+            size_mb = path.stat().st_size / 1e6
+            progress(f"checking {path} ({size_mb:,.1f} MB)")
+            select, rows = _plan_file(con, path)
+            progress(f"appending {rows:,} rows from {path}")
+            con.execute("begin transaction")
+            try:
+                con.execute(f"insert into {RAW_TABLE} {select}")
+                con.execute("commit")
+            except duckdb.Error as error:
+                con.execute("rollback")
+                raise IngestError(f"{path}: {str(error).splitlines()[0]}; nothing was written") from None
+            results.append(IngestResult(path, rows, time.perf_counter() - started))
+    return results
+
+
+def load_arrow_batches(db_path: Path, batches: Iterable, *, replace: bool = True,
+                       progress: Callable[[str], None] = lambda message: None) -> int:  # fmt: skip
+    """Write simulated record batches to the raw event table (replacing it by default)."""
+    total = 0
+    with connect(db_path) as con:
+        create_raw_table(con, replace=replace)
+        for batch in batches:
+            con.register("_batch", batch)
+            con.execute(f"insert into {RAW_TABLE} select * from _batch")
+            con.unregister("_batch")
+            total += batch.num_rows
+            progress(f"  {total:,} events written")
+    return total
+
+
+def stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

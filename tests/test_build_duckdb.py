@@ -1,0 +1,181 @@
+"""Integration: ingest a small hand-made event set, run a real `dbt build` on DuckDB, and compare
+fct_metric_values and the wide marts with values worked out by hand (in the comments below)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from outcome_metrics.dbt import dbt_build
+from outcome_metrics.warehouse import ingest
+from tests.conftest import copy_project
+
+pytestmark = pytest.mark.slow
+
+MON, TUE, WED = "2026-03-02", "2026-03-03", "2026-03-04"
+
+
+def ev(event_id, event_type, at, user, feature, interaction=None, **extra):
+    return {"event_id": event_id, "event_type": event_type, "occurred_at": at, "user_id": user,
+            "feature": feature, "interaction_id": interaction, **extra}  # fmt: skip
+
+
+def response(event_id, at, user, feature, interaction, latency, cost, model, tokens=(10, 5), confidence=0.8):
+    return ev(event_id, "ai_response", at, user, feature, interaction, latency_ms=latency, cost_usd=cost,
+              model=model, input_tokens=tokens[0], output_tokens=tokens[1], confidence=confidence)  # fmt: skip
+
+
+# Monday: six interactions.
+#   i1 alice/power/summarize/m1   responded, accepted, +1 feedback, a shadow response     -> successful
+#   i2 bob/new/summarize/m1       responded, nothing else                                 -> silent failure
+#   i3 bob/new/draft_reply/m2     responded, rejected, -1 feedback                        -> explicit negative
+#   i4 carol/power/draft_reply    ai_error only                                           -> errored
+#   i5 alice/power/summarize/m1   task t1, responded, regenerated                         -> superseded
+#   i6 alice/power/summarize/m1   task t1, responded; t1 completes                        -> successful
+# Tuesday: nothing (the spine still has overall rows).
+# Wednesday: i7 dave/enterprise/summarize/m1 responded, edited (0.4) and accepted        -> successful
+EVENTS = [
+    ev("a1", "app_active", f"{MON} 08:00:00", "alice", "summarize", persona="power"),
+    ev("a2", "app_active", f"{MON} 08:00:00", "bob", "summarize", persona="new"),
+    ev("a3", "app_active", f"{MON} 08:00:00", "carol", "draft_reply", persona="power"),
+    ev("a4", "app_active", f"{MON} 08:00:00", "dave", "summarize", persona="enterprise"),
+    ev("e1", "ai_request", f"{MON} 10:00:00", "alice", "summarize", "i1", persona="power", model="m1"),
+    response("e2", f"{MON} 10:00:01", "alice", "summarize", "i1", 100, 0.01, "m1"),
+    ev("e3", "ai_response", f"{MON} 10:00:02", "alice", "summarize", "i1", is_shadow=True, model="m3",
+       latency_ms=50, cost_usd=0.5, input_tokens=1, output_tokens=1),
+    ev("e4", "accept", f"{MON} 10:01:00", "alice", "summarize", "i1"),
+    ev("e5", "feedback", f"{MON} 10:02:00", "alice", "summarize", "i1", score=1),
+    ev("e10", "ai_request", f"{MON} 11:00:00", "bob", "summarize", "i2", persona="new", model="m1"),
+    response("e11", f"{MON} 11:00:03", "bob", "summarize", "i2", 300, 0.02, "m1"),
+    ev("e20", "ai_request", f"{MON} 12:00:00", "bob", "draft_reply", "i3", persona="new", model="m2"),
+    response("e21", f"{MON} 12:00:02", "bob", "draft_reply", "i3", 200, 0.03, "m2"),
+    ev("e22", "reject", f"{MON} 12:01:00", "bob", "draft_reply", "i3"),
+    ev("e23", "feedback", f"{MON} 12:02:00", "bob", "draft_reply", "i3", score=-1),
+    ev("e30", "ai_request", f"{MON} 13:00:00", "carol", "draft_reply", "i4", persona="power", model="m2"),
+    ev("e31", "ai_error", f"{MON} 13:00:05", "carol", "draft_reply", "i4", cost_usd=0.005, reason="timeout"),
+    ev("e40", "ai_request", f"{MON} 14:00:00", "alice", "summarize", "i5", task_id="t1", persona="power"),
+    response("e41", f"{MON} 14:00:04", "alice", "summarize", "i5", 400, 0.04, "m1"),
+    ev("e42", "regenerate", f"{MON} 14:01:00", "alice", "summarize", "i5", task_id="t1"),
+    ev("e50", "ai_request", f"{MON} 14:01:01", "alice", "summarize", "i6", task_id="t1", persona="power"),
+    response("e51", f"{MON} 14:01:06", "alice", "summarize", "i6", 500, 0.05, "m1"),
+    ev("e52", "task_completed", f"{MON} 14:05:00", "alice", "summarize", task_id="t1"),
+    ev("a5", "app_active", f"{WED} 08:00:00", "dave", "summarize", persona="enterprise"),
+    ev("e60", "ai_request", f"{WED} 09:00:00", "dave", "summarize", "i7", persona="enterprise", model="m1"),
+    response("e61", f"{WED} 09:00:10", "dave", "summarize", "i7", 1000, 0.1, "m1", tokens=(100, 50)),
+    ev("e62", "edit", f"{WED} 09:02:00", "dave", "summarize", "i7", edit_ratio=0.4),
+    ev("e63", "accept", f"{WED} 09:03:00", "dave", "summarize", "i7"),
+]
+# a duplicate of alice's accept, received later: counted, not used
+DUPLICATE = {**EVENTS[7], "received_at": f"{MON} 11:00:00"}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> duckdb.DuckDBPyConnection:
+    root = copy_project(tmp_path_factory.mktemp("project"))
+    events_file = root / "events.jsonl"
+    events_file.write_text("\n".join(json.dumps(e) for e in [*EVENTS, DUPLICATE]) + "\n")
+    db_path = root / "warehouse.duckdb"
+    [result] = ingest(db_path, [events_file])
+    assert result.rows == len(EVENTS) + 1
+    build = dbt_build(root, db_path=db_path)
+    assert build.success, build.failures
+    con = duckdb.connect(str(db_path), read_only=True)
+    yield con
+    con.close()
+
+
+def value(con, metric, grain="day", period=MON, segment_by="", **dims):
+    where = " and ".join(f"{k} = '{v}'" for k, v in dims.items())
+    rows = con.execute(
+        f"select value, numerator, denominator, sample_size from fct_metric_values "
+        f"where metric = ? and grain = ? and period_start = ? and segment_by = ? {'and ' + where if where else ''}",
+        [metric, grain, period, segment_by],
+    ).fetchall()
+    assert len(rows) == 1, f"{metric} {grain} {period} {segment_by} {dims}: {rows}"
+    return rows[0]
+
+
+MONDAY_OVERALL = {
+    # metric: (value, numerator, denominator)
+    "interactions": (6, None, None),
+    "active_ai_users": (3, None, None),  # alice, bob, carol
+    "success_rate": (2 / 6, 2, 6),  # i1 accepted; i6 last of completed t1
+    "error_rate": (1 / 6, 1, 6),  # i4
+    "silent_failure_rate": (1 / 5, 1, 5),  # i2, out of responded i1 i2 i3 i5 i6
+    "acceptance_rate": (1 / 5, 1, 5),  # i1
+    "regeneration_rate": (1 / 5, 1, 5),  # i5
+    "edit_rate": (0 / 5, 0, 5),
+    "fallback_rate": (0, 0, 6),
+    "positive_feedback_rate": (1 / 2, 1, 2),  # i1 +1, i3 -1
+    "feedback_coverage": (2 / 5, 2, 5),
+    "latency_p50_ms": (300, None, None),  # 100 200 300 400 500
+    "latency_p95_ms": (480, None, None),  # 400 + 0.8 * 100
+    "latency_p99_ms": (496, None, None),  # 400 + 0.96 * 100
+    "tokens_per_interaction": (15, None, None),
+    "cost_usd": (0.155, None, None),  # .01 .02 .03 .005 .04 .05; shadow .5 excluded
+    "shadow_cost_usd": (0.5, None, None),
+    "cost_per_interaction": (0.155 / 6, 0.155, 6),
+    "cost_per_successful_interaction": (0.155 / 2, 0.155, 2),
+    "task_completion_rate": (1 / 5, 1, 5),  # tasks i1 i2 i3 i4 t1; t1 completed
+    "interactions_per_task": (6 / 5, None, None),
+    "feature_adoption_rate": (3 / 4, 3, 4),  # AI users / app-active alice bob carol dave
+}
+
+
+@pytest.mark.parametrize("metric", sorted(MONDAY_OVERALL))
+def test_monday_overall_values_match_hand_computation(built, metric):
+    expected_value, expected_numerator, expected_denominator = MONDAY_OVERALL[metric]
+    got_value, got_numerator, got_denominator, _ = value(built, metric)
+    assert got_value == pytest.approx(expected_value)
+    assert got_numerator == (None if expected_numerator is None else pytest.approx(expected_numerator))
+    assert got_denominator == (None if expected_denominator is None else pytest.approx(expected_denominator))
+
+
+def test_persona_segment_values_match_hand_computation(built):
+    # power: i1 i4 i5 i6 (success i1 i6); new: i2 i3 (no success)
+    assert value(built, "success_rate", segment_by="persona", persona="power")[0] == pytest.approx(2 / 4)
+    assert value(built, "success_rate", segment_by="persona", persona="new")[0] == pytest.approx(0)
+    assert value(built, "silent_failure_rate", segment_by="persona", persona="new")[0] == pytest.approx(1 / 2)
+    assert value(built, "interactions", segment_by="feature,persona", feature="summarize", persona="power")[0] == 3
+
+
+def test_model_segment_takes_the_model_from_the_own_response_not_the_shadow(built):
+    # i1's shadow response came from m3: m3 must not appear; i4 has no response, so its request's m2
+    models = dict(built.execute(
+        "select model, value from fct_metric_values where metric = 'interactions' and grain = 'day' "
+        "and period_start = ? and segment_by = 'model'", [MON]).fetchall())  # fmt: skip
+    assert models == {"m1": 4, "m2": 2}
+
+
+def test_empty_day_has_zero_counts_and_null_rates(built):
+    assert value(built, "interactions", period=TUE)[:3] == (0, None, None)
+    assert value(built, "success_rate", period=TUE)[:3] == (None, 0, 0)
+
+
+def test_week_values_cover_both_days(built):
+    assert value(built, "interactions", grain="week")[0] == 7
+    assert value(built, "success_rate", grain="week")[:3] == (pytest.approx(3 / 7), 3, 7)
+    assert value(built, "acceptance_rate", grain="week")[:3] == (pytest.approx(1 / 6), 1, 6)  # i7 was edited
+    assert value(built, "edit_rate", grain="week")[0] == pytest.approx(1 / 6)
+    assert value(built, "mean_edit_ratio", grain="week")[0] == pytest.approx(0.4)
+    assert value(built, "active_ai_users", grain="week")[0] == 4  # distinct, not 3 + 1 summed
+
+
+def test_wide_mart_agrees_with_long_table(built):
+    row = built.execute(
+        "select interactions, success_rate, latency_p95_ms from mart_interaction_metrics_daily "
+        "where period_start = ? and segment_by = ''", [MON]).fetchone()  # fmt: skip
+    assert row == (6, pytest.approx(2 / 6), pytest.approx(480))
+
+
+def test_duplicates_are_counted_not_used(built):
+    assert built.execute("select count(*) from stg_ai_events__duplicates").fetchone()[0] == 1
+    assert built.execute("select count(*) from stg_ai_events where event_id = 'e4'").fetchone()[0] == 1
+    raw, clean, dup, quarantined = built.execute(
+        "select (select count(*) from raw.ai_events), (select count(*) from stg_ai_events), "
+        "(select count(*) from stg_ai_events__duplicates), (select count(*) from stg_ai_events__quarantined)"
+    ).fetchone()
+    assert raw == clean + dup + quarantined == len(EVENTS) + 1
