@@ -43,28 +43,30 @@ EVENTS = [
     ev("a3", "app_active", f"{MON} 08:00:00", "carol", "draft_reply", persona="power"),
     ev("a4", "app_active", f"{MON} 08:00:00", "dave", "summarize", persona="enterprise"),
     ev("e1", "ai_request", f"{MON} 10:00:00", "alice", "summarize", "i1", persona="power", model="m1"),
-    response("e2", f"{MON} 10:00:01", "alice", "summarize", "i1", 100, 0.01, "m1"),
+    response("e2", f"{MON} 10:00:01", "alice", "summarize", "i1", 100, 0.01, "m1", confidence=0.9),
     ev("e3", "ai_response", f"{MON} 10:00:02", "alice", "summarize", "i1", is_shadow=True, model="m3",
        latency_ms=50, cost_usd=0.5, input_tokens=1, output_tokens=1),
     ev("e4", "accept", f"{MON} 10:01:00", "alice", "summarize", "i1"),
     ev("e5", "feedback", f"{MON} 10:02:00", "alice", "summarize", "i1", score=1),
     ev("e10", "ai_request", f"{MON} 11:00:00", "bob", "summarize", "i2", persona="new", model="m1"),
-    response("e11", f"{MON} 11:00:03", "bob", "summarize", "i2", 300, 0.02, "m1"),
+    response("e11", f"{MON} 11:00:03", "bob", "summarize", "i2", 300, 0.02, "m1", confidence=0.85),
     ev("e20", "ai_request", f"{MON} 12:00:00", "bob", "draft_reply", "i3", persona="new", model="m2"),
-    response("e21", f"{MON} 12:00:02", "bob", "draft_reply", "i3", 200, 0.03, "m2"),
+    response("e21", f"{MON} 12:00:02", "bob", "draft_reply", "i3", 200, 0.03, "m2", confidence=0.3),
     ev("e22", "reject", f"{MON} 12:01:00", "bob", "draft_reply", "i3"),
     ev("e23", "feedback", f"{MON} 12:02:00", "bob", "draft_reply", "i3", score=-1),
     ev("e30", "ai_request", f"{MON} 13:00:00", "carol", "draft_reply", "i4", persona="power", model="m2"),
     ev("e31", "ai_error", f"{MON} 13:00:05", "carol", "draft_reply", "i4", cost_usd=0.005, reason="timeout"),
     ev("e40", "ai_request", f"{MON} 14:00:00", "alice", "summarize", "i5", task_id="t1", persona="power"),
-    response("e41", f"{MON} 14:00:04", "alice", "summarize", "i5", 400, 0.04, "m1"),
+    response("e41", f"{MON} 14:00:04", "alice", "summarize", "i5", 400, 0.04, "m1", confidence=0.6),
     ev("e42", "regenerate", f"{MON} 14:01:00", "alice", "summarize", "i5", task_id="t1"),
     ev("e50", "ai_request", f"{MON} 14:01:01", "alice", "summarize", "i6", task_id="t1", persona="power"),
-    response("e51", f"{MON} 14:01:06", "alice", "summarize", "i6", 500, 0.05, "m1"),
+    response("e51", f"{MON} 14:01:06", "alice", "summarize", "i6", 500, 0.05, "m1", confidence=0.95),
     ev("e52", "task_completed", f"{MON} 14:05:00", "alice", "summarize", task_id="t1"),
+    ev("s1", "survey", f"{MON} 18:00:00", "alice", "summarize", persona="power", criterion="perceived_accuracy", score=0.9),
+    ev("s2", "survey", f"{MON} 18:00:00", "bob", "summarize", persona="new", criterion="perceived_accuracy", score=0.5),
     ev("a5", "app_active", f"{WED} 08:00:00", "dave", "summarize", persona="enterprise"),
     ev("e60", "ai_request", f"{WED} 09:00:00", "dave", "summarize", "i7", persona="enterprise", model="m1"),
-    response("e61", f"{WED} 09:00:10", "dave", "summarize", "i7", 1000, 0.1, "m1", tokens=(100, 50)),
+    response("e61", f"{WED} 09:00:10", "dave", "summarize", "i7", 1000, 0.1, "m1", tokens=(100, 50), confidence=1.0),
     ev("e62", "edit", f"{WED} 09:02:00", "dave", "summarize", "i7", edit_ratio=0.4),
     ev("e63", "accept", f"{WED} 09:03:00", "dave", "summarize", "i7"),
 ]
@@ -122,6 +124,11 @@ MONDAY_OVERALL = {
     "task_completion_rate": (1 / 5, 1, 5),  # tasks i1 i2 i3 i4 t1; t1 completed
     "interactions_per_task": (6 / 5, None, None),
     "feature_adoption_rate": (3 / 4, 3, 4),  # AI users / app-active alice bob carol dave
+    # confidence bins: 9 {i1 .9 ok, i6 .95 ok} 8 {i2 .85} 3 {i3 .3} 6 {i5 .6}
+    # (|1.85 - 2| + |.85 - 0| + |.3 - 0| + |.6 - 0|) / 5
+    "expected_calibration_error": (1.9 / 5, None, None),
+    # surveyed users alice (.9; i1 i5 i6, 2 ok) and bob (.5; i2 i3, 0 ok): mean .7 - pooled 2/5
+    "trust_calibration_gap": (0.7 - 2 / 5, None, None),
 }
 
 
@@ -140,6 +147,18 @@ def test_persona_segment_values_match_hand_computation(built):
     assert value(built, "success_rate", segment_by="persona", persona="new")[0] == pytest.approx(0)
     assert value(built, "silent_failure_rate", segment_by="persona", persona="new")[0] == pytest.approx(1 / 2)
     assert value(built, "interactions", segment_by="feature,persona", feature="summarize", persona="power")[0] == 3
+
+
+def test_expected_calibration_error_puts_confidence_1_in_the_top_bin(built):
+    # i7 alone on Wednesday: confidence 1.0 -> bin 9 (not 10), successful: perfectly calibrated
+    assert value(built, "expected_calibration_error", period=WED)[0] == pytest.approx(0)
+
+
+def test_trust_calibration_gap_per_persona(built):
+    assert value(built, "trust_calibration_gap", segment_by="persona", persona="power")[0] == pytest.approx(0.9 - 2 / 3)
+    assert value(built, "trust_calibration_gap", segment_by="persona", persona="new")[0] == pytest.approx(0.5)
+    # no surveys on Wednesday: no population, NULL
+    assert value(built, "trust_calibration_gap", period=WED)[0] is None
 
 
 def test_model_segment_takes_the_model_from_the_own_response_not_the_shadow(built):

@@ -1,5 +1,6 @@
 -- One row per user and day with any own (non-shadow) event: whether they were active in the
--- product, whether they used AI, their survey answers, and their AI retention cohort.
+-- product, whether they used AI, their survey answers, their interactions' outcomes (by the
+-- interactions' own period), and their AI retention cohort.
 
 {%- set by_time = ['occurred_at', 'event_id'] %}
 
@@ -22,6 +23,18 @@ user_days as (
         avg(case when event_type = 'survey' then score end) as survey_score
     from events
     group by user_id, cast(occurred_at as date)
+
+),
+
+interaction_days as (
+
+    select
+        user_id,
+        period_date as activity_date,
+        count(*) as interactions,
+        count(case when is_successful then 1 end) as successful_interactions
+    from {{ ref('int_interactions') }}
+    group by user_id, period_date
 
 ),
 
@@ -69,6 +82,8 @@ final as (
         user_days.has_ai_request,
         user_days.surveys,
         user_days.survey_score,
+        coalesce(interaction_days.interactions, 0) as interactions,
+        coalesce(interaction_days.successful_interactions, 0) as successful_interactions,
         first_ai_use.first_ai_use_date,
         coalesce(user_days.activity_date = first_ai_use.first_ai_use_date, false) as is_first_ai_use_day,
         coalesce(returns.has_ai_use_d28_35, false) as has_ai_use_d28_35,
@@ -78,6 +93,9 @@ final as (
         ) as is_d30_window_complete
     from user_days
     cross join data_end
+    left join interaction_days
+        on user_days.user_id = interaction_days.user_id
+        and user_days.activity_date = interaction_days.activity_date
     left join first_ai_use
         on user_days.user_id = first_ai_use.user_id
     left join returns

@@ -156,6 +156,8 @@ USER = Entity(
         ("has_ai_request", B, "an ai_request that day"),
         ("surveys", N, "survey answers that day"),
         ("survey_score", N, "mean survey score that day"),
+        ("interactions", N, "the user's interactions whose period is that day"),
+        ("successful_interactions", N, "of those, the successful ones (is_successful)"),
         ("first_ai_use_date", D, "the user's first day with an ai_request"),
         ("is_first_ai_use_day", B, "this day is the user's first day with an ai_request"),
         ("has_ai_use_d28_35", B, "the user made an ai_request 28 to 35 days after their first AI use"),

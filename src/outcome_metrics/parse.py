@@ -10,14 +10,14 @@ from pydantic import TypeAdapter, ValidationError
 from outcome_metrics.errors import Issue
 from outcome_metrics.expressions import did_you_mean
 from outcome_metrics.loader import Document, LocatedDict, LocatedList
-from outcome_metrics.spec import DerivedMetric, Metric, Outcome, RatioMetric, SimpleMetric
+from outcome_metrics.spec import DerivedMetric, GroupedMetric, Metric, Outcome, RatioMetric, SimpleMetric
 
 TOP_LEVEL_KEYS = ("metrics", "outcomes", "segments", "dialects")
 DEFAULT_SEGMENTS: tuple[tuple[str, ...], ...] = ((),)
 DEFAULT_DIALECTS = ("duckdb",)
 SUPPORTED_DIALECTS = ("duckdb", "postgres", "spark")
 
-AnyMetric = SimpleMetric | RatioMetric | DerivedMetric
+AnyMetric = SimpleMetric | RatioMetric | DerivedMetric | GroupedMetric
 _METRIC = TypeAdapter(Metric)
 
 
@@ -64,7 +64,7 @@ def _type_name(value: Any) -> str:
 
 def _message(error: dict[str, Any], subject: str, allowed_keys: list[str]) -> tuple[tuple[Any, ...], str]:
     """Turn one pydantic error into (location keys, our message)."""
-    loc = tuple(k for k in error["loc"] if k not in ("simple", "ratio", "derived"))
+    loc = tuple(k for k in error["loc"] if k not in ("simple", "ratio", "derived", "grouped"))
     kind = error["type"]
     field_name = ".".join(str(k) for k in loc) or "definition"
     value = error.get("input")
@@ -75,8 +75,8 @@ def _message(error: dict[str, Any], subject: str, allowed_keys: list[str]) -> tu
         return loc[:-1], f"{subject}: missing required field '{field_name}' (add '{loc[-1]}:')"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         if kind == "union_tag_not_found":
-            return loc, f"{subject}: missing required field 'type' (add 'type:' simple, ratio or derived)"
-        return ("type",), f"{subject}: unknown metric type '{value.get('type')}' (use simple, ratio or derived)"
+            return loc, f"{subject}: missing required field 'type' (add 'type:' simple, ratio, derived or grouped)"
+        return ("type",), f"{subject}: unknown metric type '{value.get('type')}' (use simple, ratio, derived or grouped)"
     if kind == "enum":
         expected = error.get("ctx", {}).get("expected", "")
         what = {"entity": "entity", "grains": "grain", "unit": "unit", "good": "direction", "agg": "aggregation"}.get(
@@ -92,7 +92,7 @@ def _message(error: dict[str, Any], subject: str, allowed_keys: list[str]) -> tu
 
 
 _METRIC_KEYS = sorted(
-    {*SimpleMetric.model_fields, *RatioMetric.model_fields, *DerivedMetric.model_fields}
+    {*SimpleMetric.model_fields, *RatioMetric.model_fields, *DerivedMetric.model_fields, *GroupedMetric.model_fields}
 )
 
 

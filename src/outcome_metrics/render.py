@@ -149,8 +149,9 @@ def _sample_size(measure: ResolvedMeasure) -> exp.Expression:
 
 
 def components(metric: ResolvedMetric, dialect: Dialect) -> list[Component]:
+    """The aggregate columns computed for `metric` in the one-scan `aggregated` CTE."""
     name = metric.name
-    if metric.derived_expr is not None:
+    if metric.derived_expr is not None or metric.grouped is not None:
         return []
     if "value" in metric.measures:
         measure = metric.measures["value"]
@@ -168,12 +169,55 @@ def components(metric: ResolvedMetric, dialect: Dialect) -> list[Component]:
     ]
 
 
+def output_components(metric: ResolvedMetric, dialect: Dialect) -> list[Component]:
+    """Every component column the aggregated model carries for `metric`."""
+    if metric.grouped is not None:
+        return [
+            Component(naming.component(metric.name, naming.VALUE), exp.null(), False),
+            Component(naming.component(metric.name, naming.SAMPLE_SIZE), exp.null(), True),
+        ]
+    return components(metric, dialect)
+
+
+def _grouped_ctes(plan_: AggregatePlan, metric: ResolvedMetric, dialect: Dialect
+                  ) -> list[tuple[str, exp.Expression, str]]:  # fmt: skip
+    """Stage 1: aggregates per (period, segment, group); stage 2: combined across groups."""
+    grouped = metric.grouped
+    assert grouped is not None
+    dims = plan_.dimensions
+    rows = exp.select("*", alias(grouped.group_by.copy(), "group_key")).from_("bucketed")
+    if grouped.filter is not None:
+        rows = rows.where(grouped.filter.copy())
+    per_group = exp.select(
+        col("period_start"), *(col(d) for d in dims), col("group_key"),
+        *(alias(_aggregate(m, dialect), name) for name, m in grouped.per_group.items()),
+        alias(exp.Count(this=exp.Star()), "rows_in_group"),
+    ).from_(naming.component(metric.name, "rows"))  # fmt: skip
+    sets = [exp.Tuple(expressions=[col("period_start"), *(col(d) for d in s), col("group_key")]) for s in plan_.segments]
+    per_group.set("group", exp.Group(expressions=[exp.GroupingSets(expressions=sets)]))
+    combined = exp.select(
+        col("period_start"), *(col(d) for d in dims),
+        alias(_safe_division(grouped.combine.copy()), naming.component(metric.name, naming.VALUE)),
+        alias(exp.Sum(this=col("rows_in_group")), naming.component(metric.name, naming.SAMPLE_SIZE)),
+    ).from_(naming.component(metric.name, "per_group"))  # fmt: skip
+    if grouped.having is not None:
+        combined = combined.where(grouped.having.copy())
+    combined = combined.group_by(col("period_start"), *(col(d) for d in dims))
+    return [
+        (naming.component(metric.name, "rows"), rows, f"{metric.name}: the rows it is computed from, with their group"),
+        (naming.component(metric.name, "per_group"), per_group, f"{metric.name}, stage 1: per group"),
+        (naming.component(metric.name, "combined"), combined, f"{metric.name}, stage 2: combined across groups"),
+    ]
+
+
 def _safe_division(node: exp.Expression) -> exp.Expression:
-    """a / b → a / nullif(b, 0): an empty population gives NULL, never an error."""
+    """a / b → cast(a as double) / nullif(b, 0): never integer division, never a division error
+    (an empty population gives NULL)."""
 
     def rewrite(child: exp.Expression) -> exp.Expression:
         if isinstance(child, exp.Div):
-            return exp.Div(this=child.this, expression=exp.Nullif(this=child.expression, expression=exp.Literal.number(0)))
+            numerator = child.this if isinstance(child.this, exp.Cast) else cast(child.this, "double")
+            return exp.Div(this=numerator, expression=exp.Nullif(this=child.expression, expression=exp.Literal.number(0)))
         return child
 
     return node.transform(rewrite)
@@ -189,7 +233,7 @@ def value_expression(metric: ResolvedMetric, project: Project) -> exp.Expression
             return child
 
         return _safe_division(metric.derived_expr.copy().transform(replace))
-    if "value" in metric.measures:
+    if "value" in metric.measures or metric.grouped is not None:
         return cast(col(naming.component(name, naming.VALUE)), "double")
     return exp.Div(
         this=cast(col(naming.component(name, naming.NUMERATOR)), "double"),
@@ -277,7 +321,9 @@ def _segment_label(plan_: AggregatePlan) -> exp.Expression:
 
 def render_aggregated(project: Project, plan_: AggregatePlan, dialect: Dialect) -> str:
     entity, grain = plan_.entity, plan_.grain
-    comps = [c for m in plan_.metrics for c in components(m, dialect)]
+    scanned = [c for m in plan_.metrics for c in components(m, dialect)]
+    comps = [c for m in plan_.metrics for c in output_components(m, dialect)]
+    grouped = [m for m in plan_.metrics if m.grouped is not None]
     dims = plan_.dimensions
 
     periods = (
@@ -286,14 +332,29 @@ def render_aggregated(project: Project, plan_: AggregatePlan, dialect: Dialect) 
         .from_(dialect.ref(naming.DAYS_MODEL))
     )
     bucketed = exp.select("*", alias(_period_start(grain), "period_start")).from_(entity.plural)
-    aggregated = exp.select(col("period_start"), *(col(d) for d in dims), *(alias(c.node, c.name) for c in comps))
+    aggregated = exp.select(col("period_start"), *(col(d) for d in dims), *(alias(c.node, c.name) for c in scanned))
     aggregated = aggregated.from_("bucketed")
     grouping_sets = [exp.Tuple(expressions=[col("period_start"), *(col(d) for d in s)]) for s in plan_.segments]
     aggregated.set("group", exp.Group(expressions=[exp.GroupingSets(expressions=grouping_sets)]))
 
+    grouped_ctes = [cte for m in grouped for cte in _grouped_ctes(plan_, m, dialect)]
+    source = "aggregated"
+    if grouped:
+        joined = exp.select(
+            *(col(c, "aggregated") for c in ("period_start", *dims)),
+            *(col(c.name, "aggregated") for c in scanned),
+            *(col(c.name, naming.component(m.name, "combined")) for m in grouped for c in output_components(m, dialect)),
+        ).from_("aggregated")  # fmt: skip
+        for m in grouped:
+            other = naming.component(m.name, "combined")
+            on = exp.and_(*(exp.NullSafeEQ(this=col(c, "aggregated"), expression=col(c, other))
+                            for c in ("period_start", *dims)))  # fmt: skip
+            joined = joined.join(other, on=on, join_type="left")
+        source = "joined"
+
     labelled = exp.select(
         col("period_start"), alias(_segment_label(plan_), "segment_by"), *(col(d) for d in dims), *(col(c.name) for c in comps)
-    ).from_("aggregated")  # fmt: skip
+    ).from_(source)  # fmt: skip
 
     def filled(c: Component) -> exp.Expression:
         value = col(c.name, "labelled")
@@ -321,7 +382,7 @@ def render_aggregated(project: Project, plan_: AggregatePlan, dialect: Dialect) 
     for metric in plan_.metrics:
         final = final.select(alias(value_expression(metric, project), naming.component(metric.name, naming.VALUE)),
                              copy=False)  # fmt: skip
-        for c in components(metric, dialect):
+        for c in output_components(metric, dialect):
             if not c.name.endswith("__" + naming.VALUE):
                 final = final.select(col(c.name), copy=False)
     final = final.from_("filled")
@@ -336,6 +397,8 @@ def render_aggregated(project: Project, plan_: AggregatePlan, dialect: Dialect) 
         ("periods", periods, f"every {grain.value} from the first to the last event"),
         ("bucketed", bucketed, ""),
         ("aggregated", aggregated, "one scan, every segment"),
+        *grouped_ctes,
+        *([("joined", joined, "grouped metrics joined to their segments")] if grouped else []),
         ("labelled", labelled, ""),
         ("filled", filled_rows, "overall rows for every period, zero-filled"),
         ("final", final, ""),

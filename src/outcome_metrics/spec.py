@@ -59,6 +59,7 @@ class Unit(enum.StrEnum):
 class Direction(enum.StrEnum):
     UP = "up"
     DOWN = "down"
+    ZERO = "zero"  # closer to zero is better in either direction (gaps, errors of calibration)
     NEUTRAL = "neutral"
 
 
@@ -133,7 +134,23 @@ class DerivedMetric(_MetricBase):
     entity: EntityName | None = None  # inferred from the input metrics
 
 
-Metric = Annotated[SimpleMetric | RatioMetric | DerivedMetric, Field(discriminator="type")]
+class GroupedMetric(_MetricBase):
+    """Two stages: aggregates per group (a confidence bin, a user), then combined across groups.
+
+    `per_group` names aggregates computed per (period, segment, group); `combine` is an expression
+    of aggregate functions (sum, avg, count, min, max) over those names; `having` keeps groups.
+    """
+
+    type: Literal["grouped"]
+    entity: EntityName
+    group_by: str
+    filter: str | None = None
+    per_group: dict[Identifier, Measure]
+    having: str | None = None
+    combine: str
+
+
+Metric = Annotated[SimpleMetric | RatioMetric | DerivedMetric | GroupedMetric, Field(discriminator="type")]
 
 
 class Outcome(Frozen):
@@ -152,7 +169,7 @@ class Segments(Frozen):
 
 
 class ProjectSpec(Frozen):
-    metrics: tuple[SimpleMetric | RatioMetric | DerivedMetric, ...]
+    metrics: tuple[SimpleMetric | RatioMetric | DerivedMetric | GroupedMetric, ...]
     outcomes: tuple[Outcome, ...]
     segments: tuple[tuple[str, ...], ...]
     dialects: tuple[str, ...]

@@ -14,8 +14,11 @@ from sqlglot import exp
 from outcome_metrics.entities import ALL_DIMENSIONS, ENTITIES, Entity
 from outcome_metrics.errors import Issue, SpecError
 from outcome_metrics.expressions import ExpressionError, check, did_you_mean, substitute
+from outcome_metrics.expressions import parse as parse_expression
 from outcome_metrics.parse import AnyMetric, Parsed
-from outcome_metrics.spec import Agg, DerivedMetric, Grain, Measure, Outcome, RatioAgg, RatioMetric, SimpleMetric
+from outcome_metrics.spec import (
+    Agg, DerivedMetric, Grain, GroupedMetric, Measure, Outcome, RatioAgg, RatioMetric, SimpleMetric,
+)  # fmt: skip
 
 RESERVED_NAMES = frozenset({"metric", "grain", "period_start", "segment_by", "value", "numerator", "denominator",
                             "sample_size", *ALL_DIMENSIONS})  # fmt: skip
@@ -29,6 +32,17 @@ class ResolvedMeasure:
 
 
 @dataclass(frozen=True)
+class ResolvedGrouped:
+    """A grouped metric's two stages, checked: rows → per-group aggregates → combined value."""
+
+    group_by: exp.Expression
+    filter: exp.Expression | None
+    per_group: dict[str, ResolvedMeasure]
+    having: exp.Expression | None
+    combine: exp.Expression  # aggregate functions over per_group names
+
+
+@dataclass(frozen=True)
 class ResolvedMetric:
     spec: AnyMetric
     entity: Entity
@@ -36,6 +50,7 @@ class ResolvedMetric:
     measures: dict[str, ResolvedMeasure]  # simple: {"value"}; ratio: {"numerator", "denominator"}
     derived_expr: exp.Expression | None = None  # derived: over other metrics' names
     inputs: tuple[str, ...] = ()
+    grouped: ResolvedGrouped | None = None
 
     @property
     def name(self) -> str:
@@ -268,6 +283,82 @@ class _Rules:
         self.metrics[name] = resolved_metric
         return resolved_metric
 
+    def rule_grouped(self) -> None:
+        """Grouped metrics: per-group measures over the entity, `combine` aggregates over them."""
+        for metric in self.parsed.metrics:
+            if not isinstance(metric, GroupedMetric):
+                continue
+            entity = ENTITIES[metric.entity]
+            ok = self._dimensions_ok(metric, entity)
+            group_by = self._check("metric", metric.name, metric.group_by, self.columns(entity), "group_by")
+            filter_ = None
+            if metric.filter is not None:
+                filter_ = self._check("metric", metric.name, metric.filter, self.columns(entity), "filter")
+                ok = ok and filter_ is not None
+            per_group: dict[str, ResolvedMeasure] = {}
+            for name, measure in metric.per_group.items():
+                if name in RESERVED_NAMES or name == "group_key":
+                    self.report("metric", metric.name, f"per_group name '{name}' is reserved (rename it)",
+                                "per_group", name)  # fmt: skip
+                    ok = False
+                    continue
+                resolved = self._measure(metric, entity, measure, "per_group", name)
+                if resolved is None:
+                    ok = False
+                else:
+                    per_group[name] = resolved
+            names = tuple(metric.per_group)
+            having = None
+            if metric.having is not None:
+                having = self._check("metric", metric.name, metric.having, names, "having")
+                ok = ok and having is not None
+            combine = self._combine(metric, names)
+            if ok and group_by is not None and combine is not None:
+                path = self.parsed.locations[("metric", metric.name)].path
+                grouped = ResolvedGrouped(group_by, filter_, per_group, having, combine)
+                self.metrics[metric.name] = ResolvedMetric(metric, entity, path, {}, grouped=grouped)
+
+    def _combine(self, metric: GroupedMetric, names: tuple[str, ...]) -> exp.Expression | None:
+        """`combine` may use sum/avg/count/min/max over per_group names, and arithmetic around them."""
+        try:
+            node = parse_expression(metric.combine)
+        except ExpressionError as error:
+            self.report("metric", metric.name, f"{error} in combine", "combine")
+            return None
+        aggregates = list(node.find_all(exp.Sum, exp.Avg, exp.Count, exp.Min, exp.Max))
+        if not aggregates:
+            self.report("metric", metric.name, "combine has no aggregate (combine groups with sum, avg, count, "
+                        "min or max, e.g. sum(n))", "combine")  # fmt: skip
+            return None
+        placeholders: dict[str, exp.Expression] = {}
+        for index, aggregate in enumerate(aggregates):
+            argument = aggregate.this
+            if isinstance(argument, exp.Distinct) or any(a is not aggregate and a in aggregate.find_all(
+                    exp.Sum, exp.Avg, exp.Count, exp.Min, exp.Max) for a in aggregates):  # fmt: skip
+                self.report("metric", metric.name, "nested or distinct aggregates are not allowed in combine "
+                            "(aggregate per-group columns once)", "combine")  # fmt: skip
+                return None
+            if not isinstance(argument, exp.Star):
+                try:
+                    check(argument.sql(dialect="duckdb"), names)
+                except ExpressionError as error:
+                    self.report("metric", metric.name, f"{error} in combine", "combine")
+                    return None
+            placeholder = f"aggregate_{index}"
+            placeholders[placeholder] = aggregate
+            aggregate.replace(exp.column(placeholder))
+        try:
+            check(node.sql(dialect="duckdb"), tuple(placeholders))
+        except ExpressionError as error:
+            message = str(error).replace("unknown column", "column outside an aggregate:")
+            self.report("metric", metric.name, f"{message} in combine (wrap per-group columns in sum, avg, ...)",
+                        "combine")  # fmt: skip
+            return None
+        return node.transform(
+            lambda child: placeholders[child.name].copy()
+            if isinstance(child, exp.Column) and child.name in placeholders else child
+        )
+
     def rule_segments(self) -> None:
         location = self.parsed.segments_location
         for dims in self.parsed.segments:
@@ -280,7 +371,7 @@ class _Rules:
     def run(self) -> Project:
         rules: tuple[Callable[[], None], ...] = (
             self.rule_outcomes, self.rule_metric_names, self.rule_simple_and_ratio, self.rule_derived,
-            self.rule_segments,
+            self.rule_grouped, self.rule_segments,
         )  # fmt: skip
         for rule in rules:
             rule()

@@ -22,6 +22,8 @@ final as (
         has_ai_request,
         surveys,
         survey_score,
+        interactions,
+        successful_interactions,
         first_ai_use_date,
         is_first_ai_use_day,
         has_ai_use_d28_35,

@@ -1,0 +1,213 @@
+{#-
+    Invariants attached by `outcomes compile` to fct_metric_values (see _generated__models.yml).
+    Each returns the rows that break it: a test that returns no rows passes.
+-#}
+
+{#- Values of the listed metrics lie within [min_value, max_value] (NULL is fine: empty population). -#}
+{% test values_within(model, metrics, min_value=none, max_value=none) %}
+
+select metric, grain, period_start, segment_by, value
+from {{ model }}
+where metric in ('{{ metrics | join("', '") }}')
+    and (
+        {% if min_value is not none %}value < {{ min_value }}{% else %}false{% endif %}
+        or {% if max_value is not none %}value > {{ max_value }}{% else %}false{% endif %}
+    )
+
+{% endtest %}
+
+
+{#- For shares: the numerator never exceeds the denominator, and neither is negative. -#}
+{% test numerator_within_denominator(model, metrics) %}
+
+select metric, grain, period_start, segment_by, numerator, denominator
+from {{ model }}
+where metric in ('{{ metrics | join("', '") }}')
+    and (numerator > denominator or numerator < 0 or denominator < 0)
+
+{% endtest %}
+
+
+{#- A ratio is NULL exactly when its denominator is 0: never a division error, never a fake 0. -#}
+{% test null_only_when_empty(model, metrics) %}
+
+select metric, grain, period_start, segment_by, value, denominator
+from {{ model }}
+where metric in ('{{ metrics | join("', '") }}')
+    and ((denominator = 0 and value is not null) or (denominator <> 0 and value is null))
+
+{% endtest %}
+
+
+{#-
+    Spine completeness: every period from the first to the last event has an overall row for
+    every listed metric of that grain, and count-like values there are never NULL.
+-#}
+{% test overall_row_every_period(model, grain, metrics, zero_filled=[]) %}
+
+with periods as (
+
+    select distinct
+        {% if grain == 'day' %}period_date{% else %}cast({{ dbt.date_trunc(grain, 'period_date') }} as date){% endif %}
+            as period_start
+    from {{ ref('int_days') }}
+
+),
+
+metrics as (
+
+    {% for metric in metrics %}
+    select '{{ metric }}' as metric{% if not loop.last %} union all{% endif %}
+    {% endfor %}
+
+),
+
+expected as (
+
+    select metrics.metric, periods.period_start
+    from metrics
+    cross join periods
+
+),
+
+actual as (
+
+    select metric, period_start, value
+    from {{ model }}
+    where grain = '{{ grain }}' and segment_by = ''
+
+)
+
+select expected.metric, expected.period_start, 'missing overall row' as problem
+from expected
+left join actual
+    on expected.metric = actual.metric and expected.period_start = actual.period_start
+where actual.metric is null
+{% if zero_filled %}
+union all
+select metric, period_start, 'NULL count' as problem
+from actual
+where metric in ('{{ zero_filled | join("', '") }}') and value is null
+{% endif %}
+
+{% endtest %}
+
+
+{#-
+    Additivity across segments: for additive components (counts and sums), the rows of a
+    single-dimension segment add up to the overall row of the same metric, grain and period.
+    `column` is value, numerator or denominator.
+-#}
+{% test segments_add_up(model, dimension, metrics, column='value', tolerance=1e-6) %}
+
+with segment_sums as (
+
+    select metric, grain, period_start, sum({{ column }}) as total
+    from {{ model }}
+    where segment_by = '{{ dimension }}' and metric in ('{{ metrics | join("', '") }}')
+    group by metric, grain, period_start
+
+),
+
+overall as (
+
+    select metric, grain, period_start, {{ column }} as total
+    from {{ model }}
+    where segment_by = '' and metric in ('{{ metrics | join("', '") }}')
+
+)
+
+select overall.metric, overall.grain, overall.period_start, overall.total, segment_sums.total as segment_total
+from overall
+left join segment_sums
+    on overall.metric = segment_sums.metric
+    and overall.grain = segment_sums.grain
+    and overall.period_start = segment_sums.period_start
+where abs(coalesce(overall.total, 0) - coalesce(segment_sums.total, 0))
+    > {{ tolerance }} * (1 + abs(coalesce(overall.total, 0)))
+
+{% endtest %}
+
+
+{#- Additivity across periods: each week or month row equals the sum of its days. -#}
+{% test grains_add_up(model, grain, metrics, column='value', tolerance=1e-6) %}
+
+with day_sums as (
+
+    select
+        metric,
+        segment_by,
+        {% for dimension in dimensions_of(model) %}{{ dimension }},{% endfor %}
+        cast({{ dbt.date_trunc(grain, 'period_start') }} as date) as period_start,
+        sum({{ column }}) as total
+    from {{ model }}
+    where grain = 'day' and metric in ('{{ metrics | join("', '") }}')
+    group by
+        metric, segment_by,
+        {% for dimension in dimensions_of(model) %}{{ dimension }},{% endfor %}
+        cast({{ dbt.date_trunc(grain, 'period_start') }} as date)
+
+),
+
+coarse as (
+
+    select *
+    from {{ model }}
+    where grain = '{{ grain }}' and metric in ('{{ metrics | join("', '") }}')
+
+)
+
+select coarse.metric, coarse.segment_by, coarse.period_start, coarse.{{ column }}, day_sums.total
+from coarse
+left join day_sums
+    on coarse.metric = day_sums.metric
+    and coarse.segment_by = day_sums.segment_by
+    and coarse.period_start = day_sums.period_start
+    {% for dimension in dimensions_of(model) %}
+    and coalesce(coarse.{{ dimension }}, '') = coalesce(day_sums.{{ dimension }}, '')
+    {% endfor %}
+where abs(coalesce(coarse.{{ column }}, 0) - coalesce(day_sums.total, 0))
+    > {{ tolerance }} * (1 + abs(coalesce(coarse.{{ column }}, 0)))
+
+{% endtest %}
+
+
+{#- Reconciliation: the overall daily `interactions` equals distinct interaction ids in clean events. -#}
+{% test reconciles_with_events(model, metric='interactions') %}
+
+with from_events as (
+
+    select period_start, count(*) as interactions
+    from (
+        select interaction_id, cast(min(occurred_at) as date) as period_start
+        from {{ ref('stg_ai_events') }}
+        where event_scope = 'interaction'
+        group by interaction_id
+    ) as interactions
+    group by period_start
+
+),
+
+from_metrics as (
+
+    select period_start, value
+    from {{ model }}
+    where metric = '{{ metric }}' and grain = 'day' and segment_by = ''
+
+)
+
+select from_metrics.period_start, from_metrics.value, from_events.interactions
+from from_metrics
+full outer join from_events
+    on from_metrics.period_start = from_events.period_start
+where coalesce(from_metrics.value, 0) <> coalesce(from_events.interactions, 0)
+
+{% endtest %}
+
+
+{#- The dimension columns of fct_metric_values (those that are not its fixed columns). -#}
+{% macro dimensions_of(model) %}
+    {%- set fixed = ['metric', 'grain', 'period_start', 'segment_by', 'value', 'numerator', 'denominator', 'sample_size'] -%}
+    {%- set columns = adapter.get_columns_in_relation(model) if execute else [] -%}
+    {{ return(columns | map(attribute='name') | map('lower') | reject('in', fixed) | list) }}
+{% endmacro %}
