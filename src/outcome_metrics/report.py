@@ -6,10 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from outcome_metrics.spec import Direction
+from outcome_metrics.spec import Agg, Direction
 from outcome_metrics.validate import Project
 
 Query = Callable[[str], list[dict[str, Any]]]
+VOLUME_AGGS = (Agg.COUNT, Agg.COUNT_DISTINCT, Agg.SUM)
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,15 @@ class EventCounts:
         return lines
 
 
-def event_counts(query: Query, schema: str) -> EventCounts:
+def event_counts(query: Query, schema: str, source: str | None = None) -> EventCounts:
+    """Raw events, and how staging split them. `source` is the raw event table's relation: counting
+    raw there, not in stg_ai_events__checked (whose parts add up to its own rows by construction),
+    is what makes `conserved` a check. Without it, raw is counted in stg_ai_events__checked."""
+    raw = f"(select count(*) from {source})" if source else "count(*)"
     counts = query(
         f"""
         select
-            count(*) as raw_rows,
+            {raw} as raw_rows,
             count(case when quarantine_reason is null and duplicate_rank = 1 then 1 end) as clean_rows,
             count(case when quarantine_reason is null and duplicate_rank > 1 then 1 end) as duplicate_rows,
             count(case when quarantine_reason is not null then 1 end) as quarantined_rows
@@ -109,9 +114,15 @@ def headlines(project: Project, query: Query, schema: str, grain: str = "month")
             key=lambda item: item[1],
         )  # fmt: skip
         best = worst = None
-        if personas and metric.spec.good != Direction.NEUTRAL:
-            low, high = personas[0], personas[-1]
-            best, worst = (high, low) if metric.spec.good == Direction.UP else (low, high)
+        # totals (counts, sums) scale with a segment's size: comparing them across personas says nothing
+        is_volume = "value" in metric.measures and metric.measures["value"].agg in VOLUME_AGGS
+        if personas and metric.spec.good != Direction.NEUTRAL and not is_volume:
+            if metric.spec.good == Direction.ZERO:
+                personas.sort(key=lambda item: abs(item[1]))
+                best, worst = personas[0], personas[-1]
+            else:
+                low, high = personas[0], personas[-1]
+                best, worst = (high, low) if metric.spec.good == Direction.UP else (low, high)
         out.append(Headline(metric.name, metric.spec.unit.value, None if overall is None else float(overall), best, worst))
     return str(period), out
 
@@ -125,6 +136,8 @@ def format_value(value: float | None, unit: str) -> str:
         return f"${value:,.4f}" if abs(value) < 1 else f"${value:,.2f}"
     if unit == "count":
         return f"{value:,.0f}"
+    if abs(value) < 10:
+        return f"{value:,.3f}"
     return f"{value:,.1f}"
 
 

@@ -1,0 +1,103 @@
+"""The CLI, in-process with click's CliRunner: exit codes, output, and documentation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from outcome_metrics.cli import main
+from tests.conftest import REPO, copy_project
+
+COMMANDS = sorted(main.commands)
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_an_example(command):
+    result = run(command, "--help")
+    assert result.exit_code == 0
+    assert "Example" in result.output
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_is_documented_in_the_readme(command):
+    assert f"outcomes {command}" in (REPO / "README.md").read_text()
+
+
+def test_list_json_names_every_metric_with_its_definition(repo):
+    result = run("--project-dir", str(repo), "list", "--json")
+    metrics = {m["name"]: m for m in json.loads(result.output)}
+    assert metrics["silent_failure_rate"]["entity"] == "interaction"
+    assert metrics["silent_failure_rate"]["good"] == "down"
+    assert metrics["task_completion_rate"]["entity"] == "task"
+
+
+def test_compile_check_passes_on_the_committed_files(repo):
+    assert run("--project-dir", str(repo), "compile", "--check").exit_code == 0
+
+
+def test_compile_check_fails_on_a_stale_file_and_writes_nothing(tmp_path):
+    project = copy_project(tmp_path / "p")
+    stale = project / "models" / "generated" / "duckdb" / "fct_metric_values.sql"
+    stale.write_text("-- edited by hand\n")
+    result = CliRunner().invoke(main, ["--project-dir", str(project), "compile", "--check"])
+    assert result.exit_code == 1
+    assert "stale" in result.output
+    assert stale.read_text() == "-- edited by hand\n"
+
+
+def test_compile_rewrites_a_stale_file_and_removes_an_extra_one(tmp_path):
+    project = copy_project(tmp_path / "p")
+    stale = project / "models" / "generated" / "duckdb" / "fct_metric_values.sql"
+    stale.write_text("-- edited by hand\n")
+    extra = project / "models" / "generated" / "duckdb" / "old_model.sql"
+    extra.write_text("select 1\n")
+    assert CliRunner().invoke(main, ["--project-dir", str(project), "compile"]).exit_code == 0
+    assert stale.read_text() == (REPO / "models/generated/duckdb/fct_metric_values.sql").read_text()
+    assert not extra.exists()
+
+
+def test_explain_prints_the_definition_and_sql(repo):
+    result = run("--project-dir", str(repo), "explain", "silent_failure_rate")
+    assert "-- silent_failure_rate: Silent failure rate" in result.output
+    assert "is_silent_failure = " in result.output
+    assert "count(case when is_silent_failure then 1 end) as silent_failure_rate__numerator" in result.output
+
+
+def test_explain_unknown_metric_suggests_a_name(repo):
+    result = CliRunner().invoke(main, ["--project-dir", str(repo), "explain", "silent_failur_rate"])
+    assert result.exit_code == 1
+    assert "did you mean 'silent_failure_rate'?" in result.output
+
+
+def test_schema_prints_the_event_contract_as_json_schema():
+    schema = json.loads(run("schema").output)
+    assert set(schema["required"]) == {"event_id", "event_type", "occurred_at", "user_id", "feature"}
+    assert "ai_response" in json.dumps(schema["$defs"])
+
+
+def test_ingest_refuses_a_file_missing_a_required_column(tmp_path, monkeypatch, repo):
+    monkeypatch.setenv("OUTCOMES_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
+    events = tmp_path / "events.csv"
+    events.write_text("event_id,event_type,occurred_at,user_id\ne1,ai_request,2026-01-01 00:00:00,u\n")
+    result = CliRunner().invoke(main, ["--project-dir", str(repo), "ingest", str(events)])
+    assert result.exit_code == 1
+    assert f"{events}: missing required column feature" in result.output
+
+
+def test_simulate_writes_a_file_and_its_ground_truth(tmp_path, repo):
+    out = tmp_path / "events.parquet"
+    result = CliRunner().invoke(main, ["--project-dir", str(repo), "simulate", "--events", "3000", "--days", "5",
+                                       "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert out.exists()
+    truth = json.loads((tmp_path / "events.truth.json").read_text())
+    assert truth["parameters"]["seed"] == 1
+
+
