@@ -4,7 +4,6 @@ fct_metric_values and the wide marts with values worked out by hand (in the comm
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import duckdb
 import pytest

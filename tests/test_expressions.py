@@ -22,7 +22,7 @@ def test_check_accepts_expressions_over_known_columns(text, sql):
     ("text", "message"),
     [
         ("has_acept", "unknown column 'has_acept' (did you mean 'has_accept'?)"),
-        ("(select 1)", "refused subquery statement"),
+        ("(select 1)", "refused subquery"),
         ("exists (select 1 from t)", "refused subquery"),
         ("t.has_accept", "refused reference to another table 't.has_accept'"),
         ("main.t.has_accept", "refused reference to another table"),

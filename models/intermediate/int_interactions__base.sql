@@ -5,8 +5,8 @@
 -- Shadow events (is_shadow) never count toward the interaction's own outcome, segments,
 -- latency, model or cost; they feed the shadow_* columns only.
 
-{%- set by_time = ['occurred_at', 'event_id'] %}
-{%- set by_request_then_time = ['request_rank', 'occurred_at', 'event_id'] %}
+{%- set by_time = ['occurred_at', outcome_metrics.bytewise('event_id')] %}
+{%- set by_request_then_time = ['request_rank', 'occurred_at', outcome_metrics.bytewise('event_id')] %}
 {%- set own_response = "event_type = 'ai_response' and not is_shadow" %}
 
 with events as (
@@ -16,6 +16,25 @@ with events as (
         case when event_type = 'ai_request' then 0 else 1 end as request_rank
     from {{ ref('stg_ai_events') }}
     where event_scope = 'interaction'
+
+),
+
+first_responses as (
+
+    -- the interaction's first own ai_response: its latency and confidence count even when NULL
+    select interaction_id, latency_ms, confidence
+    from (
+        select
+            interaction_id,
+            latency_ms,
+            confidence,
+            row_number() over (
+                partition by interaction_id order by occurred_at, {{ outcome_metrics.bytewise('event_id') }}
+            ) as response_rank
+        from events
+        where {{ own_response }}
+    ) as responses
+    where response_rank = 1
 
 ),
 
@@ -30,8 +49,9 @@ interactions as (
 
     select
         interaction_id,
-        min(occurred_at) as first_event_at,
-        min(case when event_type = 'ai_request' then occurred_at end) as requested_at,
+        -- the first own event; a shadow output logged earlier does not move the interaction
+        coalesce(min(case when not is_shadow then occurred_at end), min(occurred_at)) as first_event_at,
+        min(case when event_type = 'ai_request' and not is_shadow then occurred_at end) as requested_at,
 
         -- who and where: from the ai_request, else the earliest own event carrying the value
         {{ outcome_metrics.first_by('user_id', by_request_then_time, 'not is_shadow') }} as user_id,
@@ -63,9 +83,7 @@ interactions as (
         {{ outcome_metrics.last_by('score', by_time, "event_type = 'feedback' and not is_shadow") }} as feedback_score,
         avg(case when event_type = 'edit' and not is_shadow then edit_ratio end) as edit_ratio,
 
-        -- the model call (the first own response)
-        {{ outcome_metrics.first_by('latency_ms', by_time, own_response) }} as latency_ms,
-        {{ outcome_metrics.first_by('confidence', by_time, own_response) }} as confidence,
+        -- the model call: tokens over own responses (latency and confidence: first_responses)
         sum(case when {{ own_response }} then input_tokens end) as input_tokens,
         sum(case when {{ own_response }} then output_tokens end) as output_tokens,
         coalesce(sum(case when not is_shadow then cost_usd end), 0) as cost_usd,
@@ -106,8 +124,12 @@ keyed as (
 
     select
         interactions.*,
+        first_responses.latency_ms,
+        first_responses.confidence,
         coalesce(interactions.task_id, interactions.interaction_id) as task_key
     from interactions
+    left join first_responses
+        on interactions.interaction_id = first_responses.interaction_id
 
 ),
 
@@ -160,7 +182,7 @@ final as (
         -- the task's last interaction (latest first event; ties: greatest interaction_id)
         row_number() over (
             partition by keyed.task_key
-            order by keyed.first_event_at desc, keyed.interaction_id desc
+            order by keyed.first_event_at desc, {{ outcome_metrics.bytewise('keyed.interaction_id') }} desc
         ) = 1 as is_last_in_task,
         coalesce(tasks_completed.has_task_completion, false) as has_task_completion,
         coalesce(tasks_completed.has_task_abandonment, false) as has_task_abandonment,

@@ -2,7 +2,7 @@
 -- when it completed. A task belongs to the period of its first interaction and takes its
 -- segments from it.
 
-{%- set by_first = ['first_event_at', 'interaction_id'] %}
+{%- set by_first = ['first_event_at', outcome_metrics.bytewise('interaction_id')] %}
 
 with interactions as (
 

@@ -2,7 +2,7 @@
 -- product, whether they used AI, their survey answers, their interactions' outcomes (by the
 -- interactions' own period), and their AI retention cohort.
 
-{%- set by_time = ['occurred_at', 'event_id'] %}
+{%- set by_time = ['occurred_at', outcome_metrics.bytewise('event_id')] %}
 
 with events as (
 

@@ -3,6 +3,14 @@
 -- stg_ai_events, stg_ai_events__duplicates and stg_ai_events__quarantined partition this model:
 -- raw = clean + duplicates + quarantined, always.
 
+{#-
+    NaN and Infinity load from CSV, JSON and Parquet as doubles, and `< 0` lets them through: one
+    NaN cost would turn a whole period's cost metrics into NaN. NaN sorts above every number in
+    DuckDB, PostgreSQL and Spark, so `>= infinity` catches both. (A NaN or infinite confidence,
+    edit_ratio or score is already caught by its `> 1` or `not in (1, -1)` check.)
+-#}
+{%- set infinity = "cast('Infinity' as " ~ dbt.type_float() ~ ")" %}
+
 with source as (
 
     select * from {{ source('outcomes', 'ai_events') }}
@@ -80,8 +88,18 @@ checked as (
                 then event_type || ' without criterion'
             when event_type = 'edit' and edit_ratio is null then 'edit without edit_ratio'
             when latency_ms < 0 then 'negative latency_ms'
+            when latency_ms >= {{ infinity }} then 'latency_ms not a finite number'
             when input_tokens < 0 or output_tokens < 0 then 'negative tokens'
             when cost_usd < 0 then 'negative cost_usd'
+            when cost_usd >= {{ infinity }} then 'cost_usd not a finite number'
+            -- columns the contract requires on model calls and judge scores (after the range checks,
+            -- so a row breaking both reports the more specific reason)
+            when event_type = 'ai_response' and latency_ms is null then 'ai_response without latency_ms'
+            when event_type = 'ai_response' and (input_tokens is null or output_tokens is null)
+                then 'ai_response without tokens'
+            when event_type in ('ai_response', 'ai_error') and cost_usd is null
+                then event_type || ' without cost_usd'
+            when event_type = 'judge_score' and evaluator is null then 'judge_score without evaluator'
         end as quarantine_reason
     from typed
 
@@ -94,7 +112,8 @@ ranked as (
         case
             when quarantine_reason is null then row_number() over (
                 partition by event_id, quarantine_reason is null
-                order by received_at is null, received_at, occurred_at, event_type, interaction_id
+                order by received_at is null, received_at, occurred_at,
+                    {{ outcome_metrics.bytewise('event_type') }}, {{ outcome_metrics.bytewise('interaction_id') }}
             )
         end as duplicate_rank
     from checked

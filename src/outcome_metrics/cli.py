@@ -6,7 +6,6 @@ import functools
 import json
 import os
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import click
 
 from outcome_metrics import contract
 from outcome_metrics.errors import OutcomesError, SpecError
-from outcome_metrics.project import compile_project, find_root, generate, load_project, write
+from outcome_metrics.project import compile_project, find_root, load_project
 from outcome_metrics.warehouse import database_path, stderr
 
 TARGETS = ("duckdb", "postgres", "spark")
@@ -56,6 +55,12 @@ target_option = click.option(
 )  # fmt: skip
 
 
+metrics_dir_option = click.option(
+    "--metrics-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+    help="Read metric definitions from DIR instead of the project's metrics/.",
+)  # fmt: skip
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--project-dir", type=click.Path(file_okay=False), help="Project root (default: found upwards from .).")
 @click.version_option(package_name="outcome-metrics")
@@ -76,18 +81,23 @@ def main(ctx: click.Context, project_dir: str | None) -> None:
 
 @main.command("compile")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if any generated file is stale.")
+@metrics_dir_option
 @click.pass_context
 @handle_errors
-def compile_command(ctx: click.Context, check: bool) -> None:
+def compile_command(ctx: click.Context, check: bool, metrics_dir: Path | None) -> None:
     """Compile metrics/*.yml into dbt models under models/generated/.
+
+    Definitions with mistakes are all reported, one `path:line: error: ...` line each, and
+    nothing is written (exit code 2).
 
     \b
     Example:
-        outcomes compile            # write changed files, remove stale ones
-        outcomes compile --check    # in CI: fail if the committed files are stale
+        outcomes compile                            # write changed files, remove stale ones
+        outcomes compile --check                    # in CI: fail if the committed files are stale
+        outcomes compile --check --metrics-dir new  # validate the definitions in new/
     """
     root = _root(ctx)
-    result = compile_project(root, check=check)
+    result = compile_project(root, check=check, metrics_dir=metrics_dir)
     for path in result.written:
         stderr(f"{'stale' if check else 'wrote'}   {path}")
     for path in result.removed:
@@ -101,17 +111,19 @@ def compile_command(ctx: click.Context, check: bool) -> None:
 
 @main.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@metrics_dir_option
 @click.pass_context
 @handle_errors
-def list_command(ctx: click.Context, as_json: bool) -> None:
+def list_command(ctx: click.Context, as_json: bool, metrics_dir: Path | None) -> None:
     """List the metrics declared in metrics/*.yml.
 
     \b
     Example:
         outcomes list
         outcomes list --json | jq '.[] | select(.unit == "rate") | .name'
+        outcomes list --metrics-dir new
     """
-    project = load_project(_root(ctx))
+    project = load_project(_root(ctx), metrics_dir)
     items = [
         {
             "name": m.name,

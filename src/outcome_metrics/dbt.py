@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,22 @@ class BuildResult:
     run_results: Any = None
 
 
-def _env(target: str, db_path: Path | None) -> None:
+@contextmanager
+def _env(target: str, db_path: Path | None) -> Iterator[None]:
+    """profiles.yml reads the target and database path from the environment: set them for one call."""
+    saved = {name: os.environ.get(name) for name in ("OUTCOMES_TARGET", "OUTCOMES_DUCKDB_PATH")}
     os.environ["OUTCOMES_TARGET"] = target
     if db_path is not None:
         os.environ["OUTCOMES_DUCKDB_PATH"] = str(db_path)
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def release_duckdb() -> None:
@@ -67,7 +79,6 @@ def dbt_build(
     """`dbt build` in-process. Progress lines go to `progress`; dbt's own log goes to target/logs."""
     from dbt.cli.main import dbtRunner
 
-    _env(target, db_path)
     done = 0
 
     def on_event(event: Any) -> None:
@@ -91,7 +102,8 @@ def dbt_build(
         args += ["--vars", json.dumps(extra_vars)]
     started = time.perf_counter()
     try:
-        result = dbtRunner(callbacks=[on_event]).invoke(args)
+        with _env(target, db_path):
+            result = dbtRunner(callbacks=[on_event]).invoke(args)
     finally:
         release_duckdb()
     seconds = time.perf_counter() - started
@@ -113,10 +125,10 @@ def dbt_query(root: Path, sql: str, *, target: str = "duckdb", db_path: Path | N
     """Run one SELECT through dbt (any adapter) and return rows as dicts."""
     from dbt.cli.main import dbtRunner
 
-    _env(target, db_path)
     args = ["show", *_base_args(root, target), "--quiet", "--inline", sql, "--limit", str(limit)]
     try:
-        result = dbtRunner().invoke(args)
+        with _env(target, db_path):
+            result = dbtRunner().invoke(args)
     finally:
         release_duckdb()
     if not result.success:

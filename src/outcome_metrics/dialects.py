@@ -9,15 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import sqlglot
+import re
+
 from sqlglot import exp
-from sqlglot.tokens import TokenType
 
 REF_PREFIX = "__dbt_ref__"
+_WORDS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\b([A-Z][A-Z0-9_]*)\b")
 
-# Tokens whose text is kept as written: names, literals, and dbt placeholders.
-_KEEP_CASE = {TokenType.VAR, TokenType.IDENTIFIER, TokenType.STRING, TokenType.NUMBER, TokenType.NATIONAL_STRING,
-              TokenType.BIT_STRING, TokenType.HEX_STRING, TokenType.BYTE_STRING}  # fmt: skip
 
 
 def _percentile_cont(value: exp.Expression, quantile: float) -> exp.Expression:
@@ -40,24 +38,21 @@ class Dialect:
         return exp.to_table(f"{REF_PREFIX}{model}")
 
     def render(self, node: exp.Expression) -> str:
-        sql = node.sql(dialect=self.sqlglot, pretty=True, normalize_functions="lower", indent=4, pad=4)
+        sql = node.sql(dialect=self.sqlglot, pretty=True, normalize_functions="lower", indent=4, pad=4, copy=False)
         return self.lowercase_keywords(sql)
 
-    def lowercase_keywords(self, sql: str) -> str:
-        """dbt SQL is written in lower case; sqlglot writes keywords upper case."""
-        out = list(sql)
-        for token in sqlglot.Dialect.get_or_raise(self.sqlglot).tokenize(sql):
-            text = sql[token.start : token.end + 1]
-            # names in specs are lower_snake_case, so an all-caps name token is a sqlglot keyword
-            if token.token_type not in _KEEP_CASE or (token.token_type == TokenType.VAR and text.isupper()):
-                out[token.start : token.end + 1] = text.lower()
-        return "".join(out)
+    @staticmethod
+    def lowercase_keywords(sql: str) -> str:
+        """dbt SQL is written in lower case; sqlglot writes keywords upper case.
+
+        Names in specs are lower_snake_case (validated), so an all-caps word outside quotes is
+        always a sqlglot keyword, type or function name. Quoted strings and identifiers are kept.
+        """
+        return _WORDS.sub(lambda m: m.group(0).lower() if m.group(1) else m.group(0), sql)
 
 
 def finish(sql: str) -> str:
     """Turn ref placeholders into dbt's `{{ ref('...') }}`."""
-    import re
-
     return re.sub(rf"\b{REF_PREFIX}(\w+)", r"{{ ref('\1') }}", sql)
 
 

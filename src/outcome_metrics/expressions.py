@@ -4,53 +4,106 @@ Filters and expressions are compiled into models other people build, so they are
 people run. Only scalar expressions over known column names and an allow-list of functions get
 through; statements, subqueries, qualified names (other tables or schemas), comments, semicolons
 and Jinja are refused before any SQL is generated.
+
+A small type check follows (column types from `entities.ColumnType`): a filter must be a
+condition, an aggregated expression a number, and every operator gets operands of compatible
+types, so `has_accept + 1` or `feature > 3` are refused here rather than failing in the warehouse.
+What passes should not fail on any row either: casts that can fail on some values (text to a
+number, a number to int) need try_cast, and division by zero gives NULL.
 """
 
 from __future__ import annotations
 
+import datetime
 import difflib
-from collections.abc import Iterable
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from outcome_metrics.dialects import DIALECTS
+from outcome_metrics.entities import ColumnType
+
 #: The dialect YAML expressions are written in. Output is rendered per target.
 READ_DIALECT = "duckdb"
 
-_ALLOWED_NODES: tuple[type[exp.Expression], ...] = (
-    exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.Null, exp.Paren, exp.Tuple,
-    exp.And, exp.Or, exp.Not, exp.Xor,
-    exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Is, exp.In, exp.Between,
-    exp.Like, exp.ILike, exp.NullSafeEQ, exp.NullSafeNEQ,
-    exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Neg,
-    exp.Case, exp.If, exp.Coalesce, exp.Nullif, exp.Greatest, exp.Least,
-    exp.Abs, exp.Round, exp.Floor, exp.Ceil, exp.Sqrt, exp.Ln, exp.Exp, exp.Pow,
-    exp.Lower, exp.Upper, exp.Length, exp.Trim,
-    exp.Cast, exp.DataType,
-)  # fmt: skip
+#: A column's type; None for NULL or a column whose type is unknown: it fits anywhere.
+Type = ColumnType | None
+
+B, N, T, D, TS = ColumnType.BOOLEAN, ColumnType.NUMBER, ColumnType.TEXT, ColumnType.DATE, ColumnType.TIMESTAMP
+TEMPORAL = frozenset({D, TS})
+
+#: Allowed nodes, each with the arguments it may carry (anything else sqlglot parses into it,
+#: e.g. `cast(x as date format '...')` or `floor(x, 2)`, is refused).
+_ALLOWED_ARGS: dict[type[exp.Expression], frozenset[str]] = {
+    cls: frozenset(args)
+    for classes, args in (
+        ((exp.Column,), {"this"}),
+        ((exp.Identifier, exp.Literal, exp.Boolean, exp.Null, exp.DataType), {"this"}),  # DataType: see _cast_target
+        ((exp.Paren, exp.Not, exp.Neg, exp.Abs, exp.Floor, exp.Ceil, exp.Sqrt, exp.Ln, exp.Exp, exp.Lower,
+          exp.Upper, exp.Length), {"this"}),
+        ((exp.And, exp.Or, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ,
+          exp.Is, exp.Like, exp.ILike, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Pow, exp.Nullif),
+         {"this", "expression"}),
+        ((exp.In, exp.Coalesce, exp.Greatest, exp.Least), {"this", "expressions"}),
+        ((exp.Between,), {"this", "low", "high"}),
+        ((exp.Case,), {"this", "ifs", "default"}),
+        ((exp.If,), {"this", "true", "false"}),
+        ((exp.Round,), {"this", "decimals"}),
+        ((exp.Trim,), {"this", "expression"}),
+        ((exp.Cast, exp.TryCast), {"this", "to"}),
+    )
+    for cls in classes
+}  # fmt: skip
 
 #: Function names users may write, for messages.
 ALLOWED_FUNCTIONS = (
     "abs", "ceil", "coalesce", "exp", "floor", "greatest", "if", "least", "length", "ln",
-    "lower", "nullif", "pow", "round", "sqrt", "trim", "upper",
+    "lower", "nullif", "pow", "round", "sqrt", "trim", "try_cast", "upper",
 )  # fmt: skip
 
-_ALLOWED_CAST_TYPES = {
-    exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT, exp.DataType.Type.INT, exp.DataType.Type.BIGINT,
-    exp.DataType.Type.DECIMAL, exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT,
-    exp.DataType.Type.BOOLEAN, exp.DataType.Type.DATE, exp.DataType.Type.TIMESTAMP,
+#: Types a cast may target, and the column type that gives.
+_CAST_TYPES: dict[exp.DataType.Type, ColumnType] = {
+    exp.DataType.Type.DOUBLE: N, exp.DataType.Type.INT: N, exp.DataType.Type.BIGINT: N,
+    exp.DataType.Type.VARCHAR: T, exp.DataType.Type.TEXT: T, exp.DataType.Type.BOOLEAN: B,
+    exp.DataType.Type.DATE: D, exp.DataType.Type.TIMESTAMP: TS,
+    exp.DataType.Type.TIMESTAMPNTZ: TS,  # duckdb reads `timestamp` as this
 }  # fmt: skip
+
+#: Casts that cannot fail on any row (from → to). Text converts only with try_cast (NULL if it does not);
+#: numbers go to int or bigint only with try_cast (an out-of-range value fails the cast).
+_SAFE_CASTS = {(N, N), (N, B), (B, N), (B, B), (D, D), (D, TS), (TS, D), (TS, TS), *((t, T) for t in ColumnType)}
+_WHOLE_NUMBER_TYPES = {exp.DataType.Type.INT, exp.DataType.Type.BIGINT}
 
 _STATEMENTS = (
     exp.Query, exp.DDL, exp.DML, exp.Command, exp.Use, exp.Set, exp.Pragma, exp.Transaction,
     exp.Drop, exp.Create, exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Copy, exp.Attach,
 )  # fmt: skip
 
+_REFUSED_TEXT = (
+    ("{{", "Jinja", "write plain SQL; Jinja is not allowed in metric expressions"),
+    ("{%", "Jinja", "write plain SQL; Jinja is not allowed in metric expressions"),
+    ("{#", "Jinja", "write plain SQL; Jinja is not allowed in metric expressions"),
+    (";", "a semicolon", "write a single expression"),
+    ("--", "a comment", "remove it; explain the metric in 'description:'"),
+    ("/*", "a comment", "remove it; explain the metric in 'description:'"),
+)
+
+_TYPE_NAMES = {B: "boolean", N: "number", T: "text", D: "date", TS: "timestamp"}
+_ROLE_NAMES = {frozenset({B}): "a condition", frozenset({N}): "a number", frozenset({T}): "text",
+               frozenset({B, N}): "a condition or number"}  # fmt: skip
+
 
 class ExpressionError(ValueError):
-    """An expression that is refused; the message says what and how to fix it."""
+    """An expression that is refused: `what` is wrong and how to `fix` it."""
+
+    def __init__(self, what: str, fix: str):
+        self.what, self.fix = what, fix
+        super().__init__(f"{what} ({fix})")
 
 
 @dataclass(frozen=True)
@@ -58,11 +111,17 @@ class Checked:
     sql: str
     ast: exp.Expression
     columns: tuple[str, ...]  # every column name it references, in order of first use
+    type: Type = None
+
+
+def suggestion(name: str, candidates: Iterable[str]) -> str | None:
+    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"did you mean '{matches[0]}'?" if matches else None
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean '{matches[0]}'?)" if matches else ""
+    hint = suggestion(name, candidates)
+    return f" ({hint})" if hint else ""
 
 
 def _describe(node: exp.Expression) -> str:
@@ -73,59 +132,162 @@ def _describe(node: exp.Expression) -> str:
     return node.key.replace("_", " ")
 
 
+def _sql(node: exp.Expression) -> str:
+    return node.sql(dialect=READ_DIALECT)
+
+
+def _shown(node: exp.Expression) -> str:
+    """The node's SQL as users write it (lower case), for messages."""
+    return DIALECTS[READ_DIALECT].lowercase_keywords(node.sql(dialect=READ_DIALECT, normalize_functions="lower"))
+
+
 def parse(text: str) -> exp.Expression:
     """Parse one scalar SQL expression, refusing anything that is not one."""
     if not isinstance(text, str) or not text.strip():
-        raise ExpressionError("empty expression (write a SQL expression over the entity's columns)")
-    for token, what in (("{{", "Jinja"), ("{%", "Jinja"), ("{#", "Jinja"), (";", "a semicolon"),
-                        ("--", "a comment"), ("/*", "a comment")):  # fmt: skip
+        raise ExpressionError("empty expression", "write a SQL expression over the entity's columns")
+    for token, what, fix in _REFUSED_TEXT:
         if token in text:
-            raise ExpressionError(f"refused {what} '{token}' in expression (write a plain SQL expression)")
+            raise ExpressionError(f"refused {what} '{token}'", fix)
+    shown = " ".join(text.split())
     try:
         parsed = sqlglot.parse(text, read=READ_DIALECT)
-    except (ParseError, TokenError) as error:
-        detail = str(error).splitlines()[0]
-        raise ExpressionError(f"cannot parse expression '{text}': {detail} (check the SQL syntax)") from None
+    except ParseError as error:
+        first = error.errors[0] if error.errors else {}
+        description = str(first.get("description", error)).split(". Line")[0]
+        if description.startswith("Required keyword"):
+            description = "incomplete expression"
+        where = f" at column {first['col']}" if "col" in first else ""
+        raise ExpressionError(f"cannot parse '{shown}'{where}: {description[0].lower()}{description[1:]}",
+                              "check the SQL syntax") from None  # fmt: skip
+    except TokenError:
+        raise ExpressionError(f"cannot parse '{shown}'", "check the SQL syntax, e.g. an unclosed quote") from None
     if len(parsed) != 1 or parsed[0] is None:
-        raise ExpressionError("refused more than one statement (write a single expression)")
+        raise ExpressionError("refused more than one statement", "write a single expression")
     node = parsed[0]
-    if isinstance(node, _STATEMENTS) or isinstance(node, exp.Alias):
-        raise ExpressionError(f"refused {_describe(node)} statement (write an expression, not a statement)")
+    if isinstance(node, exp.Subquery):
+        raise ExpressionError("refused subquery", "use only the entity's own columns")
+    if isinstance(node, _STATEMENTS):
+        raise ExpressionError(f"refused {_describe(node)} statement", "write an expression, not a statement")
+    if isinstance(node, exp.Alias):
+        raise ExpressionError(f"refused alias '{node.alias}'", "write an expression without 'as' or a name after it")
     return node
 
 
-def check(text: str, columns: Iterable[str]) -> Checked:
-    """Parse `text` and check it references only `columns` and allowed constructs."""
-    known = tuple(columns)
+def _cast_target(node: exp.Cast) -> ColumnType:
+    to: exp.DataType = node.to
+    target = _CAST_TYPES.get(to.this)
+    if target is None or any(v for k, v in to.args.items() if k != "this"):
+        names = "double, int, bigint, varchar, boolean, date or timestamp"
+        raise ExpressionError(f"refused cast to {to.sql(dialect=READ_DIALECT).lower()}", f"cast to {names}")
+    return target
+
+
+def _quoted(node: exp.Expression) -> str:
+    """The node's SQL in quotes, for messages; a string literal already has them."""
+    sql = _shown(node)
+    return sql if isinstance(node, exp.Literal) and node.is_string else f"'{sql}'"
+
+
+def _refuse_construct(child: exp.Expression) -> None:
+    """Raise unless `child` is an allowed node carrying only allowed arguments."""
+    if isinstance(child, (exp.Subquery, exp.Query, exp.Exists)):
+        raise ExpressionError("refused subquery", "use only the entity's own columns")
+    if isinstance(child, exp.Star):
+        raise ExpressionError("refused '*'", "name the columns")
+    if child.comments:
+        raise ExpressionError("refused a comment", "remove it; explain the metric in 'description:'")
+    if isinstance(child, exp.Cast):
+        _cast_target(child)
+    allowed = _ALLOWED_ARGS.get(type(child))
+    if allowed is None:
+        if isinstance(child, exp.AggFunc):
+            raise ExpressionError(f"refused aggregate {_describe(child)}",
+                                  "the aggregation goes in 'agg:'; 'expr:' is the per-row value")  # fmt: skip
+        if isinstance(child, exp.Func):
+            raise ExpressionError(f"refused {_describe(child)}", f"allowed functions: {', '.join(ALLOWED_FUNCTIONS)}")
+        raise ExpressionError(f"refused {_describe(child)}", "not allowed in metric expressions")
+    extra = [k for k, v in child.args.items() if k not in allowed and isinstance(v, (exp.Expression, list)) and v]
+    if extra:
+        raise ExpressionError(f"refused argument '{extra[0]}' of {_describe(child)}", "remove it")
+
+
+def check(
+    text: str,
+    columns: Mapping[str, Type] | Iterable[str],
+    *,
+    expect: ColumnType | tuple[ColumnType, ...] | None = None,
+    noun: str = "column",
+    scope: str = "the entity",
+    guard_division: bool = True,
+) -> Checked:
+    """Parse `text`; check it uses only `columns` and allowed constructs, and that its types fit.
+
+    `columns` maps names to types (a plain list of names skips the type check of those columns);
+    `expect` is the type(s) the whole expression must have; `noun` and `scope` name what the
+    names are and where they come from, for messages ("unknown metric 'x'"). With
+    `guard_division`, `a / b` and `a % b` become `a / nullif(b, 0)`: a zero divisor gives NULL in
+    every warehouse instead of an error.
+    """
+    types: dict[str, Type] = dict(columns) if isinstance(columns, Mapping) else dict.fromkeys(columns)
     node = parse(text)
     used: list[str] = []
     for child in node.walk():
-        if isinstance(child, (exp.Subquery, exp.Query, exp.Exists)):
-            raise ExpressionError("refused subquery (expressions may only use the entity's own columns)")
-        if isinstance(child, exp.Star):
-            raise ExpressionError("refused '*' (name the columns)")
         if isinstance(child, exp.Column):
             if child.table or child.args.get("db") or child.args.get("catalog"):
-                raise ExpressionError(
-                    f"refused reference to another table '{child.sql(dialect=READ_DIALECT)}' "
-                    "(use unqualified column names of the entity)"
-                )
+                raise ExpressionError(f"refused reference to another table '{_shown(child)}'",
+                                      f"use the entity's unqualified {noun} names")  # fmt: skip
+            if not isinstance(child.this, exp.Identifier):
+                raise ExpressionError(f"refused '{_shown(child)}'", f"use the entity's {noun} names")
             name = child.name
-            if name not in known:
-                raise ExpressionError(f"unknown column '{name}'{did_you_mean(name, known)}")
+            if name not in types:
+                hint = suggestion(name, types) or f"use one of the {noun}s of {scope}"
+                raise ExpressionError(f"unknown {noun} '{name}'", hint)
             if name not in used:
                 used.append(name)
-            continue
-        if isinstance(child, exp.Cast) and child.to.this not in _ALLOWED_CAST_TYPES:
-            raise ExpressionError(f"refused cast to {child.to.sql()} (cast to double, bigint, varchar, boolean or date)")
-        if not isinstance(child, _ALLOWED_NODES):
-            if isinstance(child, exp.Func):
-                name = child.name if isinstance(child, exp.Anonymous) else child.sql_name().lower()
-                raise ExpressionError(
-                    f"refused function '{name}' (allowed functions: {', '.join(ALLOWED_FUNCTIONS)})"
-                )
-            raise ExpressionError(f"refused {_describe(child)} in expression (not allowed in metric expressions)")
-    return Checked(sql=node.sql(dialect=READ_DIALECT), ast=node, columns=tuple(used))
+        _refuse_construct(child)
+    result = _Typer(types).type_of(node)
+    if expect is not None:
+        wanted = frozenset(expect if isinstance(expect, tuple) else (expect,))
+        if result is None and not used:
+            raise ExpressionError(f"expression {_quoted(node)} is always NULL",
+                                  f"write {_ROLE_NAMES[wanted]} over the columns")  # fmt: skip
+        _Typer.fits(node, result, wanted, None)
+    node = _explicit_precedence(node)
+    if guard_division:
+        node = _guard_division(node)
+    return Checked(sql=_sql(node), ast=node, columns=tuple(used), type=result)
+
+
+_PREDICATES = (
+    exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ, exp.Is, exp.In,
+    exp.Between, exp.Like, exp.ILike,
+)  # fmt: skip
+_OPERATOR_NODES = (*_PREDICATES, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Neg)
+
+
+def _explicit_precedence(node: exp.Expression) -> exp.Expression:
+    """Parenthesise a predicate used as an operand (`a is true in (...)`, `a = b = c`).
+
+    sqlglot parses these, but warehouses read them differently or not at all; with parentheses
+    the SQL means what was type-checked, everywhere.
+    """
+    for child in list(node.walk()):
+        if isinstance(child, _OPERATOR_NODES):
+            operands = [child.args.get(k) for k in ("this", "expression", "low", "high")]
+            for operand in [*operands, *(child.expressions if isinstance(child, exp.In) else [])]:
+                if isinstance(operand, (*_PREDICATES, exp.Not)):
+                    operand.replace(exp.Paren(this=operand.copy()))
+    return node
+
+
+def _guard_division(node: exp.Expression) -> exp.Expression:
+    def rewrite(child: exp.Expression) -> exp.Expression:
+        if isinstance(child, (exp.Div, exp.Mod)):
+            divisor = exp.Nullif(this=child.expression, expression=exp.Literal.number(0))
+            return child.__class__(this=child.this, expression=divisor)
+        return child
+
+    return node.transform(rewrite)
 
 
 def substitute(node: exp.Expression, replacements: dict[str, exp.Expression]) -> exp.Expression:
@@ -137,3 +299,242 @@ def substitute(node: exp.Expression, replacements: dict[str, exp.Expression]) ->
         return child
 
     return node.copy().transform(replace)
+
+
+# -- types ----------------------------------------------------------------------------------------
+
+
+def _temporal_literal(node: exp.Literal, target: ColumnType) -> None:
+    """Refuse a string that the warehouses would not all read as a date (or timestamp)."""
+    pattern = r"\d{4}-\d{2}-\d{2}" if target == D else r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?"
+    try:
+        if re.fullmatch(pattern, node.this):
+            datetime.datetime.fromisoformat(node.this)
+            return
+    except ValueError:
+        pass
+    example = "'2026-03-02'" if target == D else "'2026-03-02 14:00:00'"
+    raise ExpressionError(f"{_quoted(node)} is not a {_TYPE_NAMES[target]}", f"write it as {example}")
+
+
+def _fix(sql: str, actual: ColumnType, wanted: frozenset[ColumnType]) -> str:
+    if B in wanted:
+        example = {N: f"{sql} > 0", T: f"{sql} = 'value'"}.get(actual, f"{sql} is not null")
+        return f"compare it, e.g. {example}"
+    if N in wanted:
+        return {B: f"cast it: cast({sql} as int)", T: f"use a numeric column, or try_cast({sql} as double)"}.get(
+            actual, "use a numeric column"
+        )
+    return f"cast it: cast({sql} as varchar)"
+
+
+class _Typer:
+    """Infers the type of an expression bottom-up; raises ExpressionError on operands that do not fit."""
+
+    def __init__(self, types: Mapping[str, Type]):
+        self.types = types
+
+    def type_of(self, node: exp.Expression) -> Type:
+        rule = _RULES.get(type(node))
+        if rule is None:  # _refuse_construct lets only nodes with a rule through
+            raise ExpressionError(f"refused {_describe(node)}", "not allowed in metric expressions")
+        return rule(self, node)
+
+    @staticmethod
+    def fits(node: exp.Expression, actual: Type, wanted: frozenset[ColumnType], by: str | None) -> None:
+        if actual is None or actual in wanted:
+            return
+        used_by = f" by {by}" if by else ""
+        raise ExpressionError(f"{_TYPE_NAMES[actual]} {_quoted(node)} used as {_ROLE_NAMES[wanted]}{used_by}",
+                              _fix(_shown(node), actual, wanted))  # fmt: skip
+
+    def need(self, node: exp.Expression | None, wanted: ColumnType, by: str) -> Type:
+        if node is None:
+            return None
+        actual = self.type_of(node)
+        self.fits(node, actual, frozenset({wanted}), by)
+        return actual
+
+    def same(self, nodes: list[exp.Expression], by: str) -> Type:
+        """The common type of `nodes` (compared, or mixed as alternatives); strings may stand for dates."""
+        typed = [(n, self.type_of(n)) for n in nodes if n is not None]
+        is_string = [isinstance(n, exp.Literal) and n.is_string for n, _ in typed]
+        anchors = [t for (_, t), s in zip(typed, is_string) if t is not None and not s]
+        common: Type = anchors[0] if anchors else next((t for _, t in typed if t is not None), None)
+        if common in TEMPORAL:
+            common = TS if TS in anchors else D
+        for (node, actual), string in zip(typed, is_string):
+            if string and common in TEMPORAL:
+                _temporal_literal(node, common)
+                continue
+            if actual is None or common is None or actual == common or {actual, common} <= TEMPORAL:
+                continue
+            other = next(n for n, t in typed if t is not None and (t == common or {t, common} <= TEMPORAL))
+            raise ExpressionError(
+                f"{_TYPE_NAMES[common]} {_quoted(other)} {by} {_TYPE_NAMES[actual]} {_quoted(node)}",
+                "use values of one type",
+            )
+        return common
+
+    # -- rules, one per node class (see _RULES) --
+
+    def column(self, node: exp.Column) -> Type:
+        return self.types.get(node.name)
+
+    def literal(self, node: exp.Literal) -> Type:
+        if node.is_string:
+            return T
+        try:
+            value = float(node.this)
+        except ValueError:
+            value = math.inf
+        if not math.isfinite(value):
+            raise ExpressionError(f"number '{node.this}' is out of range", "use a smaller number")
+        return N
+
+    def boolean(self, node: exp.Expression) -> Type:
+        return B
+
+    def null(self, node: exp.Expression) -> Type:
+        return None
+
+    def paren(self, node: exp.Paren) -> Type:
+        return self.type_of(node.this)
+
+    def logic(self, node: exp.Expression) -> Type:
+        by = f"'{node.key}'"
+        self.need(node.this, B, by)
+        self.need(node.args.get("expression"), B, by)
+        return B
+
+    def compare(self, node: exp.Expression) -> Type:
+        self.same([node.this, node.expression], "compared with")
+        return B
+
+    def is_(self, node: exp.Is) -> Type:
+        if isinstance(node.expression, exp.Boolean):
+            self.need(node.this, B, f"'is {_shown(node.expression)}'")
+        elif not isinstance(node.expression, exp.Null):
+            raise ExpressionError(f"refused '{_shown(node)}'", "use 'is null', 'is true' or '='")
+        else:
+            self.type_of(node.this)
+        return B
+
+    def in_(self, node: exp.In) -> Type:
+        if not node.expressions:
+            raise ExpressionError(f"empty list in '{_shown(node)}'", "list at least one value")
+        self.same([node.this, *node.expressions], "compared with")
+        return B
+
+    def between(self, node: exp.Between) -> Type:
+        self.same([node.this, node.args["low"], node.args["high"]], "compared with")
+        return B
+
+    def like(self, node: exp.Expression) -> Type:
+        by = f"'{node.key}'"
+        self.need(node.this, T, by)
+        self.need(node.expression, T, by)
+        return B
+
+    def arithmetic(self, node: exp.Expression) -> Type:
+        by = f"'{_OPERATORS[type(node)]}'"
+        self.need(node.this, N, by)
+        self.need(node.args.get("expression"), N, by)
+        return N
+
+    def case(self, node: exp.Case) -> Type:
+        branches = node.args["ifs"]
+        if node.this is not None:
+            self.same([node.this, *(b.this for b in branches)], "compared with")
+        else:
+            for branch in branches:
+                self.need(branch.this, B, "'when'")
+        return self.same([*(b.args["true"] for b in branches), node.args.get("default")], "mixed with")
+
+    def if_(self, node: exp.If) -> Type:
+        self.need(node.this, B, "if()")
+        return self.same([node.args["true"], node.args.get("false")], "mixed with")
+
+    def alternatives(self, node: exp.Expression) -> Type:
+        return self.same([node.this, *node.expressions], "mixed with")
+
+    def nullif(self, node: exp.Nullif) -> Type:
+        return self.same([node.this, node.expression], "compared with")
+
+    def numeric_function(self, node: exp.Func) -> Type:
+        by = f"{node.sql_name().lower()}()"
+        self.need(node.this, N, by)
+        self.need(node.args.get("expression"), N, by)
+        return N
+
+    def round_(self, node: exp.Round) -> Type:
+        self.need(node.this, N, "round()")
+        digits = node.args.get("decimals")
+        if digits is not None:
+            literal = digits.this if isinstance(digits, exp.Neg) else digits
+            if not (isinstance(literal, exp.Literal) and not literal.is_string and literal.this.isdigit()
+                    and int(literal.this) <= 30):  # fmt: skip
+                raise ExpressionError(f"round() digits '{_shown(digits)}' should be a whole number",
+                                      "write e.g. round(x, 2)")  # fmt: skip
+        return N
+
+    def text_function(self, node: exp.Func) -> Type:
+        by = f"{node.sql_name().lower()}()"
+        self.need(node.this, T, by)
+        self.need(node.args.get("expression"), T, by)
+        return N if isinstance(node, exp.Length) else T
+
+    def cast(self, node: exp.Cast) -> Type:
+        to: exp.DataType = node.to
+        target = _cast_target(node)
+        source = self.type_of(node.this)
+        to_sql = to.sql(dialect=READ_DIALECT).lower()
+        if source == N and to.this in _WHOLE_NUMBER_TYPES and not isinstance(node, exp.TryCast):
+            raise ExpressionError(f"refused cast of number '{_shown(node.this)}' to {to_sql}",
+                                  "it fails on values out of range: use round(), or try_cast")  # fmt: skip
+        if source is None or (source, target) in _SAFE_CASTS:
+            return target
+        if source == T and isinstance(node, exp.TryCast):
+            return target
+        if source == T and target in TEMPORAL and isinstance(node.this, exp.Literal):
+            _temporal_literal(node.this, target)
+            return target
+        kind = "try_cast" if isinstance(node, exp.TryCast) else "cast"
+        fix = (
+            f"use try_cast({_shown(node.this)} as {to_sql}), NULL where it does not convert"
+            if source == T
+            else "convert between numbers and booleans, or dates and timestamps, or to varchar"
+        )
+        raise ExpressionError(f"refused {kind} of {_TYPE_NAMES[source]} '{_shown(node.this)}' to {_TYPE_NAMES[target]}",
+                              fix)  # fmt: skip
+
+
+_OPERATORS = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/", exp.Mod: "%", exp.Neg: "-"}
+
+_RULES: dict[type[exp.Expression], Callable[[_Typer, exp.Expression], Type]] = {
+    cls: rule
+    for classes, rule in (
+        ((exp.Column,), _Typer.column),
+        ((exp.Literal,), _Typer.literal),
+        ((exp.Boolean,), _Typer.boolean),
+        ((exp.Null,), _Typer.null),
+        ((exp.Paren,), _Typer.paren),
+        ((exp.And, exp.Or, exp.Not), _Typer.logic),
+        ((exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ), _Typer.compare),
+        ((exp.Is,), _Typer.is_),
+        ((exp.In,), _Typer.in_),
+        ((exp.Between,), _Typer.between),
+        ((exp.Like, exp.ILike), _Typer.like),
+        ((exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Neg), _Typer.arithmetic),
+        ((exp.Case,), _Typer.case),
+        ((exp.If,), _Typer.if_),
+        ((exp.Coalesce, exp.Greatest, exp.Least), _Typer.alternatives),
+        ((exp.Nullif,), _Typer.nullif),
+        ((exp.Abs, exp.Floor, exp.Ceil, exp.Sqrt, exp.Ln, exp.Exp, exp.Pow), _Typer.numeric_function),
+        ((exp.Round,), _Typer.round_),
+        ((exp.Lower, exp.Upper, exp.Trim, exp.Length), _Typer.text_function),
+        ((exp.Cast, exp.TryCast), _Typer.cast),
+    )
+    for cls in classes
+}  # fmt: skip
+

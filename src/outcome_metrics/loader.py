@@ -22,7 +22,13 @@ class LocatedDict(dict):
 
 
 class LocatedList(list):
+    """A YAML sequence that remembers where it and each of its items start (1-based lines)."""
+
     line: int = 0
+    item_lines: list[int]
+
+    def line_of(self, index: int) -> int:
+        return self.item_lines[index] if 0 <= index < len(self.item_lines) else self.line
 
 
 class _Loader(yaml.SafeLoader):
@@ -38,7 +44,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LocatedDict:
         key = loader.construct_object(key_node, deep=True)
         if key in mapping:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key '{key}' (each key may appear once)", key_node.start_mark
+                None, None, f"duplicate key '{key}'", key_node.start_mark
             )
         mapping[key] = loader.construct_object(value_node, deep=True)
         mapping.key_lines[str(key)] = key_node.start_mark.line + 1
@@ -48,6 +54,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LocatedDict:
 def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LocatedList:
     items = LocatedList(loader.construct_object(child, deep=True) for child in node.value)
     items.line = node.start_mark.line + 1
+    items.item_lines = [child.start_mark.line + 1 for child in node.value]
     return items
 
 
@@ -68,7 +75,8 @@ def load_text(text: str, path: str) -> tuple[Document | None, list[Issue]]:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else 1
         problem = " ".join(filter(None, [error.context, error.problem]))
-        return None, [Issue(path, line, f"malformed YAML: {problem} (fix the YAML syntax)")]
+        fix = "each key may appear once: remove one" if problem.startswith("duplicate key") else "fix the YAML syntax"
+        return None, [Issue(path, line, f"malformed YAML: {problem} ({fix})")]
     return Document(path, data), []
 
 

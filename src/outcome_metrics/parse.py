@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from outcome_metrics.errors import Issue
-from outcome_metrics.expressions import did_you_mean
+from outcome_metrics.expressions import suggestion
 from outcome_metrics.loader import Document, LocatedDict, LocatedList
-from outcome_metrics.spec import DerivedMetric, GroupedMetric, Metric, Outcome, RatioMetric, SimpleMetric
+from outcome_metrics.spec import DerivedMetric, GroupedMetric, Measure, Metric, Outcome, RatioMetric, SimpleMetric
 
 TOP_LEVEL_KEYS = ("metrics", "outcomes", "segments", "dialects")
 DEFAULT_SEGMENTS: tuple[tuple[str, ...], ...] = ((),)
@@ -38,9 +39,9 @@ class Location:
             if isinstance(node, LocatedDict) and key in node:
                 line = node.line_of(str(key))
                 node = node[key]
-            elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+            elif isinstance(node, LocatedList) and isinstance(key, int) and key < len(node):
+                line = node.line_of(key)
                 node = node[key]
-                line = getattr(node, "line", line)
             else:
                 break
         return line
@@ -53,42 +54,85 @@ class Parsed:
     segments: list[tuple[str, ...]] = field(default_factory=list)
     dialects: list[str] = field(default_factory=list)
     locations: dict[tuple[str, str], Location] = field(default_factory=dict)  # (kind, name) → where
+    broken: set[tuple[str, str]] = field(default_factory=set)  # (kind, name) of entries with shape errors
     segments_location: Location | None = None
     issues: list[Issue] = field(default_factory=list)
 
 
 def _type_name(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", int: "a number", float: "a number",
+    return {dict: "a mapping", list: "a list", str: "text", int: "a number", float: "a number",
             bool: "a boolean", type(None): "nothing"}.get(type(value), type(value).__name__)  # fmt: skip
 
 
+def _hint(name: str, allowed: tuple[str, ...]) -> str:
+    return suggestion(name, allowed) or f"use {', '.join(allowed)}"
+
+
+METRIC_TYPES = ("simple", "ratio", "derived", "grouped")
+_TYPES_TEXT = "simple, ratio, derived or grouped"
+
+#: pydantic error type → (what the value should be, how to write it; {key} is the field's key).
+_EXPECTED = {
+    "string_type": ("text", "write '{key}: some text'"),
+    "tuple_type": ("a list", "write '{key}: [a, b]'"),
+    "list_type": ("a list", "write '{key}: [a, b]'"),
+    "float_type": ("a number", "write '{key}: 0.95'"),
+    "float_parsing": ("a number", "write '{key}: 0.95'"),
+    "model_type": ("a mapping", "write '{key}: {{filter: ...}}'"),
+    "dict_type": ("a mapping", "write '{key}: {{filter: ...}}'"),
+    "model_attributes_type": ("a mapping", "write '{key}: {{filter: ...}}'"),
+}
+
+_FIELDS = {
+    "simple": sorted(SimpleMetric.model_fields),
+    "ratio": sorted(RatioMetric.model_fields),
+    "derived": sorted(DerivedMetric.model_fields),
+    "grouped": sorted(GroupedMetric.model_fields),
+    "measure": sorted(Measure.model_fields),
+}
+
+
 def _message(error: dict[str, Any], subject: str, allowed_keys: list[str]) -> tuple[tuple[Any, ...], str]:
-    """Turn one pydantic error into (location keys, our message)."""
-    loc = tuple(k for k in error["loc"] if k not in ("simple", "ratio", "derived", "grouped"))
+    """Turn one pydantic error into (location keys, our message: what is wrong (how to fix))."""
+    tag = error["loc"][0] if error["loc"] and error["loc"][0] in METRIC_TYPES else None
+    loc = tuple(error["loc"][1:] if tag else error["loc"])
     kind = error["type"]
     field_name = ".".join(str(k) for k in loc) or "definition"
+    key = str(loc[-1]) if loc else "definition"
     value = error.get("input")
     if kind == "extra_forbidden":
-        key = str(loc[-1])
-        return loc, f"{subject}: unknown key '{key}'{did_you_mean(key, allowed_keys)}"
-    if kind == "missing":
-        return loc[:-1], f"{subject}: missing required field '{field_name}' (add '{loc[-1]}:')"
-    if kind in ("union_tag_invalid", "union_tag_not_found"):
-        if kind == "union_tag_not_found":
-            return loc, f"{subject}: missing required field 'type' (add 'type:' simple, ratio, derived or grouped)"
-        return ("type",), f"{subject}: unknown metric type '{value.get('type')}' (use simple, ratio, derived or grouped)"
-    if kind == "enum":
-        expected = error.get("ctx", {}).get("expected", "")
-        what = {"entity": "entity", "grains": "grain", "unit": "unit", "good": "direction", "agg": "aggregation"}.get(
-            str(loc[0]) if len(loc) == 1 or loc[0] == "grains" else str(loc[-1]), str(loc[-1])
+        in_measure = (len(loc) > 1 and loc[0] in ("numerator", "denominator")) or (
+            len(loc) > 2 and loc[0] == "per_group"
         )
-        return loc, f"{subject}: unknown {what} '{value}' (use one of {expected})"
+        allowed = _FIELDS["measure"] if in_measure else _FIELDS[tag] if tag else allowed_keys
+        hint = suggestion(key, allowed) or f"remove it; allowed keys: {', '.join(allowed)}"
+        return loc, f"{subject}: unknown key '{field_name}' ({hint})"
+    if kind == "missing":
+        return loc[:-1], f"{subject}: missing required field '{field_name}' (add '{key}:')"
+    if kind == "union_tag_not_found":
+        return loc, f"{subject}: missing required field 'type' (add 'type:' with {_TYPES_TEXT})"
+    if kind == "union_tag_invalid":
+        tag_value = str(value.get("type"))
+        hint = suggestion(tag_value, METRIC_TYPES) or f"use {_TYPES_TEXT}"
+        return ("type",), f"{subject}: unknown metric type '{tag_value}' ({hint})"
+    if kind == "enum":
+        values = re.findall(r"'([^']*)'", error.get("ctx", {}).get("expected", ""))
+        what = {"entity": "entity", "grains": "grain", "unit": "unit", "good": "direction", "agg": "aggregation"}.get(
+            str(loc[0]) if loc[0] == "grains" else key, key
+        )
+        hint = suggestion(str(value), values) or f"use one of {', '.join(values)}"
+        return loc, f"{subject}: unknown {what} '{value}' ({hint})"
     if kind == "string_pattern_mismatch":
         return loc, f"{subject}: '{value}' is not a valid name for '{field_name}' (use lower_snake_case)"
-    if kind.endswith("_type") or kind in ("model_type", "tuple_type", "dict_type"):
-        expected = error["msg"].removeprefix("Input should be ").removeprefix("a valid ")
-        return loc, f"{subject}: field '{field_name}' should be {expected}, not {_type_name(value)}"
-    return loc, f"{subject}: field '{field_name}': {error['msg'][0].lower()}{error['msg'][1:]}"
+    if kind == "string_too_long":
+        return loc, f"{subject}: '{field_name}' is too long (use at most 63 characters)"
+    if kind in ("greater_than", "less_than") and key == "percentile":
+        return loc, f"{subject}: percentile {value} is out of range (use a number between 0 and 1, e.g. 0.95)"
+    if kind in _EXPECTED:
+        expected, fix = _EXPECTED[kind]
+        return loc, f"{subject}: '{field_name}' should be {expected}, not {_type_name(value)} ({fix.format(key=key)})"
+    detail = error["msg"][0].lower() + error["msg"][1:]
+    return loc, f"{subject}: '{field_name}' is invalid: {detail} (fix the value)"
 
 
 _METRIC_KEYS = sorted(
@@ -100,14 +144,17 @@ def _parse_items(doc: Document, key: str, items: Any, parsed: Parsed) -> None:
     container: LocatedDict = doc.data
     if not isinstance(items, list):
         parsed.issues.append(
-            Issue(doc.path, container.line_of(key), f"'{key}' should be a list of mappings, not {_type_name(items)}")
+            Issue(doc.path, container.line_of(key),
+                  f"'{key}' should be a list of mappings, not {_type_name(items)} "
+                  "(write entries as '- name: ...')")  # fmt: skip
         )
         return
     for index, item in enumerate(items):
         line = getattr(item, "line", getattr(items, "line", container.line_of(key)))
         if not isinstance(item, LocatedDict):
             parsed.issues.append(
-                Issue(doc.path, line, f"{key} entry {index + 1} should be a mapping, not {_type_name(item)}")
+                Issue(doc.path, line, f"{key} entry {index + 1} should be a mapping, not {_type_name(item)} "
+                      "(write it as '- name: ...' with its fields indented below)")  # fmt: skip
             )
             continue
         name = item.get("name")
@@ -124,14 +171,16 @@ def _parse_items(doc: Document, key: str, items: Any, parsed: Parsed) -> None:
             for detail in error.errors(include_url=False):
                 loc, message = _message(detail, subject, allowed)
                 parsed.issues.append(Issue(doc.path, location.line_of(*loc), message))
+            if isinstance(name, str):
+                parsed.broken.add((kind, name))  # known, so references to it are not reported as unknown
             continue
         previous = parsed.locations.get((kind, spec.name))
         if previous is not None:
             parsed.issues.append(
                 Issue(
                     doc.path,
-                    location.line,
-                    f"{kind} '{spec.name}': duplicate name, also defined at {previous.path}:{previous.line} "
+                    location.line_of("name"),
+                    f"{kind} '{spec.name}': duplicate name, also defined at {previous.path}:{previous.line_of('name')} "
                     f"(rename one of them)",
                 )
             )
@@ -153,7 +202,7 @@ def _parse_segments(doc: Document, value: Any, parsed: Parsed) -> None:
         isinstance(s, list) and all(isinstance(d, str) for d in s) for s in value
     ):
         parsed.issues.append(
-            Issue(doc.path, line, "segments: should be a list of lists of dimension names, e.g. [[], [persona]]")
+            Issue(doc.path, line, "segments: should be a list of lists of dimension names (write e.g. [[], [persona]])")
         )
         return
     seen: set[tuple[str, ...]] = set()
@@ -169,7 +218,9 @@ def parse(documents: list[Document]) -> Parsed:
     for doc in documents:
         if not isinstance(doc.data, LocatedDict):
             parsed.issues.append(
-                Issue(doc.path, getattr(doc.data, "line", 1), "a metrics file should be a mapping with 'metrics:'")
+                Issue(doc.path, getattr(doc.data, "line", 1),
+                      f"a metrics file should be a mapping, not {_type_name(doc.data)} "
+                      "(start it with 'metrics:')")  # fmt: skip
             )
             continue
         for key, value in doc.data.items():
@@ -180,18 +231,22 @@ def parse(documents: list[Document]) -> Parsed:
                 _parse_segments(doc, value, parsed)
             elif key == "dialects":
                 if not isinstance(value, LocatedList) or not all(isinstance(d, str) for d in value):
-                    parsed.issues.append(Issue(doc.path, line, "dialects: should be a list, e.g. [duckdb, postgres]"))
+                    parsed.issues.append(
+                        Issue(doc.path, line, "dialects: should be a list (write e.g. [duckdb, postgres])")
+                    )
                     continue
-                for dialect in value:
+                for index, dialect in enumerate(value):
                     if dialect not in SUPPORTED_DIALECTS:
                         parsed.issues.append(
-                            Issue(doc.path, line, f"unknown dialect '{dialect}' (use {', '.join(SUPPORTED_DIALECTS)})")
+                            Issue(doc.path, value.line_of(index), f"unknown dialect '{dialect}' "
+                                  f"({_hint(dialect, SUPPORTED_DIALECTS)})")  # fmt: skip
                         )
                     elif dialect not in parsed.dialects:
                         parsed.dialects.append(dialect)
             else:
                 parsed.issues.append(
-                    Issue(doc.path, line, f"unknown top-level key '{key}'{did_you_mean(str(key), TOP_LEVEL_KEYS)}")
+                    Issue(doc.path, line, f"unknown top-level key '{key}' "
+                          f"({_hint(str(key), TOP_LEVEL_KEYS)})")  # fmt: skip
                 )
     if () not in parsed.segments:
         parsed.segments.insert(0, ())

@@ -89,9 +89,10 @@ def write(root: Path | str, files: dict[str, str], *, check: bool = False) -> Wr
     return result
 
 
-def compile_project(root: Path | str = ".", *, check: bool = False) -> WriteResult:
-    """Load, validate, generate and write (or, with check, compare) in one call."""
-    project = load_project(root)
+def compile_project(root: Path | str = ".", *, check: bool = False, metrics_dir: Path | str | None = None
+                    ) -> WriteResult:  # fmt: skip
+    """Load, validate, generate and write (or, with check, compare) in one call; nothing is written on errors."""
+    project = load_project(root, metrics_dir)
     return write(root, generate(project), check=check)
 
 

@@ -55,7 +55,8 @@ def sources_yaml() -> str:
         "name": "outcomes",
         "description": f"AI interaction events (event contract v{contract.CONTRACT_VERSION}). "
         "Point the vars outcomes_source_database / _schema / _table at your own table.",
-        "database": f"{{{{ var('{contract.SOURCE_DATABASE_VAR}') or target.database }}}}",
+        # target.get: Spark targets have no database (dbt-spark leaves it out), so None, not Undefined
+        "database": f"{{{{ var('{contract.SOURCE_DATABASE_VAR}') or target.get('database') }}}}",
         "schema": f"{{{{ var('{contract.SOURCE_SCHEMA_VAR}', '{contract.DEFAULT_SOURCE_SCHEMA}') }}}}",
         "tables": [{
             "name": "ai_events",

@@ -34,20 +34,34 @@ GENERATED_HEADER = (
 ZERO_FILLED_AGGS = {Agg.COUNT, Agg.COUNT_DISTINCT, Agg.SUM, RatioAgg.COUNT, RatioAgg.COUNT_DISTINCT, RatioAgg.SUM}
 
 
+def select_(*expressions: str | exp.Expression) -> exp.Select:
+    """A SELECT of freshly built expressions (no defensive copies: they are not shared)."""
+    return exp.Select().select(*expressions, copy=False)
+
+
 def col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table)
 
 
 def alias(node: exp.Expression, name: str) -> exp.Alias:
-    return exp.alias_(node, name)
+    return exp.Alias(this=node, alias=exp.to_identifier(name))
+
+
+_TYPES: dict[str, exp.DataType] = {}
+
+
+def _type(to: str) -> exp.DataType:
+    if to not in _TYPES:  # parsing a type name is slow; build each once
+        _TYPES[to] = exp.DataType.build(to)
+    return _TYPES[to].copy()
 
 
 def cast(node: exp.Expression, to: str) -> exp.Cast:
-    return exp.cast(node, to)
+    return exp.Cast(this=node, to=_type(to))
 
 
 def null_as(to: str) -> exp.Cast:
-    return exp.cast(exp.null(), to)
+    return exp.Cast(this=exp.null(), to=_type(to))
 
 
 def _when(condition: exp.Expression | None, value: exp.Expression) -> exp.Expression:
@@ -185,24 +199,24 @@ def _grouped_ctes(plan_: AggregatePlan, metric: ResolvedMetric, dialect: Dialect
     grouped = metric.grouped
     assert grouped is not None
     dims = plan_.dimensions
-    rows = exp.select("*", alias(grouped.group_by.copy(), "group_key")).from_("bucketed")
+    rows = select_("*", alias(grouped.group_by.copy(), "group_key")).from_("bucketed", copy=False)
     if grouped.filter is not None:
-        rows = rows.where(grouped.filter.copy())
-    per_group = exp.select(
+        rows = rows.where(grouped.filter.copy(), copy=False)
+    per_group = select_(
         col("period_start"), *(col(d) for d in dims), col("group_key"),
         *(alias(_aggregate(m, dialect), name) for name, m in grouped.per_group.items()),
         alias(exp.Count(this=exp.Star()), "rows_in_group"),
-    ).from_(naming.component(metric.name, "rows"))  # fmt: skip
+    ).from_(naming.component(metric.name, "rows"), copy=False)  # fmt: skip
     sets = [exp.Tuple(expressions=[col("period_start"), *(col(d) for d in s), col("group_key")]) for s in plan_.segments]
     per_group.set("group", exp.Group(expressions=[exp.GroupingSets(expressions=sets)]))
-    combined = exp.select(
+    combined = select_(
         col("period_start"), *(col(d) for d in dims),
         alias(_safe_division(grouped.combine.copy()), naming.component(metric.name, naming.VALUE)),
         alias(exp.Sum(this=col("rows_in_group")), naming.component(metric.name, naming.SAMPLE_SIZE)),
-    ).from_(naming.component(metric.name, "per_group"))  # fmt: skip
+    ).from_(naming.component(metric.name, "per_group"), copy=False)  # fmt: skip
     if grouped.having is not None:
-        combined = combined.where(grouped.having.copy())
-    combined = combined.group_by(col("period_start"), *(col(d) for d in dims))
+        combined = combined.where(grouped.having.copy(), copy=False)
+    combined = combined.group_by(col("period_start"), *(col(d) for d in dims), copy=False)
     return [
         (naming.component(metric.name, "rows"), rows, f"{metric.name}: the rows it is computed from, with their group"),
         (naming.component(metric.name, "per_group"), per_group, f"{metric.name}, stage 1: per group"),
@@ -272,7 +286,7 @@ def _file(dialect: Dialect, sources: Iterable[str], description: str, ctes: list
 
 
 def _select_star_from_ref(dialect: Dialect, model: str) -> exp.Select:
-    return exp.select("*").from_(dialect.ref(model))
+    return select_("*").from_(dialect.ref(model), copy=False)
 
 
 def _period_start(grain: Grain, column: str = "period_date") -> exp.Expression:
@@ -286,10 +300,8 @@ def _period_start(grain: Grain, column: str = "period_date") -> exp.Expression:
 
 def render_entity_model(project: Project, entity: Entity, dialect: Dialect) -> str:
     outcomes = project.outcomes_of(entity)
-    select = exp.select(*(col(c) for c in entity.column_names))
-    for outcome in outcomes:
-        select = select.select(alias(outcome.expr.copy(), outcome.spec.name), copy=False)
-    select = select.from_(entity.plural)
+    columns = [col(c) for c in entity.column_names] + [alias(o.expr.copy(), o.spec.name) for o in outcomes]
+    select = select_(*columns).from_(entity.plural, copy=False)
     description = f"{entity.description}\n" + (
         "Adds the outcome columns declared in YAML to " + entity.base_model + "."
         if outcomes else f"No outcome columns are declared for this entity; a pass-through of {entity.base_model}."
@@ -321,71 +333,68 @@ def _segment_label(plan_: AggregatePlan) -> exp.Expression:
 
 def render_aggregated(project: Project, plan_: AggregatePlan, dialect: Dialect) -> str:
     entity, grain = plan_.entity, plan_.grain
-    scanned = [c for m in plan_.metrics for c in components(m, dialect)]
-    comps = [c for m in plan_.metrics for c in output_components(m, dialect)]
+    by_metric = {m.name: output_components(m, dialect) for m in plan_.metrics}  # built once: ASTs are costly
+    scanned = [c for m in plan_.metrics if m.grouped is None for c in by_metric[m.name]]
     grouped = [m for m in plan_.metrics if m.grouped is not None]
     dims = plan_.dimensions
 
     periods = (
-        exp.select(alias(_period_start(grain), "period_start"))
-        .distinct()
-        .from_(dialect.ref(naming.DAYS_MODEL))
+        select_(alias(_period_start(grain), "period_start"))
+        .distinct(copy=False)
+        .from_(dialect.ref(naming.DAYS_MODEL), copy=False)
     )
-    bucketed = exp.select("*", alias(_period_start(grain), "period_start")).from_(entity.plural)
-    aggregated = exp.select(col("period_start"), *(col(d) for d in dims), *(alias(c.node, c.name) for c in scanned))
-    aggregated = aggregated.from_("bucketed")
+    bucketed = select_("*", alias(_period_start(grain), "period_start")).from_(entity.plural, copy=False)
+    aggregated = select_(col("period_start"), *(col(d) for d in dims), *(alias(c.node, c.name) for c in scanned))
+    aggregated = aggregated.from_("bucketed", copy=False)
     grouping_sets = [exp.Tuple(expressions=[col("period_start"), *(col(d) for d in s)]) for s in plan_.segments]
     aggregated.set("group", exp.Group(expressions=[exp.GroupingSets(expressions=grouping_sets)]))
 
     grouped_ctes = [cte for m in grouped for cte in _grouped_ctes(plan_, m, dialect)]
     source = "aggregated"
     if grouped:
-        joined = exp.select(
+        joined = select_(
             *(col(c, "aggregated") for c in ("period_start", *dims)),
             *(col(c.name, "aggregated") for c in scanned),
-            *(col(c.name, naming.component(m.name, "combined")) for m in grouped for c in output_components(m, dialect)),
-        ).from_("aggregated")  # fmt: skip
+            *(col(c.name, naming.component(m.name, "combined")) for m in grouped for c in by_metric[m.name]),
+        ).from_("aggregated", copy=False)  # fmt: skip
         for m in grouped:
             other = naming.component(m.name, "combined")
             on = exp.and_(*(exp.NullSafeEQ(this=col(c, "aggregated"), expression=col(c, other))
                             for c in ("period_start", *dims)))  # fmt: skip
-            joined = joined.join(other, on=on, join_type="left")
+            joined = joined.join(other, on=on, join_type="left", copy=False)
         source = "joined"
 
-    labelled = exp.select(
-        col("period_start"), alias(_segment_label(plan_), "segment_by"), *(col(d) for d in dims), *(col(c.name) for c in comps)
-    ).from_(source)  # fmt: skip
+    labelled = select_("*", alias(_segment_label(plan_), "segment_by")).from_(source, copy=False)
+    # UNION ALL matches columns by position: the overall rows list them in `labelled`'s order
+    source_order = scanned + [c for m in grouped for c in by_metric[m.name]]
 
     def filled(c: Component) -> exp.Expression:
         value = col(c.name, "labelled")
         return alias(exp.Coalesce(this=value, expressions=[exp.Literal.number(0)]), c.name) if c.zero_filled else value
 
     overall = (
-        exp.select(
+        select_(  # the same columns, in the same order, as `labelled`
             col("period_start", "periods"),
-            alias(exp.Literal.string(""), "segment_by"),
             *(alias(null_as("varchar"), d) for d in dims),
-            *(filled(c) for c in comps),
+            *(filled(c) for c in source_order),
+            alias(exp.Literal.string(""), "segment_by"),
         )
-        .from_("periods")
+        .from_("periods", copy=False)
         .join("labelled", on=exp.and_(
             exp.EQ(this=col("period_start", "labelled"), expression=col("period_start", "periods")),
             exp.EQ(this=col("segment_by", "labelled"), expression=exp.Literal.string("")),
-        ), join_type="left")
+        ), join_type="left", copy=False)
     )  # fmt: skip
-    segmented = exp.select("*").from_("labelled").where(
-        exp.NEQ(this=col("segment_by"), expression=exp.Literal.string(""))
+    segmented = select_("*").from_("labelled", copy=False).where(
+        exp.NEQ(this=col("segment_by"), expression=exp.Literal.string("")), copy=False
     )
-    filled_rows = exp.union(overall, segmented, distinct=False)
+    filled_rows = exp.union(overall, segmented, distinct=False, copy=False)
 
-    final = exp.select(col("period_start"), col("segment_by"), *(col(d) for d in dims))
+    final_columns: list[exp.Expression] = [col("period_start"), col("segment_by"), *(col(d) for d in dims)]
     for metric in plan_.metrics:
-        final = final.select(alias(value_expression(metric, project), naming.component(metric.name, naming.VALUE)),
-                             copy=False)  # fmt: skip
-        for c in output_components(metric, dialect):
-            if not c.name.endswith("__" + naming.VALUE):
-                final = final.select(col(c.name), copy=False)
-    final = final.from_("filled")
+        final_columns.append(alias(value_expression(metric, project), naming.component(metric.name, naming.VALUE)))
+        final_columns += [col(c.name) for c in by_metric[metric.name] if not c.name.endswith("__" + naming.VALUE)]
+    final = select_(*final_columns).from_("filled", copy=False)
 
     description = (
         f"{entity.name.capitalize()} metrics per {grain.value}, in one scan of {entity.model} grouped by every segment.\n"
@@ -410,13 +419,13 @@ def _in_segments(segments: Iterable[tuple[str, ...]]) -> exp.Expression:
 
 
 def render_wide_mart(plan_: AggregatePlan, dialect: Dialect) -> str:
-    select = exp.select(col("period_start"), col("segment_by"), *(col(d) for d in plan_.dimensions))
+    columns: list[exp.Expression] = [col("period_start"), col("segment_by"), *(col(d) for d in plan_.dimensions)]
     for metric in plan_.metrics:
         value = col(naming.component(metric.name, naming.VALUE))
         allowed = plan_.allowed_segments(metric)
         node = value if len(allowed) == len(plan_.segments) else _when(_in_segments(allowed), value)
-        select = select.select(alias(node, metric.name), copy=False)
-    select = select.from_("aggregated")
+        columns.append(alias(node, metric.name))
+    select = select_(*columns).from_("aggregated", copy=False)
     description = (
         f"{plan_.entity.name.capitalize()} metrics per {plan_.grain.value}, one column per metric, for BI tools.\n"
         "Ratios here cannot be re-aggregated: use fct_metric_values' numerator and denominator for that.\n"
@@ -440,7 +449,7 @@ def render_long_table(project: Project, plans: list[AggregatePlan], dialect: Dia
             def part(suffix: str, to: str, *, present: bool) -> exp.Expression:
                 return cast(col(naming.component(metric.name, suffix)), to) if present else null_as(to)
 
-            branch = exp.select(
+            branch = select_(
                 alias(exp.Literal.string(metric.name), "metric"),
                 alias(exp.Literal.string(plan_.grain.value), "grain"),
                 col("period_start"),
@@ -450,14 +459,14 @@ def render_long_table(project: Project, plans: list[AggregatePlan], dialect: Dia
                 alias(part(naming.NUMERATOR, "double", present=ratio), "numerator"),
                 alias(part(naming.DENOMINATOR, "double", present=ratio), "denominator"),
                 alias(part(naming.SAMPLE_SIZE, "bigint", present=metric.derived_expr is None), "sample_size"),
-            ).from_(plan_.model)
+            ).from_(plan_.model, copy=False)
             allowed = plan_.allowed_segments(metric)
             if len(allowed) != len(plan_.segments):
-                branch = branch.where(_in_segments(allowed))
+                branch = branch.where(_in_segments(allowed), copy=False)
             branches.append(branch)
     union: exp.Expression = branches[0]
     for branch in branches[1:]:
-        union = exp.union(union, branch, distinct=False)
+        union = exp.union(union, branch, distinct=False, copy=False)
     description = (
         "Every metric value: one row per (metric, grain, period_start, segment).\n"
         "segment_by names the grouped dimensions (alphabetical, comma-separated; '' for the overall row).\n"

@@ -111,10 +111,22 @@ def run_build(root: Path, *, target: str = "duckdb", select: str | None = None, 
 
 def _counts(root: Path, target: str) -> EventCounts | None:
     try:
-        return event_counts(query_function(root, target), target_schema(target))
+        return event_counts(query_function(root, target), target_schema(target), _source_relation(root))
     except Exception as error:  # noqa: BLE001 - the summary is best effort; the build already passed
         stderr(f"(could not count events: {error})")
         return None
+
+
+def _source_relation(root: Path) -> str | None:
+    """The raw event table as dbt resolved it (vars applied), from the manifest the build just wrote."""
+    try:
+        manifest = json.loads((root / "target" / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for source in manifest.get("sources", {}).values():
+        if (source.get("source_name"), source.get("name")) == ("outcomes", "ai_events"):
+            return source.get("relation_name")
+    return None
 
 
 def run_demo(root: Path, *, events: int, days: int, seed: int) -> bool:

@@ -1046,7 +1046,7 @@ _EXPECTED = _expected_by_cell()
 
 def _truth(spec: _Spec, tasks_by_cell: np.ndarray, counts: dict) -> dict:
     e = _EXPECTED
-    persona, feature, model, arm = e["_persona"], e["_feature"], e["_model"], e["_arm"]
+    persona, model, arm = e["_persona"], e["_model"], e["_arm"]
 
     def ratio(numerator: str, denominator: str, where=True) -> float | None:
         mask = np.broadcast_to(where, (_CELLS,))

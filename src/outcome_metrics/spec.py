@@ -85,7 +85,8 @@ class RatioAgg(enum.StrEnum):
     SUM = "sum"
 
 
-Identifier = Annotated[str, Field(pattern=IDENTIFIER, max_length=63)]
+# 50: PostgreSQL truncates identifiers past 63 characters, and component columns add up to 13
+Identifier = Annotated[str, Field(pattern=IDENTIFIER, max_length=50)]
 Probability = Annotated[float, Field(gt=0, lt=1)]
 
 

@@ -6,14 +6,14 @@ checked expressions, ready to plan.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from outcome_metrics.entities import ALL_DIMENSIONS, ENTITIES, Entity
+from outcome_metrics.entities import ALL_DIMENSIONS, ENTITIES, ColumnType, Entity
 from outcome_metrics.errors import Issue, SpecError
-from outcome_metrics.expressions import ExpressionError, check, did_you_mean, substitute
+from outcome_metrics.expressions import Checked, ExpressionError, Type, check, substitute, suggestion
 from outcome_metrics.expressions import parse as parse_expression
 from outcome_metrics.parse import AnyMetric, Parsed
 from outcome_metrics.spec import (
@@ -22,6 +22,9 @@ from outcome_metrics.spec import (
 
 RESERVED_NAMES = frozenset({"metric", "grain", "period_start", "segment_by", "value", "numerator", "denominator",
                             "sample_size", *ALL_DIMENSIONS})  # fmt: skip
+
+#: Aggregations whose expression must be a number (count and count_distinct take any type).
+NUMERIC_AGGS = frozenset({Agg.SUM, Agg.AVERAGE, Agg.MIN, Agg.MAX, Agg.MEDIAN, Agg.PERCENTILE, RatioAgg.SUM})
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class ResolvedOutcome:
     spec: Outcome
     expr: exp.Expression  # expanded: references only base columns
     path: str
+    type: ColumnType | None = field(default=None, compare=False)  # boolean or number, inferred from expr
 
 
 @dataclass(frozen=True)
@@ -97,65 +101,91 @@ class _Rules:
         self.issues: list[Issue] = list(parsed.issues)
         self.outcomes: dict[str, ResolvedOutcome] = {}
         self.metrics: dict[str, ResolvedMetric] = {}
+        self.failed: set[str] = set()  # derived metrics that did not resolve (their issues are reported)
+        self.broken_outcomes = {n for kind, n in parsed.broken if kind == "outcome"}
 
     def report(self, kind: str, name: str, message: str, *keys: str | int) -> None:
         location = self.parsed.locations[(kind, name)]
         self.issues.append(Issue(location.path, location.line_of(*keys), f"{kind} '{name}': {message}"))
 
-    def _check(self, kind: str, name: str, text: str, columns: tuple[str, ...], *keys: str) -> exp.Expression | None:
+    def _checked(self, kind: str, name: str, text: str, columns: Mapping[str, Type], *keys: str,
+                 **options: object) -> Checked | None:  # fmt: skip
+        """Check an expression (options: see `expressions.check`); report it at its key if refused."""
         try:
-            return check(text, columns).ast
+            return check(text, columns, **options)  # type: ignore[arg-type]
         except ExpressionError as error:
-            self.report(kind, name, f"{error} in {'.'.join(keys)}", *keys)
+            self.report(kind, name, f"{error.what} in {'.'.join(keys)} ({error.fix})", *keys)
             return None
+
+    def _check(self, kind: str, name: str, text: str, columns: Mapping[str, Type], *keys: str,
+               **options: object) -> exp.Expression | None:  # fmt: skip
+        checked = self._checked(kind, name, text, columns, *keys, **options)
+        return checked.ast if checked else None
 
     # -- outcomes -------------------------------------------------------------------------------
 
     def rule_outcomes(self) -> None:
-        """Outcome columns: known columns only, no clash with base columns, no cycles."""
+        """Outcome columns: known columns only, no clash with base columns, no cycles, boolean or numeric."""
         by_entity: dict[str, list[Outcome]] = {}
         for outcome in self.parsed.outcomes:
             by_entity.setdefault(outcome.entity, []).append(outcome)
         for entity_name, outcomes in by_entity.items():
             entity = ENTITIES[entity_name]
-            names = tuple(o.name for o in outcomes)
-            checked: dict[str, exp.Expression] = {}
+            base: dict[str, Type] = {c.name: c.type for c in entity.columns}
+            specs = {o.name: o for o in outcomes}
+            untyped = {**base, **dict.fromkeys(specs), **dict.fromkeys(self.broken_outcomes - set(base))}
+            first: dict[str, Checked] = {}
             for outcome in outcomes:
-                if outcome.name in entity.column_names:
-                    self.report("outcome", outcome.name, f"clashes with a column of {entity.model} (rename it)", "name")
+                if outcome.name in base:
+                    self.report("outcome", outcome.name, f"name clashes with a column of {entity.base_model} "
+                                "(rename it)", "name")  # fmt: skip
                     continue
-                ast = self._check("outcome", outcome.name, outcome.expr, entity.column_names + names, "expr")
-                if ast is not None:
-                    checked[outcome.name] = ast
+                checked = self._checked("outcome", outcome.name, outcome.expr, untyped, "expr", scope=entity.model)
+                if checked is not None:
+                    first[outcome.name] = checked
+            done: dict[str, ResolvedOutcome | None] = {}
             for outcome in outcomes:
-                if outcome.name not in checked:
-                    continue
-                expanded = self._expand(outcome.name, checked, ())
-                if expanded is not None:
-                    path = self.parsed.locations[("outcome", outcome.name)].path
-                    self.outcomes[outcome.name] = ResolvedOutcome(outcome, expanded, path)
+                self._resolve_outcome(outcome.name, specs, base, first, done, ())
+            self.outcomes.update((n, o) for n, o in done.items() if o is not None)
 
-    def _expand(self, name: str, checked: dict[str, exp.Expression], stack: tuple[str, ...]) -> exp.Expression | None:
+    def _resolve_outcome(self, name: str, specs: dict[str, Outcome], base: dict[str, Type],
+                         first: dict[str, Checked], done: dict[str, ResolvedOutcome | None],
+                         stack: tuple[str, ...]) -> ResolvedOutcome | None:  # fmt: skip
+        """Type-check an outcome once the outcomes it uses are typed; expand it to base columns."""
         if name in stack:
             cycle = " -> ".join((*stack[stack.index(name):], name))
-            self.report("outcome", stack[0], f"cycle among outcomes: {cycle} (break the cycle)", "expr")
+            self.report("outcome", name, f"cycle among outcomes: {cycle} in expr (break the cycle)", "expr")
             return None
-        ast = checked[name]
-        refs = {c.name for c in ast.find_all(exp.Column)} & set(checked)
-        replacements = {}
-        for ref in sorted(refs):
-            expanded = self._expand(ref, checked, (*stack, name))
-            if expanded is None:
-                return None
-            replacements[ref] = expanded
-        return substitute(ast, replacements) if replacements else ast
+        if name in done:
+            return done[name]
+        if name not in first:
+            return None
+        refs = [c for c in first[name].columns if c in specs]
+        inputs = {ref: self._resolve_outcome(ref, specs, base, first, done, (*stack, name)) for ref in refs}
+        resolved = None
+        if all(inputs.values()):  # an input's own issue is reported where it is defined
+            typed = {**base, **{ref: o.type for ref, o in inputs.items() if o is not None}}
+            entity = ENTITIES[specs[name].entity]
+            checked = self._checked("outcome", name, specs[name].expr, typed, "expr",
+                                    expect=(ColumnType.BOOLEAN, ColumnType.NUMBER), scope=entity.model)  # fmt: skip
+            if checked is not None:
+                expanded = substitute(checked.ast, {ref: o.expr for ref, o in inputs.items() if o is not None})
+                path = self.parsed.locations[("outcome", name)].path
+                resolved = ResolvedOutcome(specs[name], expanded, path, checked.type)
+        done[name] = resolved
+        return resolved
 
     # -- metrics --------------------------------------------------------------------------------
 
-    def columns(self, entity: Entity) -> tuple[str, ...]:
-        return entity.column_names + tuple(
-            o.name for o in self.parsed.outcomes if o.entity == entity.name
-        )
+    def columns(self, entity: Entity) -> dict[str, Type]:
+        """The names a metric over `entity` may use, with their types (None: a broken outcome's)."""
+        columns: dict[str, Type] = {c.name: c.type for c in entity.columns}
+        for outcome in self.parsed.outcomes:
+            if outcome.entity == entity.name and outcome.name not in columns:
+                resolved = self.outcomes.get(outcome.name)
+                columns[outcome.name] = resolved.type if resolved else None
+        columns.update((n, None) for n in sorted(self.broken_outcomes) if n not in columns)
+        return columns
 
     def rule_metric_names(self) -> None:
         for metric in self.parsed.metrics:
@@ -169,41 +199,45 @@ class _Rules:
         ok = True
         expr = filter_ = None
         if measure.expr is None and measure.agg != "count":
-            self.report("metric", metric.name, f"aggregation '{measure.agg}' needs 'expr' (the column to aggregate)",
-                        *keys)  # fmt: skip
+            self.report("metric", metric.name, f"aggregation '{measure.agg}' needs an expression "
+                        "(add 'expr:' with the column to aggregate)", *keys, "agg")  # fmt: skip
             ok = False
         if measure.expr is not None:
-            expr = self._check("metric", metric.name, measure.expr, columns, *keys, "expr")
+            expect = ColumnType.NUMBER if measure.agg in NUMERIC_AGGS else None
+            expr = self._check("metric", metric.name, measure.expr, columns, *keys, "expr", expect=expect,
+                               scope=entity.model)  # fmt: skip
             ok = ok and expr is not None
         if measure.filter is not None:
-            filter_ = self._check("metric", metric.name, measure.filter, columns, *keys, "filter")
+            filter_ = self._check("metric", metric.name, measure.filter, columns, *keys, "filter",
+                                  expect=ColumnType.BOOLEAN, scope=entity.model)  # fmt: skip
             ok = ok and filter_ is not None
         return ResolvedMeasure(measure.agg, expr, filter_) if ok else None
 
     def _dimensions_ok(self, metric: AnyMetric, entity: Entity) -> bool:
         ok = True
-        for dimension in metric.dimensions:
+        for index, dimension in enumerate(metric.dimensions):
             if dimension not in entity.dimensions:
-                hint = did_you_mean(dimension, entity.dimensions) or f" (entity '{entity.name}' has: " + \
-                    f"{', '.join(entity.dimensions)})"  # fmt: skip
-                self.report("metric", metric.name, f"unknown dimension '{dimension}'{hint}", "dimensions")
+                hint = suggestion(dimension, entity.dimensions) or \
+                    f"entity '{entity.name}' has: {', '.join(entity.dimensions)}"  # fmt: skip
+                self.report("metric", metric.name, f"unknown dimension '{dimension}' ({hint})", "dimensions", index)
                 ok = False
         return ok
 
     def rule_simple_and_ratio(self) -> None:
         for metric in self.parsed.metrics:
-            if isinstance(metric, DerivedMetric):
+            if not isinstance(metric, (SimpleMetric, RatioMetric)):
                 continue
             entity = ENTITIES[metric.entity]
             ok = self._dimensions_ok(metric, entity)
             measures: dict[str, ResolvedMeasure | None] = {}
             if isinstance(metric, SimpleMetric):
                 if metric.agg == Agg.PERCENTILE and metric.percentile is None:
-                    self.report("metric", metric.name, "aggregation 'percentile' needs 'percentile' (e.g. 0.95)", "agg")
+                    self.report("metric", metric.name, "aggregation 'percentile' needs a percentile "
+                                "(add 'percentile:', e.g. 0.95)", "agg")  # fmt: skip
                     ok = False
                 if metric.agg != Agg.PERCENTILE and metric.percentile is not None:
-                    self.report("metric", metric.name, "'percentile' only applies to agg: percentile (remove it)",
-                                "percentile")  # fmt: skip
+                    self.report("metric", metric.name, f"'percentile' does not apply to aggregation '{metric.agg}' "
+                                "(remove it, or use agg: percentile)", "percentile")  # fmt: skip
                     ok = False
                 measures["value"] = self._measure(metric, entity, metric)
             elif isinstance(metric, RatioMetric):
@@ -215,10 +249,12 @@ class _Rules:
 
     def rule_derived(self) -> None:
         derived = {m.name: m for m in self.parsed.metrics if isinstance(m, DerivedMetric)}
-        all_names = tuple(m.name for m in self.parsed.metrics)
+        names: dict[str, Type] = {m.name: ColumnType.NUMBER for m in self.parsed.metrics}
+        names.update((n, None) for kind, n in sorted(self.parsed.broken) if kind == "metric" and n not in names)
         parsed_exprs: dict[str, exp.Expression] = {}
         for metric in derived.values():
-            ast = self._check("metric", metric.name, metric.expr, all_names, "expr")
+            ast = self._check("metric", metric.name, metric.expr, names, "expr", expect=ColumnType.NUMBER,
+                              noun="metric", scope="the project", guard_division=False)  # render guards division
             if ast is not None:
                 parsed_exprs[metric.name] = ast
         for name in sorted(parsed_exprs):
@@ -226,14 +262,22 @@ class _Rules:
 
     def _resolve_derived(self, name: str, derived: dict[str, DerivedMetric], exprs: dict[str, exp.Expression],
                          stack: tuple[str, ...]) -> ResolvedMetric | None:  # fmt: skip
-        if name in self.metrics:
-            return self.metrics[name]
         if name in stack:
             cycle = " -> ".join((*stack[stack.index(name):], name))
-            self.report("metric", stack[0], f"cycle among derived metrics: {cycle} (break the cycle)", "expr")
+            self.report("metric", name, f"cycle among derived metrics: {cycle} in expr (break the cycle)", "expr")
+            self.failed.add(name)
             return None
-        if name not in exprs:
+        if name in self.metrics:
+            return self.metrics[name]
+        if name not in exprs or name in self.failed:
             return None
+        resolved = self._resolve_derived_inputs(name, derived, exprs, stack)
+        if resolved is None:
+            self.failed.add(name)
+        return resolved
+
+    def _resolve_derived_inputs(self, name: str, derived: dict[str, DerivedMetric], exprs: dict[str, exp.Expression],
+                                stack: tuple[str, ...]) -> ResolvedMetric | None:  # fmt: skip
         metric = derived[name]
         inputs = tuple(dict.fromkeys(c.name for c in exprs[name].find_all(exp.Column)))
         resolved_inputs = []
@@ -249,13 +293,11 @@ class _Rules:
         if not resolved_inputs:
             self.report("metric", name, "no input metrics found in expr (reference other metrics by name)", "expr")
             return None
-        entities = sorted({m.entity.name for m in resolved_inputs})
-        if len(entities) > 1:
-            self.report(
-                "metric", name,
-                f"combines metrics of incompatible entities ({', '.join(entities)}) "
-                "(use inputs over one entity, or define the metric on one entity)", "expr",
-            )  # fmt: skip
+        by_entity = {m.entity.name: m for m in reversed(resolved_inputs)}  # the first input of each entity
+        if len(by_entity) > 1:
+            mixed = ", ".join(f"'{m.name}' is per {e}" for e, m in sorted(by_entity.items()))
+            self.report("metric", name, f"expr combines metrics of different entities: {mixed} "
+                        "(use input metrics of one entity)", "expr")  # fmt: skip
             return None
         entity = resolved_inputs[0].entity
         if metric.entity is not None and metric.entity != entity.name:
@@ -290,10 +332,12 @@ class _Rules:
                 continue
             entity = ENTITIES[metric.entity]
             ok = self._dimensions_ok(metric, entity)
-            group_by = self._check("metric", metric.name, metric.group_by, self.columns(entity), "group_by")
+            group_by = self._check("metric", metric.name, metric.group_by, self.columns(entity), "group_by",
+                                   scope=entity.model)  # fmt: skip
             filter_ = None
             if metric.filter is not None:
-                filter_ = self._check("metric", metric.name, metric.filter, self.columns(entity), "filter")
+                filter_ = self._check("metric", metric.name, metric.filter, self.columns(entity), "filter",
+                                      expect=ColumnType.BOOLEAN, scope=entity.model)  # fmt: skip
                 ok = ok and filter_ is not None
             per_group: dict[str, ResolvedMeasure] = {}
             for name, measure in metric.per_group.items():
@@ -310,7 +354,8 @@ class _Rules:
             names = tuple(metric.per_group)
             having = None
             if metric.having is not None:
-                having = self._check("metric", metric.name, metric.having, names, "having")
+                having = self._check("metric", metric.name, metric.having, dict.fromkeys(names, ColumnType.NUMBER),
+                                     "having", expect=ColumnType.BOOLEAN, scope="per_group")  # fmt: skip
                 ok = ok and having is not None
             combine = self._combine(metric, names)
             if ok and group_by is not None and combine is not None:
@@ -323,8 +368,9 @@ class _Rules:
         try:
             node = parse_expression(metric.combine)
         except ExpressionError as error:
-            self.report("metric", metric.name, f"{error} in combine", "combine")
+            self.report("metric", metric.name, f"{error.what} in combine ({error.fix})", "combine")
             return None
+        wrapper = exp.Paren(this=node)  # a parent, so that a top-level aggregate can be replaced too
         aggregates = list(node.find_all(exp.Sum, exp.Avg, exp.Count, exp.Min, exp.Max))
         if not aggregates:
             self.report("metric", metric.name, "combine has no aggregate (combine groups with sum, avg, count, "
@@ -340,19 +386,22 @@ class _Rules:
                 return None
             if not isinstance(argument, exp.Star):
                 try:
-                    check(argument.sql(dialect="duckdb"), names)
+                    check(argument.sql(dialect="duckdb"), dict.fromkeys(names, ColumnType.NUMBER), scope="per_group")
                 except ExpressionError as error:
-                    self.report("metric", metric.name, f"{error} in combine", "combine")
+                    self.report("metric", metric.name, f"{error.what} in combine ({error.fix})", "combine")
                     return None
             placeholder = f"aggregate_{index}"
             placeholders[placeholder] = aggregate
             aggregate.replace(exp.column(placeholder))
+        node = wrapper.this  # the combine itself may be one aggregate, e.g. avg(x)
         try:
-            check(node.sql(dialect="duckdb"), tuple(placeholders))
+            check(node.sql(dialect="duckdb"), dict.fromkeys(placeholders, ColumnType.NUMBER), expect=ColumnType.NUMBER)
         except ExpressionError as error:
-            message = str(error).replace("unknown column", "column outside an aggregate:")
-            self.report("metric", metric.name, f"{message} in combine (wrap per-group columns in sum, avg, ...)",
-                        "combine")  # fmt: skip
+            if error.what.startswith("unknown column"):
+                self.report("metric", metric.name, f"{error.what.removeprefix('unknown ')} is outside an aggregate in "
+                            "combine (wrap per-group columns in sum, avg, count, min or max)", "combine")  # fmt: skip
+            else:
+                self.report("metric", metric.name, f"{error.what} in combine ({error.fix})", "combine")
             return None
         return node.transform(
             lambda child: placeholders[child.name].copy()
@@ -364,14 +413,14 @@ class _Rules:
         for dims in self.parsed.segments:
             for dimension in dims:
                 if dimension not in ALL_DIMENSIONS and location is not None:
+                    hint = suggestion(dimension, ALL_DIMENSIONS) or f"use {', '.join(ALL_DIMENSIONS)}"
                     self.issues.append(Issue(location.path, location.line_of("segments"),
-                                             f"segments: unknown dimension '{dimension}'"
-                                             f"{did_you_mean(dimension, ALL_DIMENSIONS)}"))  # fmt: skip
+                                             f"segments: unknown dimension '{dimension}' ({hint})"))  # fmt: skip
 
     def run(self) -> Project:
         rules: tuple[Callable[[], None], ...] = (
-            self.rule_outcomes, self.rule_metric_names, self.rule_simple_and_ratio, self.rule_derived,
-            self.rule_grouped, self.rule_segments,
+            self.rule_outcomes, self.rule_metric_names, self.rule_simple_and_ratio, self.rule_grouped,
+            self.rule_derived, self.rule_segments,  # derived last of the metrics: it may use any of them
         )  # fmt: skip
         for rule in rules:
             rule()

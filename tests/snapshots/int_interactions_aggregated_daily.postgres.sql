@@ -134,7 +134,7 @@ joined as (
 labelled as (
 
     select
-        period_start,
+        *,
         case
             when persona is null and feature is null
             then ''
@@ -142,18 +142,7 @@ labelled as (
             then 'persona'
             when not persona is null and not feature is null
             then 'feature,persona'
-        end as segment_by,
-        persona,
-        feature,
-        interactions__value,
-        interactions__sample_size,
-        success_rate__numerator,
-        success_rate__denominator,
-        success_rate__sample_size,
-        latency_p95_ms__value,
-        latency_p95_ms__sample_size,
-        calibration_error__value,
-        calibration_error__sample_size
+        end as segment_by
     from joined
 
 ),
@@ -163,7 +152,6 @@ filled as (
     -- overall rows for every period, zero-filled
     select
         periods.period_start,
-        '' as segment_by,
         cast(null as varchar) as persona,
         cast(null as varchar) as feature,
         coalesce(labelled.interactions__value, 0) as interactions__value,
@@ -174,7 +162,8 @@ filled as (
         labelled.latency_p95_ms__value,
         coalesce(labelled.latency_p95_ms__sample_size, 0) as latency_p95_ms__sample_size,
         labelled.calibration_error__value,
-        coalesce(labelled.calibration_error__sample_size, 0) as calibration_error__sample_size
+        coalesce(labelled.calibration_error__sample_size, 0) as calibration_error__sample_size,
+        '' as segment_by
     from periods
     left join labelled
         on labelled.period_start = periods.period_start and labelled.segment_by = ''

@@ -522,6 +522,40 @@ final as (
     from int_interactions_aggregated_daily
     union all
     select
+        'shadow_quality_margin' as metric,
+        'day' as grain,
+        period_start,
+        segment_by,
+        persona,
+        feature,
+        model,
+        prompt_version,
+        workflow,
+        variant,
+        cast(shadow_quality_margin__value as double) as value,
+        cast(null as double) as numerator,
+        cast(null as double) as denominator,
+        cast(shadow_quality_margin__sample_size as bigint) as sample_size
+    from int_interactions_aggregated_daily
+    union all
+    select
+        'mean_confidence' as metric,
+        'day' as grain,
+        period_start,
+        segment_by,
+        persona,
+        feature,
+        model,
+        prompt_version,
+        workflow,
+        variant,
+        cast(mean_confidence__value as double) as value,
+        cast(null as double) as numerator,
+        cast(null as double) as denominator,
+        cast(mean_confidence__sample_size as bigint) as sample_size
+    from int_interactions_aggregated_daily
+    union all
+    select
         'expected_calibration_error' as metric,
         'day' as grain,
         period_start,
@@ -1015,6 +1049,40 @@ final as (
     from int_interactions_aggregated_weekly
     union all
     select
+        'shadow_quality_margin' as metric,
+        'week' as grain,
+        period_start,
+        segment_by,
+        persona,
+        feature,
+        model,
+        prompt_version,
+        workflow,
+        variant,
+        cast(shadow_quality_margin__value as double) as value,
+        cast(null as double) as numerator,
+        cast(null as double) as denominator,
+        cast(shadow_quality_margin__sample_size as bigint) as sample_size
+    from int_interactions_aggregated_weekly
+    union all
+    select
+        'mean_confidence' as metric,
+        'week' as grain,
+        period_start,
+        segment_by,
+        persona,
+        feature,
+        model,
+        prompt_version,
+        workflow,
+        variant,
+        cast(mean_confidence__value as double) as value,
+        cast(null as double) as numerator,
+        cast(null as double) as denominator,
+        cast(mean_confidence__sample_size as bigint) as sample_size
+    from int_interactions_aggregated_weekly
+    union all
+    select
         'expected_calibration_error' as metric,
         'week' as grain,
         period_start,
@@ -1505,6 +1573,40 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(null as bigint) as sample_size
+    from int_interactions_aggregated_monthly
+    union all
+    select
+        'shadow_quality_margin' as metric,
+        'month' as grain,
+        period_start,
+        segment_by,
+        persona,
+        feature,
+        model,
+        prompt_version,
+        workflow,
+        variant,
+        cast(shadow_quality_margin__value as double) as value,
+        cast(null as double) as numerator,
+        cast(null as double) as denominator,
+        cast(shadow_quality_margin__sample_size as bigint) as sample_size
+    from int_interactions_aggregated_monthly
+    union all
+    select
+        'mean_confidence' as metric,
+        'month' as grain,
+        period_start,
+        segment_by,
+        persona,
+        feature,
+        model,
+        prompt_version,
+        workflow,
+        variant,
+        cast(mean_confidence__value as double) as value,
+        cast(null as double) as numerator,
+        cast(null as double) as denominator,
+        cast(mean_confidence__sample_size as bigint) as sample_size
     from int_interactions_aggregated_monthly
     union all
     select

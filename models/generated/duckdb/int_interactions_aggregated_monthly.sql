@@ -127,6 +127,20 @@ aggregated as (
         count(judge_relevance) as judge_relevance_mean__sample_size,
         avg(judge_safety) as judge_safety_mean__value,
         count(judge_safety) as judge_safety_mean__sample_size,
+        avg(
+            case
+                when has_shadow_response
+                then shadow_judge_task_completion - judge_task_completion
+            end
+        ) as shadow_quality_margin__value,
+        count(
+            case
+                when has_shadow_response
+                then shadow_judge_task_completion - judge_task_completion
+            end
+        ) as shadow_quality_margin__sample_size,
+        avg(case when has_response then confidence end) as mean_confidence__value,
+        count(case when has_response then confidence end) as mean_confidence__sample_size,
         count(*) as interactions__value,
         count(*) as interactions__sample_size,
         count(distinct user_id) as active_ai_users__value,
@@ -141,7 +155,8 @@ aggregated as (
             (period_start, prompt_version),
             (period_start, variant),
             (period_start, workflow),
-            (period_start, feature, persona)
+            (period_start, feature, persona),
+            (period_start, model, persona)
         )
 
 ),
@@ -184,7 +199,8 @@ expected_calibration_error__per_group as (
             (period_start, prompt_version, group_key),
             (period_start, variant, group_key),
             (period_start, workflow, group_key),
-            (period_start, feature, persona, group_key)
+            (period_start, feature, persona, group_key),
+            (period_start, model, persona, group_key)
         )
 
 ),
@@ -290,6 +306,10 @@ joined as (
         aggregated.judge_relevance_mean__sample_size,
         aggregated.judge_safety_mean__value,
         aggregated.judge_safety_mean__sample_size,
+        aggregated.shadow_quality_margin__value,
+        aggregated.shadow_quality_margin__sample_size,
+        aggregated.mean_confidence__value,
+        aggregated.mean_confidence__sample_size,
         aggregated.interactions__value,
         aggregated.interactions__sample_size,
         aggregated.active_ai_users__value,
@@ -311,7 +331,7 @@ joined as (
 labelled as (
 
     select
-        period_start,
+        *,
         case
             when persona is null
             and feature is null
@@ -369,84 +389,14 @@ labelled as (
             and workflow is null
             and variant is null
             then 'feature,persona'
-        end as segment_by,
-        persona,
-        feature,
-        model,
-        prompt_version,
-        workflow,
-        variant,
-        success_rate__numerator,
-        success_rate__denominator,
-        success_rate__sample_size,
-        silent_failure_rate__numerator,
-        silent_failure_rate__denominator,
-        silent_failure_rate__sample_size,
-        judged_silent_failure_rate__numerator,
-        judged_silent_failure_rate__denominator,
-        judged_silent_failure_rate__sample_size,
-        acceptance_rate__numerator,
-        acceptance_rate__denominator,
-        acceptance_rate__sample_size,
-        edit_rate__numerator,
-        edit_rate__denominator,
-        edit_rate__sample_size,
-        mean_edit_ratio__value,
-        mean_edit_ratio__sample_size,
-        regeneration_rate__numerator,
-        regeneration_rate__denominator,
-        regeneration_rate__sample_size,
-        override_rate__numerator,
-        override_rate__denominator,
-        override_rate__sample_size,
-        fallback_rate__numerator,
-        fallback_rate__denominator,
-        fallback_rate__sample_size,
-        escalation_rate__numerator,
-        escalation_rate__denominator,
-        escalation_rate__sample_size,
-        external_search_rate__numerator,
-        external_search_rate__denominator,
-        external_search_rate__sample_size,
-        cost_usd__value,
-        cost_usd__sample_size,
-        cost_per_interaction__numerator,
-        cost_per_interaction__denominator,
-        cost_per_interaction__sample_size,
-        cost_per_successful_interaction__numerator,
-        cost_per_successful_interaction__denominator,
-        cost_per_successful_interaction__sample_size,
-        shadow_cost_usd__value,
-        shadow_cost_usd__sample_size,
-        error_rate__numerator,
-        error_rate__denominator,
-        error_rate__sample_size,
-        latency_p50_ms__value,
-        latency_p50_ms__sample_size,
-        latency_p95_ms__value,
-        latency_p95_ms__sample_size,
-        latency_p99_ms__value,
-        latency_p99_ms__sample_size,
-        tokens_per_interaction__value,
-        tokens_per_interaction__sample_size,
-        positive_feedback_rate__numerator,
-        positive_feedback_rate__denominator,
-        positive_feedback_rate__sample_size,
-        feedback_coverage__numerator,
-        feedback_coverage__denominator,
-        feedback_coverage__sample_size,
-        judge_task_completion_mean__value,
-        judge_task_completion_mean__sample_size,
-        judge_relevance_mean__value,
-        judge_relevance_mean__sample_size,
-        judge_safety_mean__value,
-        judge_safety_mean__sample_size,
-        expected_calibration_error__value,
-        expected_calibration_error__sample_size,
-        interactions__value,
-        interactions__sample_size,
-        active_ai_users__value,
-        active_ai_users__sample_size
+            when not persona is null
+            and feature is null
+            and not model is null
+            and prompt_version is null
+            and workflow is null
+            and variant is null
+            then 'model,persona'
+        end as segment_by
     from joined
 
 ),
@@ -456,7 +406,6 @@ filled as (
     -- overall rows for every period, zero-filled
     select
         periods.period_start,
-        '' as segment_by,
         cast(null as text) as persona,
         cast(null as text) as feature,
         cast(null as text) as model,
@@ -528,12 +477,17 @@ filled as (
         coalesce(labelled.judge_relevance_mean__sample_size, 0) as judge_relevance_mean__sample_size,
         labelled.judge_safety_mean__value,
         coalesce(labelled.judge_safety_mean__sample_size, 0) as judge_safety_mean__sample_size,
-        labelled.expected_calibration_error__value,
-        coalesce(labelled.expected_calibration_error__sample_size, 0) as expected_calibration_error__sample_size,
+        labelled.shadow_quality_margin__value,
+        coalesce(labelled.shadow_quality_margin__sample_size, 0) as shadow_quality_margin__sample_size,
+        labelled.mean_confidence__value,
+        coalesce(labelled.mean_confidence__sample_size, 0) as mean_confidence__sample_size,
         coalesce(labelled.interactions__value, 0) as interactions__value,
         coalesce(labelled.interactions__sample_size, 0) as interactions__sample_size,
         coalesce(labelled.active_ai_users__value, 0) as active_ai_users__value,
-        coalesce(labelled.active_ai_users__sample_size, 0) as active_ai_users__sample_size
+        coalesce(labelled.active_ai_users__sample_size, 0) as active_ai_users__sample_size,
+        labelled.expected_calibration_error__value,
+        coalesce(labelled.expected_calibration_error__sample_size, 0) as expected_calibration_error__sample_size,
+        '' as segment_by
     from periods
     left join labelled
         on labelled.period_start = periods.period_start and labelled.segment_by = ''
@@ -644,6 +598,10 @@ final as (
         ) + 0.2 * (
             cast(judge_safety_mean__value as double)
         ) as weighted_quality_score__value,
+        cast(shadow_quality_margin__value as double) as shadow_quality_margin__value,
+        shadow_quality_margin__sample_size,
+        cast(mean_confidence__value as double) as mean_confidence__value,
+        mean_confidence__sample_size,
         cast(expected_calibration_error__value as double) as expected_calibration_error__value,
         expected_calibration_error__sample_size,
         cast(interactions__value as double) as interactions__value,

@@ -50,6 +50,8 @@ final as (
         judge_relevance_mean__value as judge_relevance_mean,
         judge_safety_mean__value as judge_safety_mean,
         weighted_quality_score__value as weighted_quality_score,
+        shadow_quality_margin__value as shadow_quality_margin,
+        mean_confidence__value as mean_confidence,
         expected_calibration_error__value as expected_calibration_error,
         interactions__value as interactions,
         active_ai_users__value as active_ai_users

@@ -60,7 +60,8 @@ aggregated as (
             (period_start, prompt_version),
             (period_start, variant),
             (period_start, workflow),
-            (period_start, feature, persona)
+            (period_start, feature, persona),
+            (period_start, model, persona)
         )
 
 ),
@@ -68,7 +69,7 @@ aggregated as (
 labelled as (
 
     select
-        period_start,
+        *,
         case
             when persona is null
             and feature is null
@@ -126,20 +127,14 @@ labelled as (
             and workflow is null
             and variant is null
             then 'feature,persona'
-        end as segment_by,
-        persona,
-        feature,
-        model,
-        prompt_version,
-        workflow,
-        variant,
-        task_completion_rate__numerator,
-        task_completion_rate__denominator,
-        task_completion_rate__sample_size,
-        time_to_completion_p50_s__value,
-        time_to_completion_p50_s__sample_size,
-        interactions_per_task__value,
-        interactions_per_task__sample_size
+            when not persona is null
+            and feature is null
+            and not model is null
+            and prompt_version is null
+            and workflow is null
+            and variant is null
+            then 'model,persona'
+        end as segment_by
     from aggregated
 
 ),
@@ -149,7 +144,6 @@ filled as (
     -- overall rows for every period, zero-filled
     select
         periods.period_start,
-        '' as segment_by,
         cast(null as varchar) as persona,
         cast(null as varchar) as feature,
         cast(null as varchar) as model,
@@ -162,7 +156,8 @@ filled as (
         labelled.time_to_completion_p50_s__value,
         coalesce(labelled.time_to_completion_p50_s__sample_size, 0) as time_to_completion_p50_s__sample_size,
         labelled.interactions_per_task__value,
-        coalesce(labelled.interactions_per_task__sample_size, 0) as interactions_per_task__sample_size
+        coalesce(labelled.interactions_per_task__sample_size, 0) as interactions_per_task__sample_size,
+        '' as segment_by
     from periods
     left join labelled
         on labelled.period_start = periods.period_start and labelled.segment_by = ''

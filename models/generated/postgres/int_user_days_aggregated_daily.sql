@@ -143,17 +143,8 @@ joined as (
 labelled as (
 
     select
-        period_start,
-        case when persona is null then '' when not persona is null then 'persona' end as segment_by,
-        persona,
-        trust_calibration_gap__value,
-        trust_calibration_gap__sample_size,
-        feature_adoption_rate__numerator,
-        feature_adoption_rate__denominator,
-        feature_adoption_rate__sample_size,
-        ai_user_retention_d30__numerator,
-        ai_user_retention_d30__denominator,
-        ai_user_retention_d30__sample_size
+        *,
+        case when persona is null then '' when not persona is null then 'persona' end as segment_by
     from joined
 
 ),
@@ -163,16 +154,16 @@ filled as (
     -- overall rows for every period, zero-filled
     select
         periods.period_start,
-        '' as segment_by,
         cast(null as varchar) as persona,
-        labelled.trust_calibration_gap__value,
-        coalesce(labelled.trust_calibration_gap__sample_size, 0) as trust_calibration_gap__sample_size,
         coalesce(labelled.feature_adoption_rate__numerator, 0) as feature_adoption_rate__numerator,
         coalesce(labelled.feature_adoption_rate__denominator, 0) as feature_adoption_rate__denominator,
         coalesce(labelled.feature_adoption_rate__sample_size, 0) as feature_adoption_rate__sample_size,
         coalesce(labelled.ai_user_retention_d30__numerator, 0) as ai_user_retention_d30__numerator,
         coalesce(labelled.ai_user_retention_d30__denominator, 0) as ai_user_retention_d30__denominator,
-        coalesce(labelled.ai_user_retention_d30__sample_size, 0) as ai_user_retention_d30__sample_size
+        coalesce(labelled.ai_user_retention_d30__sample_size, 0) as ai_user_retention_d30__sample_size,
+        labelled.trust_calibration_gap__value,
+        coalesce(labelled.trust_calibration_gap__sample_size, 0) as trust_calibration_gap__sample_size,
+        '' as segment_by
     from periods
     left join labelled
         on labelled.period_start = periods.period_start and labelled.segment_by = ''

@@ -1,0 +1,220 @@
+"""PostgreSQL: the raw event table on a server (`load_events`), and a throwaway server for tests.
+
+    with TemporaryCluster() as params:           # initdb + pg_ctl start in a temp dir, trust auth
+        load_events(params, simulate(events=20_000, days=40, seed=1).table())
+        os.environ.update(profile_env(params))   # the `postgres` target in profiles.yml
+
+psycopg2 (a dependency of dbt-postgres) is imported lazily, so `import outcome_metrics` stays cheap
+and DuckDB-only installs never need it.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import os
+import pwd
+import shlex
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from outcome_metrics import contract
+from outcome_metrics.errors import OutcomesError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from psycopg2.extensions import connection
+
+RAW_SCHEMA = contract.DEFAULT_SOURCE_SCHEMA
+RAW_TABLE = f"{contract.DEFAULT_SOURCE_SCHEMA}.{contract.DEFAULT_SOURCE_TABLE}"
+# timestamp, not timestamptz: the contract's timestamps are naive UTC, as in DuckDB's TIMESTAMP.
+_POSTGRES_TYPES = {"varchar": "text", "timestamp": "timestamp", "boolean": "boolean",
+                   "double": "double precision", "bigint": "bigint"}  # fmt: skip
+SERVER_BINARIES = ("initdb", "pg_ctl")
+SEARCH_GLOB = "/usr/lib/postgresql/*/bin"
+OS_USER = "postgres"  # initdb refuses to run as root
+
+
+class PostgresError(OutcomesError):
+    """A PostgreSQL server that cannot be found, started or loaded."""
+
+
+class ConnectionParams(TypedDict):
+    """psycopg2.connect(**params) keyword arguments."""
+
+    host: str
+    port: int
+    user: str
+    dbname: str
+
+
+def postgres_type(column: contract.Column) -> str:
+    return _POSTGRES_TYPES[column.sql_type]
+
+
+def create_table_sql(table: str = RAW_TABLE) -> str:
+    """The raw event table's DDL: the contract's columns, in order, with PostgreSQL types."""
+    columns = ",\n    ".join(f"{c.name} {postgres_type(c)}" for c in contract.COLUMNS)
+    return f"create table if not exists {table} (\n    {columns}\n)"
+
+
+def profile_env(params: Mapping[str, Any], schema: str = "outcomes") -> dict[str, str]:
+    """Environment variables that point profiles.yml's `postgres` target at `params`."""
+    return {
+        "OUTCOMES_PG_HOST": str(params["host"]),
+        "OUTCOMES_PG_PORT": str(params["port"]),
+        "OUTCOMES_PG_USER": str(params["user"]),
+        "OUTCOMES_PG_PASSWORD": str(params.get("password", "")),
+        "OUTCOMES_PG_DATABASE": str(params["dbname"]),
+        "OUTCOMES_PG_SCHEMA": schema,
+    }
+
+
+def connect(dsn_or_params: str | Mapping[str, Any]) -> connection:
+    import psycopg2
+
+    if isinstance(dsn_or_params, str):
+        return psycopg2.connect(dsn_or_params)
+    return psycopg2.connect(**dsn_or_params)
+
+
+def _contract_table(events: pa.Table) -> pa.Table:
+    """`events` in the contract's column order and types; absent optional columns are NULL."""
+    import pyarrow as pa
+
+    schema = contract.arrow_schema()
+    missing = [name for name in contract.REQUIRED_COLUMNS if name not in events.column_names]
+    if missing:
+        raise PostgresError(f"events table lacks required column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    columns = [
+        events.column(f.name).cast(f.type) if f.name in events.column_names else pa.nulls(events.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema.with_metadata(None))
+
+
+def _csv(batch: pa.RecordBatch) -> io.BytesIO:
+    """CSV that COPY reads back exactly: NULL is an empty unquoted field, strings are always quoted
+    (so '' stays ''), doubles are written in shortest round-trip form."""
+    import pyarrow.csv
+
+    buffer = io.BytesIO()
+    pyarrow.csv.write_csv(batch, buffer, pyarrow.csv.WriteOptions(include_header=False, quoting_style="needed"))
+    buffer.seek(0)
+    return buffer
+
+
+def load_events(dsn_or_params: str | Mapping[str, Any], table: pa.Table, *, replace: bool = True) -> int:
+    """Create raw.ai_events (replacing it by default) and COPY a pyarrow Table into it, in one
+    transaction. Returns the rows loaded."""
+    events = _contract_table(table)
+    copy = f"copy {RAW_TABLE} ({', '.join(contract.COLUMN_NAMES)}) from stdin with (format csv)"
+    con = connect(dsn_or_params)
+    try:
+        with con, con.cursor() as cursor:  # commits on success, rolls back on error
+            cursor.execute(f"create schema if not exists {RAW_SCHEMA}")
+            if replace:
+                cursor.execute(f"drop table if exists {RAW_TABLE}")
+            cursor.execute(create_table_sql())
+            for batch in events.to_batches(max_chunksize=100_000):
+                cursor.copy_expert(copy, _csv(batch))
+            cursor.execute(f"analyze {RAW_TABLE}")  # statistics now, not when autovacuum gets to it
+    finally:
+        con.close()
+    return events.num_rows
+
+
+# -- a throwaway server ---------------------------------------------------------------------------
+
+
+def find_bin_dir(path: str | None = None, search_glob: str = SEARCH_GLOB) -> Path | None:
+    """The directory holding initdb and pg_ctl: from PATH first, else the newest /usr/lib/postgresql/*/bin."""
+    initdb = shutil.which("initdb", path=path)
+    if initdb and shutil.which("pg_ctl", path=path):
+        return Path(os.path.realpath(initdb)).parent
+    candidates = [Path(d) for d in glob.glob(search_glob) if all((Path(d) / b).is_file() for b in SERVER_BINARIES)]
+    return max(candidates, key=lambda d: _version_key(d.parent.name), default=None)
+
+
+def _version_key(name: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in name.split(".") if part.isdigit())
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def _as_server_user(command: Sequence[str]) -> list[str]:
+    """initdb and postgres refuse to run as root: as root, run them as the `postgres` OS user."""
+    if os.geteuid() != 0:
+        return list(command)
+    try:
+        pwd.getpwnam(OS_USER)
+    except KeyError:
+        raise PostgresError(f"running as root needs an OS user '{OS_USER}' to run the server as "
+                            "(the postgresql package creates it)") from None  # fmt: skip
+    if shutil.which("runuser"):
+        return ["runuser", "-u", OS_USER, "--", *command]
+    return ["su", OS_USER, "-c", shlex.join(command)]
+
+
+def _run(command: Sequence[str], cwd: Path) -> None:
+    done = subprocess.run(_as_server_user(command), cwd=cwd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        output = (done.stdout + done.stderr).strip()
+        raise PostgresError(f"`{shlex.join(command)}` failed with exit code {done.returncode}:\n{output}")
+
+
+def _start(pg_ctl: Path, data: Path, root: Path, host: str, attempts: int = 3) -> int:
+    """pg_ctl start -w on a free port; returns the port. Retries, as a probed port can be taken
+    before the server binds it."""
+    log = root / "server.log"
+    failure = ""
+    for _ in range(attempts):
+        port = free_port(host)
+        options = f"-c listen_addresses={host} -p {port} -c unix_socket_directories={root} -c fsync=off"
+        try:
+            _run([str(pg_ctl), "-D", str(data), "-l", str(log), "-o", options, "-w", "start"], cwd=root)
+            return port
+        except PostgresError as error:
+            failure = str(error)
+    server_log = log.read_text(errors="replace") if log.is_file() else "(none)"
+    raise PostgresError(f"{failure}\nserver log:\n{server_log}")
+
+
+@contextmanager
+def TemporaryCluster(bin_dir: Path | None = None, host: str = "127.0.0.1") -> Iterator[ConnectionParams]:
+    """A throwaway PostgreSQL server: initdb into a new temp dir (owned by the server's OS user),
+    trust auth, listening on `host` only, on a free port, its unix socket inside the temp dir;
+    fsync off. Yields connection params; stops the server and removes the dir on exit. Touches no
+    system configuration. Databases default to UTF8 and the C locale (bytewise text order)."""
+    bin_dir = bin_dir or find_bin_dir()
+    if bin_dir is None:
+        raise PostgresError(
+            "no PostgreSQL server binaries (initdb, pg_ctl) on PATH or in /usr/lib/postgresql/*/bin "
+            "(install them: apt-get install -y postgresql)"
+        )
+    root = Path(tempfile.mkdtemp(prefix="outcomes-pg-"))
+    data = root / "data"
+    port = None
+    try:
+        if os.geteuid() == 0:
+            shutil.chown(root, OS_USER, OS_USER)
+        _run([str(bin_dir / "initdb"), "-D", str(data), "-U", OS_USER, "-A", "trust", "-E", "UTF8",
+              "--locale=C", "--no-sync"], cwd=root)  # fmt: skip
+        port = _start(bin_dir / "pg_ctl", data, root, host)
+        yield ConnectionParams(host=host, port=port, user=OS_USER, dbname="postgres")
+    finally:
+        try:
+            if port is not None:
+                _run([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], cwd=root)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,433 @@
+"""Integration: the same events, built on DuckDB and on a real PostgreSQL server (a throwaway
+cluster, see outcome_metrics.postgres.TemporaryCluster), give the same numbers in every generated
+model, row for row: fct_metric_values, every mart_* and int_*_aggregated_* model, and the entity
+models they aggregate (int_interactions, int_tasks, int_user_days).
+
+Three event sets: the hand-made events of test_build_duckdb.py; ties broken by ids that sort
+differently bytewise and in a linguistic collation (ID_TIES); and ~20k simulated events over 40 days
+when outcome_metrics.simulate is available. Each set gets its own Postgres database, set up like a
+production server rather than a test cluster (PRODUCTION_LIKE: en-US collation, a far-off time zone).
+
+Without PostgreSQL server binaries these tests skip, or fail when $CI is set (CI must run them).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from outcome_metrics import contract
+from outcome_metrics.dbt import dbt_build
+from outcome_metrics.entities import ENTITIES
+from outcome_metrics.postgres import (
+    ConnectionParams,
+    TemporaryCluster,
+    connect,
+    create_table_sql,
+    find_bin_dir,
+    load_events,
+    profile_env,
+)
+from outcome_metrics.warehouse import load_arrow_batches
+from tests.conftest import copy_project
+from tests.test_build_duckdb import DUPLICATE, EVENTS, ev, response
+
+REL_TOL = 1e-9
+PG_SCHEMA = "outcomes"
+Row = dict[str, Any]
+
+
+# -- comparing two builds -------------------------------------------------------------------------
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+
+
+def same_value(left: Any, right: Any, rel_tol: float = REL_TOL) -> bool:
+    """NULL equals NULL; integers exactly; other numbers within rel_tol; anything else with ==."""
+    if left is None or right is None:
+        return left is None and right is None
+    if _is_number(left) and _is_number(right):
+        if isinstance(left, int) and isinstance(right, int):
+            return left == right
+        return math.isclose(float(left), float(right), rel_tol=rel_tol, abs_tol=0.0)
+    return type(left) is type(right) and left == right  # a date is not a timestamp
+
+
+def compare_rows(table: str, left: Sequence[Row], right: Sequence[Row], keys: Sequence[str],
+                 rel_tol: float = REL_TOL) -> list[str]:  # fmt: skip
+    """Every difference between two results of one table (left: DuckDB, right: PostgreSQL), matched on keys."""
+    if not left or not right:
+        return [f"{table}: {len(left)} rows on duckdb, {len(right)} on postgres"] if left or right else []
+    columns = list(left[0])
+    if set(columns) != set(right[0]):
+        only_left, only_right = sorted(set(columns) - set(right[0])), sorted(set(right[0]) - set(columns))
+        return [f"{table}: columns differ: only duckdb {only_left}, only postgres {only_right}"]
+    problems: list[str] = []
+
+    def index(rows: Sequence[Row], side: str) -> dict[tuple[Any, ...], Row]:
+        indexed: dict[tuple[Any, ...], Row] = {}
+        for row in rows:
+            key = tuple(row[k] for k in keys)
+            if key in indexed:
+                problems.append(f"{table}: key {key} repeats on {side}")
+            indexed[key] = row
+        return indexed
+
+    by_left, by_right = index(left, "duckdb"), index(right, "postgres")
+    problems += [f"{table}: key {key} only on duckdb" for key in by_left.keys() - by_right.keys()]
+    problems += [f"{table}: key {key} only on postgres" for key in by_right.keys() - by_left.keys()]
+    for key in by_left.keys() & by_right.keys():
+        for column in columns:
+            a, b = by_left[key][column], by_right[key][column]
+            if not same_value(a, b, rel_tol):
+                problems.append(f"{table}: key {key}: {column}: duckdb {a!r} != postgres {b!r}")
+    return sorted(problems)
+
+
+_NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "U")
+
+
+def key_columns(table: str, duckdb_types: Mapping[str, str]) -> tuple[str, ...]:
+    """Entity models: the entity's key and day. Aggregates: every non-numeric column (period, segment, dimensions)."""
+    entity = next((e for e in ENTITIES.values() if e.model == table), None)
+    if entity is not None:
+        return (entity.key, "period_date")
+    return tuple(name for name, type_ in duckdb_types.items() if not type_.startswith(_NUMERIC_TYPES))
+
+
+# -- the fast tests of the comparison itself ------------------------------------------------------
+
+ROWS = [
+    {"metric": "success_rate", "period_start": "2026-03-02", "value": 2 / 6, "denominator": 6},
+    {"metric": "success_rate", "period_start": "2026-03-03", "value": None, "denominator": 0},
+]
+
+
+def test_comparison_passes_equal_rows_and_null_equals_null():
+    assert compare_rows("t", ROWS, [dict(r) for r in reversed(ROWS)], ["metric", "period_start"]) == []
+
+
+def test_comparison_reports_a_value_perturbed_beyond_tolerance():
+    perturbed = [ROWS[0] | {"value": ROWS[0]["value"] * (1 + 1e-8)}, ROWS[1]]
+    assert compare_rows("t", ROWS, perturbed, ["metric", "period_start"]) == [
+        f"t: key ('success_rate', '2026-03-02'): value: duckdb {2 / 6!r} != postgres {2 / 6 * (1 + 1e-8)!r}"
+    ]
+
+
+def test_comparison_tolerates_float_noise_and_decimals():
+    noisy = [ROWS[0] | {"value": Decimal(2) / Decimal(6), "denominator": 6}, ROWS[1]]
+    assert compare_rows("t", ROWS, noisy, ["metric", "period_start"]) == []
+
+
+def test_comparison_reports_null_against_zero_and_missing_keys():
+    problems = compare_rows("t", ROWS, [ROWS[0] | {"value": None}], ["metric", "period_start"])
+    assert problems == [
+        "t: key ('success_rate', '2026-03-02'): value: duckdb 0.3333333333333333 != postgres None",
+        "t: key ('success_rate', '2026-03-03') only on duckdb",
+    ]
+
+
+def test_comparison_reports_integers_that_differ_by_one():
+    assert compare_rows("t", ROWS, [ROWS[0] | {"denominator": 7}, ROWS[1]], ["metric", "period_start"]) == [
+        "t: key ('success_rate', '2026-03-02'): denominator: duckdb 6 != postgres 7"
+    ]
+
+
+def test_comparison_tells_a_date_from_a_timestamp():
+    assert not same_value(datetime(2026, 3, 2).date(), datetime(2026, 3, 2))
+
+
+# -- a server, or a clear reason why not ----------------------------------------------------------
+
+
+def require_server_binaries(find: Callable[[], Path | None] = find_bin_dir,
+                            env: Mapping[str, str] = os.environ) -> Path:  # fmt: skip
+    """The PostgreSQL bin directory; else skip, or fail when $CI is set (CI must run these tests)."""
+    bin_dir = find()
+    if bin_dir is not None:
+        return bin_dir
+    message = (
+        "PostgreSQL server binaries (initdb, pg_ctl) not found on PATH or in /usr/lib/postgresql/*/bin; "
+        "install them with `apt-get install -y postgresql` (.ci/run does)"
+    )
+    if env.get("CI", "").lower() not in ("", "0", "false"):
+        pytest.fail(f"CI is set, so the PostgreSQL tests must run: {message}", pytrace=False)
+    pytest.skip(message)
+
+
+def test_missing_server_fails_under_ci():
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        require_server_binaries(lambda: None, {"CI": "true"})
+
+
+@pytest.mark.parametrize("env", [{}, {"CI": ""}, {"CI": "false"}])
+def test_missing_server_skips_outside_ci(env):
+    with pytest.raises(pytest.skip.Exception, match="apt-get install -y postgresql"):
+        require_server_binaries(lambda: None, env)
+
+
+# -- building both ----------------------------------------------------------------------------------
+
+
+def events_table(events: Sequence[Mapping[str, Any]]) -> pa.Table:
+    rows = [{name: event.get(name) for name in contract.COLUMN_NAMES} for event in events]
+    for row in rows:
+        for column in ("occurred_at", "received_at"):
+            row[column] = row[column] and datetime.fromisoformat(row[column])
+    return pa.Table.from_pylist(rows, schema=contract.arrow_schema())
+
+
+def hand_made_events() -> pa.Table:
+    return events_table([*EVENTS, DUPLICATE])
+
+
+# Ties broken by an id, where byte order (DuckDB, Spark, PostgreSQL's "C") and a linguistic
+# collation (en-US: a < B < Z, punctuation first) disagree: "x_Z" < "x_a" bytewise, "x_a" < "x_Z" in en-US.
+THU, AT = "2026-03-05", "2026-03-05 09:00:00"
+ID_TIES = [
+    # the user-day's persona: first app_active by (occurred_at, event_id)
+    ev("a_Z", "app_active", AT, "amy", "summarize", persona="power"),
+    ev("a_a", "app_active", AT, "amy", "summarize", persona="new"),
+    # the interaction's persona: first ai_request by (occurred_at, event_id)
+    ev("r_Z", "ai_request", AT, "amy", "summarize", "i_t", persona="power", model="m1"),
+    ev("r_a", "ai_request", AT, "amy", "summarize", "i_t", persona="new", model="m1"),
+    # the interaction's latency and confidence: its first own ai_response by (occurred_at, event_id)
+    response("s_Z", f"{THU} 09:00:01", "amy", "summarize", "i_t", 100, 0.01, "m1", confidence=0.9),
+    response("s_a", f"{THU} 09:00:01", "amy", "summarize", "i_t", 900, 0.01, "m1", confidence=0.2),
+    # the latest feedback by (occurred_at, event_id): +1 bytewise, -1 in en-US
+    ev("f_Z", "feedback", f"{THU} 09:01:00", "amy", "summarize", "i_t", score=-1),
+    ev("f_a", "feedback", f"{THU} 09:01:00", "amy", "summarize", "i_t", score=1),
+    # the task's last interaction (latest first event, then greatest interaction_id) inherits completion
+    ev("t1", "ai_request", f"{THU} 10:00:00", "bo", "draft_reply", "it_Z", task_id="tt", persona="new"),
+    ev("t2", "ai_request", f"{THU} 10:00:00", "bo", "draft_reply", "it_a", task_id="tt", persona="power"),
+    response("t3", f"{THU} 10:00:02", "bo", "draft_reply", "it_Z", 200, 0.02, "m2"),
+    response("t4", f"{THU} 10:00:03", "bo", "draft_reply", "it_a", 300, 0.03, "m2"),
+    ev("t5", "task_completed", f"{THU} 10:05:00", "bo", "draft_reply", task_id="tt"),
+    # duplicates received together: the winner is decided by interaction_id
+    ev("d1", "accept", f"{THU} 10:01:00", "bo", "draft_reply", "it_Z", received_at=f"{THU} 10:01:00"),
+    ev("d1", "accept", f"{THU} 10:01:00", "bo", "draft_reply", "it_a", received_at=f"{THU} 10:01:00"),
+]
+
+
+def id_tie_events() -> pa.Table:
+    return events_table(ID_TIES)
+
+
+def simulated_events() -> pa.Table:
+    try:
+        from outcome_metrics.simulate import simulate
+    except ImportError as error:
+        pytest.skip(f"outcome_metrics.simulate is not available: {error}")
+    return simulate(events=20_000, days=40, seed=6).table()
+
+
+EVENT_SETS: dict[str, Callable[[], pa.Table]] = {
+    "hand_made": hand_made_events, "id_ties": id_tie_events, "simulated": simulated_events,
+}
+
+
+@dataclass
+class Builds:
+    name: str  # the event set
+    events: int
+    duckdb_path: Path
+    postgres: ConnectionParams
+    models: tuple[str, ...]  # every generated model, by name
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[ConnectionParams]:
+    with TemporaryCluster(require_server_binaries()) as params:
+        yield params
+
+
+# Like a production server, unlike a fresh test cluster: a linguistic collation, and a session time
+# zone as far from UTC as there is, so a date taken in local time instead of UTC moves rows.
+PRODUCTION_LIKE = {"icu_locale": "en-US", "timezone": "Pacific/Kiritimati"}
+
+
+def _create_database(params: ConnectionParams, name: str) -> ConnectionParams:
+    con = connect(params)
+    con.autocommit = True
+    with con.cursor() as cursor:
+        cursor.execute("show server_version_num")
+        icu = int(cursor.fetchone()[0]) >= 150000  # ICU as a database's default collation: PostgreSQL 15+
+        collation = f" locale_provider = icu icu_locale = '{PRODUCTION_LIKE['icu_locale']}'" if icu else ""
+        cursor.execute(f"create database {name} template template0{collation}")
+        cursor.execute(f"alter database {name} set timezone = '{PRODUCTION_LIKE['timezone']}'")
+    con.close()
+    return ConnectionParams(**{**params, "dbname": name})
+
+
+@pytest.fixture(scope="module", params=sorted(EVENT_SETS))
+def builds(request, cluster, tmp_path_factory) -> Builds:
+    events = EVENT_SETS[request.param]()
+    root = copy_project(tmp_path_factory.mktemp(f"project_{request.param}"))
+    db_path = root / "warehouse.duckdb"
+    load_arrow_batches(db_path, events.to_batches())
+    postgres = _create_database(cluster, request.param)  # one database per event set
+    assert load_events(postgres, events) == events.num_rows
+    models = tuple(sorted(p.stem for p in (root / "models" / "generated" / "duckdb").glob("*.sql")))
+    built = Builds(request.param, events.num_rows, db_path, postgres, models)
+    with pytest.MonkeyPatch.context() as env:  # dbt_build sets OUTCOMES_TARGET and _DUCKDB_PATH: restore them after
+        for name, value in {**profile_env(postgres, PG_SCHEMA), "OUTCOMES_TARGET": "duckdb",
+                            "OUTCOMES_DUCKDB_PATH": str(db_path)}.items():  # fmt: skip
+            env.setenv(name, value)
+        for target in ("duckdb", "postgres"):
+            result = dbt_build(root, target=target, db_path=db_path)
+            assert result.success, f"dbt build on {target} failed:\n" + "\n".join(result.failures)
+            built.seconds[target] = result.seconds
+    print(f"\n{request.param}: {built.events:,} events, dbt build "
+          + ", ".join(f"{t} {s:.1f}s" for t, s in built.seconds.items()), file=sys.stderr)  # fmt: skip
+    return built
+
+
+def duckdb_rows(path: Path, table: str) -> tuple[list[Row], dict[str, str]]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        types = {name: type_ for name, type_, *_ in con.execute(f"describe {table}").fetchall()}
+        cursor = con.execute(f"select * from {table}")
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()], types
+
+
+def query(params: ConnectionParams, sql: str) -> list[Row]:
+    con = connect(params)
+    try:
+        with con.cursor() as cursor:
+            cursor.execute(sql)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        con.close()
+
+
+def postgres_rows(params: ConnectionParams, table: str) -> list[Row]:
+    return query(params, f"select * from {PG_SCHEMA}.{table}")
+
+
+def compare_model(builds: Builds, table: str) -> list[str]:
+    left, types = duckdb_rows(builds.duckdb_path, table)
+    return compare_rows(table, left, postgres_rows(builds.postgres, table), key_columns(table, types))
+
+
+# -- the integration tests ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", ["fct_metric_values", "mart_", "int_"])
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_generated_models_match_duckdb_row_for_row(builds, prefix):
+    tables = [m for m in builds.models if m.startswith(prefix)]
+    assert tables, f"no generated model named {prefix}*"
+    problems = [p for table in tables for p in compare_model(builds, table)]
+    assert not problems, f"{len(problems)} differences, first 20:\n" + "\n".join(problems[:20])
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_every_aggregate_and_mart_is_compared(builds):
+    expected = {"fct_metric_values"} | {f"mart_{e.name}_metrics_{g}" for e in ENTITIES.values()
+                                        for g in ("daily", "weekly", "monthly")}  # fmt: skip
+    assert expected <= set(builds.models)
+    assert {m for m in builds.models if "_aggregated_" in m} == {
+        f"int_{e.plural}_aggregated_{g}" for e in ENTITIES.values() for g in ("daily", "weekly", "monthly")
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_comparison_finds_one_perturbed_value_in_a_real_build(builds):
+    left, types = duckdb_rows(builds.duckdb_path, "fct_metric_values")
+    right = postgres_rows(builds.postgres, "fct_metric_values")
+    keys = key_columns("fct_metric_values", types)
+    assert compare_rows("fct_metric_values", left, right, keys) == []
+    target = next(i for i, row in enumerate(right) if row["value"] and row["metric"] == "success_rate")
+    right[target] = right[target] | {"value": right[target]["value"] * (1 + 1e-7)}
+    [problem] = compare_rows("fct_metric_values", left, right, keys)
+    assert "'success_rate'" in problem and ": value: duckdb " in problem
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_hand_made_values_hold_on_postgres(builds):
+    """Not only equal to DuckDB: right. One hand-computed value (test_build_duckdb.py) read from Postgres."""
+    if builds.name != "hand_made":
+        pytest.skip("the hand-computed values are for the hand-made events")
+    rows = postgres_rows(builds.postgres, "fct_metric_values")
+    [row] = [r for r in rows if r["metric"] == "latency_p95_ms" and r["grain"] == "day"
+             and str(r["period_start"]) == "2026-03-02" and r["segment_by"] == ""]  # fmt: skip
+    assert row["value"] == pytest.approx(480)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_postgres_databases_sort_and_tell_time_like_a_production_server(builds):
+    """The comparison has teeth only if Postgres is set up to differ from DuckDB where servers do."""
+    [row] = query(builds.postgres, "select current_setting('TimeZone') as tz, 'x_a' < 'x_Z' as linguistic, "
+                                   "current_setting('server_version_num')::int as version")  # fmt: skip
+    assert row["tz"] == PRODUCTION_LIKE["timezone"]
+    if row["version"] < 150000:
+        pytest.skip("ICU as a database's default collation needs PostgreSQL 15+")
+    assert row["linguistic"], "en-US sorts 'x_a' before 'x_Z'; bytewise order does not"
+
+
+# -- loading events ---------------------------------------------------------------------------------
+
+AWKWARD = ev("q1", "ai_response", "2026-03-05 09:00:00.123456", "Zoë ✓", "summarize", "i_q",
+             reason='a "quoted", comma\nand newline', properties="", is_shadow=False, input_tokens=2**62,
+             output_tokens=0, cost_usd=0.1 + 0.2, latency_ms=5e-324, confidence=1.0)  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_load_events_round_trips_every_value_exactly(cluster):
+    events = events_table([*EVENTS, DUPLICATE, AWKWARD])
+    assert load_events(cluster, events) == len(EVENTS) + 2
+    assert load_events(cluster, events) == len(EVENTS) + 2  # replaces, never appends twice
+    loaded = query(cluster, "select * from raw.ai_events")
+    def key(row: Row) -> tuple[str, datetime]:
+        return row["event_id"], row["received_at"] or datetime.min
+
+    assert sorted(loaded, key=key) == sorted(events.to_pylist(), key=key)  # '' stays '', NULL stays NULL
+
+
+def test_raw_table_has_the_contract_columns_in_order_with_postgres_types():
+    ddl = create_table_sql()
+    assert [line.split()[0] for line in ddl.splitlines()[1:-1]] == list(contract.COLUMN_NAMES)
+    for fragment in ("occurred_at timestamp,", "is_shadow boolean,", "latency_ms double precision,",
+                     "input_tokens bigint,", "event_id text,"):  # fmt: skip
+        assert fragment in ddl
+
+
+def test_server_binaries_come_from_path_first_then_the_newest_versioned_dir(tmp_path):
+    def install(directory: Path) -> Path:
+        directory.mkdir(parents=True)
+        for binary in ("initdb", "pg_ctl"):
+            (directory / binary).write_text("#!/bin/sh\n")
+            (directory / binary).chmod(0o755)
+        return directory
+
+    on_path, v9, v15 = install(tmp_path / "path"), install(tmp_path / "lib/9.6/bin"), install(tmp_path / "lib/15/bin")
+    assert find_bin_dir(path=str(on_path), search_glob=str(tmp_path / "lib/*/bin")) == on_path
+    assert find_bin_dir(path="", search_glob=str(tmp_path / "lib/*/bin")) == v15
+    assert v9.is_dir() and find_bin_dir(path="", search_glob=str(tmp_path / "none/*/bin")) is None
+
+
+def test_profile_env_points_the_postgres_target_at_the_server():
+    env = profile_env(ConnectionParams(host="127.0.0.1", port=5433, user="postgres", dbname="x"), "marts")
+    assert env == {"OUTCOMES_PG_HOST": "127.0.0.1", "OUTCOMES_PG_PORT": "5433", "OUTCOMES_PG_USER": "postgres",
+                   "OUTCOMES_PG_PASSWORD": "", "OUTCOMES_PG_DATABASE": "x", "OUTCOMES_PG_SCHEMA": "marts"}  # fmt: skip
