@@ -1,0 +1,177 @@
+"""Integration: the hand-made events of test_build_duckdb.py, built on DuckDB and on a local
+in-process Spark (dbt-spark's `session` method, see outcome_metrics.spark), give the same numbers
+in every generated model, row for row: fct_metric_values, every mart_* and int_*_aggregated_*
+model, and the entity models they aggregate (int_interactions, int_tasks, int_user_days).
+
+One Spark build for the module (a dbt invocation on Spark costs tens of seconds). The comparison
+helpers are test_postgres.py's. Without Java or pyspark these tests skip, or fail when $CI is set.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from outcome_metrics import contract
+from outcome_metrics.dbt import dbt_build
+from outcome_metrics.entities import ENTITIES
+from outcome_metrics.spark import create_table_sql, load_events_spark, local_session, missing_requirements
+from outcome_metrics.warehouse import load_arrow_batches
+from tests.conftest import copy_project
+from tests.test_build_duckdb import DUPLICATE, EVENTS
+from tests.test_postgres import Row, compare_rows, duckdb_rows, hand_made_events, key_columns
+
+SPARK_SCHEMA = "outcomes"
+
+
+def require_spark(find_problem: Callable[[], str | None] = missing_requirements,
+                  env: Mapping[str, str] = os.environ) -> None:  # fmt: skip
+    """Return when a local Spark can run; else skip, or fail when $CI is set (CI must run these tests)."""
+    problem = find_problem()
+    if problem is None:
+        return
+    message = f"a local Spark cannot run: {problem}; install with `uv pip install -e '.[dev]'` and a Java 17 JRE"
+    if env.get("CI", "").lower() not in ("", "0", "false"):
+        pytest.fail(f"CI is set, so the Spark tests must run: {message}", pytrace=False)
+    pytest.skip(message)
+
+
+def test_missing_spark_fails_under_ci():
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        require_spark(lambda: "no java on PATH", {"CI": "true"})
+
+
+@pytest.mark.parametrize("env", [{}, {"CI": ""}, {"CI": "false"}])
+def test_missing_spark_skips_outside_ci(env):
+    with pytest.raises(pytest.skip.Exception, match="no java on PATH"):
+        require_spark(lambda: "no java on PATH", env)
+
+
+def test_raw_table_has_the_contract_columns_in_order_with_spark_types():
+    ddl = create_table_sql()
+    assert [line.split()[0] for line in ddl.splitlines()[1:-1]] == list(contract.COLUMN_NAMES)
+    for fragment in ("occurred_at timestamp,", "is_shadow boolean,", "latency_ms double,",
+                     "input_tokens bigint,", "event_id string,"):  # fmt: skip
+        assert fragment in ddl
+
+
+# -- building both ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Builds:
+    duckdb_path: Path
+    spark: Any  # the SparkSession dbt-spark built in
+    models: tuple[str, ...]  # every generated model, by name
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory) -> Iterator[Builds]:
+    require_spark()
+    events = hand_made_events()
+    root = copy_project(tmp_path_factory.mktemp("project"))
+    db_path = root / "warehouse.duckdb"
+    load_arrow_batches(db_path, events.to_batches())
+    models = tuple(sorted(p.stem for p in (root / "models" / "generated" / "spark").glob("*.sql")))
+    spark_dir = tmp_path_factory.mktemp("spark")  # warehouse, Derby metastore and derby.log
+    with pytest.MonkeyPatch.context() as env:  # dbt_build sets OUTCOMES_TARGET and _DUCKDB_PATH: restore them after
+        env.setenv("OUTCOMES_SPARK_SCHEMA", SPARK_SCHEMA)
+        env.setenv("OUTCOMES_SPARK_DIR", str(spark_dir))
+        env.setenv("OUTCOMES_TARGET", "duckdb")
+        env.setenv("OUTCOMES_DUCKDB_PATH", str(db_path))
+        env.chdir(spark_dir)  # anything Spark or Derby still writes relative to the cwd lands here
+        built = Builds(db_path, None, models)
+        result = dbt_build(root, target="duckdb", db_path=db_path)
+        assert result.success, "dbt build on duckdb failed:\n" + "\n".join(result.failures)
+        built.seconds["duckdb"] = result.seconds
+        with local_session(spark_dir) as session:
+            assert load_events_spark(events, session=session) == events.num_rows
+            result = dbt_build(root, target="spark")
+            assert result.success, "dbt build on spark failed:\n" + "\n".join(result.failures)
+            built.seconds["spark"] = result.seconds
+            built.spark = session
+            print(f"\nhand_made: {events.num_rows} events, dbt build "
+                  + ", ".join(f"{t} {s:.1f}s" for t, s in built.seconds.items()), file=sys.stderr)  # fmt: skip
+            yield built
+
+
+def spark_rows(session: Any, table: str) -> list[Row]:
+    """Rows as dicts. Timestamps come back as TIMESTAMP_NTZ: pyspark turns a TIMESTAMP into the
+    Python process's local time, an NTZ into its wall clock in the session's time zone (UTC)."""
+    from pyspark.sql.types import TimestampType
+
+    frame = session.table(table)
+    frame = frame.select([
+        frame[f.name].cast("timestamp_ntz").alias(f.name) if isinstance(f.dataType, TimestampType) else frame[f.name]
+        for f in frame.schema.fields
+    ])  # fmt: skip
+    return [row.asDict() for row in frame.collect()]
+
+
+def compare_model(builds: Builds, table: str) -> list[str]:
+    left, types = duckdb_rows(builds.duckdb_path, table)
+    right = spark_rows(builds.spark, f"{SPARK_SCHEMA}.{table}")
+    problems = compare_rows(table, left, right, key_columns(table, types))
+    return [p.replace("postgres", "spark") for p in problems]  # the helper names its right side postgres
+
+
+# -- the integration tests ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", ["fct_metric_values", "mart_", "int_"])
+@pytest.mark.slow
+@pytest.mark.spark
+def test_generated_models_match_duckdb_row_for_row(builds, prefix):
+    tables = [m for m in builds.models if m.startswith(prefix)]
+    assert tables, f"no generated model named {prefix}*"
+    problems = [p for table in tables for p in compare_model(builds, table)]
+    assert not problems, f"{len(problems)} differences, first 20:\n" + "\n".join(problems[:20])
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_every_aggregate_and_mart_is_compared(builds):
+    expected = {"fct_metric_values"} | {f"mart_{e.name}_metrics_{g}" for e in ENTITIES.values()
+                                        for g in ("daily", "weekly", "monthly")}  # fmt: skip
+    assert expected <= set(builds.models)
+    assert {m for m in builds.models if "_aggregated_" in m} == {
+        f"int_{e.plural}_aggregated_{g}" for e in ENTITIES.values() for g in ("daily", "weekly", "monthly")
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_hand_made_values_hold_on_spark(builds):
+    """Not only equal to DuckDB: right. Hand-computed values (test_build_duckdb.py) read from Spark."""
+    rows = spark_rows(builds.spark, f"{SPARK_SCHEMA}.fct_metric_values")
+    def monday(metric: str) -> Row:
+        [row] = [r for r in rows if r["metric"] == metric and r["grain"] == "day"
+                 and str(r["period_start"]) == "2026-03-02" and r["segment_by"] == ""]  # fmt: skip
+        return row
+
+    assert monday("latency_p95_ms")["value"] == pytest.approx(480)  # Spark's percentile interpolates
+    assert monday("success_rate")["value"] == pytest.approx(2 / 6)
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_events_load_into_spark_exactly_and_duplicates_are_counted(builds):
+    loaded = spark_rows(builds.spark, "raw.ai_events")
+    def key(row: Row) -> tuple[str, datetime]:
+        return row["event_id"], row["received_at"] or datetime.min
+
+    assert sorted(loaded, key=key) == sorted(hand_made_events().to_pylist(), key=key)
+    [counts] = builds.spark.sql(
+        f"select (select count(*) from {SPARK_SCHEMA}.stg_ai_events__duplicates) as duplicates, "
+        f"(select count(*) from {SPARK_SCHEMA}.stg_ai_events__quarantined) as quarantined"
+    ).collect()
+    assert (counts.duplicates, counts.quarantined) == (1, 0)
+    assert len(loaded) == len(EVENTS) + 1 and DUPLICATE["event_id"] == "e4"
