@@ -324,6 +324,22 @@ def compare_model(builds: Builds, table: str) -> list[str]:
     return compare_rows(table, left, postgres_rows(builds.postgres, table), key_columns(table, types))
 
 
+def assert_models_match(models: list[str], prefix: str, compare: Callable[[str], list[str]]) -> None:
+    """Every generated model named prefix* equals DuckDB's (shared with tests/test_spark.py)."""
+    tables = [m for m in models if m.startswith(prefix)]
+    assert tables, f"no generated model named {prefix}*"
+    problems = [p for table in tables for p in compare(table)]
+    assert not problems, f"{len(problems)} differences, first 20:\n" + "\n".join(problems[:20])
+
+
+def assert_every_aggregate_and_mart_listed(models: list[str]) -> None:
+    grains = ("daily", "weekly", "monthly")
+    expected = {"fct_metric_values"} | {f"mart_{e.name}_metrics_{g}" for e in ENTITIES.values() for g in grains}
+    assert expected <= set(models)
+    aggregated = {f"int_{e.plural}_aggregated_{g}" for e in ENTITIES.values() for g in grains}
+    assert {m for m in models if "_aggregated_" in m} == aggregated
+
+
 # -- the integration tests ------------------------------------------------------------------------
 
 
@@ -331,21 +347,13 @@ def compare_model(builds: Builds, table: str) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_generated_models_match_duckdb_row_for_row(builds, prefix):
-    tables = [m for m in builds.models if m.startswith(prefix)]
-    assert tables, f"no generated model named {prefix}*"
-    problems = [p for table in tables for p in compare_model(builds, table)]
-    assert not problems, f"{len(problems)} differences, first 20:\n" + "\n".join(problems[:20])
+    assert_models_match(builds.models, prefix, lambda table: compare_model(builds, table))
 
 
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_every_aggregate_and_mart_is_compared(builds):
-    expected = {"fct_metric_values"} | {f"mart_{e.name}_metrics_{g}" for e in ENTITIES.values()
-                                        for g in ("daily", "weekly", "monthly")}  # fmt: skip
-    assert expected <= set(builds.models)
-    assert {m for m in builds.models if "_aggregated_" in m} == {
-        f"int_{e.plural}_aggregated_{g}" for e in ENTITIES.values() for g in ("daily", "weekly", "monthly")
-    }
+    assert_every_aggregate_and_mart_listed(builds.models)
 
 
 @pytest.mark.slow

@@ -21,12 +21,14 @@ import pytest
 
 from outcome_metrics import contract
 from outcome_metrics.dbt import dbt_build
-from outcome_metrics.entities import ENTITIES
 from outcome_metrics.spark import create_table_sql, load_events_spark, local_session, missing_requirements
 from outcome_metrics.warehouse import load_arrow_batches
 from tests.conftest import copy_project
 from tests.test_build_duckdb import DUPLICATE, EVENTS
-from tests.test_postgres import Row, compare_rows, duckdb_rows, hand_made_events, key_columns
+from tests.test_postgres import (
+    Row, assert_every_aggregate_and_mart_listed, assert_models_match, compare_rows, duckdb_rows, hand_made_events,
+    key_columns,
+)  # fmt: skip
 
 SPARK_SCHEMA = "outcomes"
 
@@ -130,21 +132,13 @@ def compare_model(builds: Builds, table: str) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.spark
 def test_generated_models_match_duckdb_row_for_row(builds, prefix):
-    tables = [m for m in builds.models if m.startswith(prefix)]
-    assert tables, f"no generated model named {prefix}*"
-    problems = [p for table in tables for p in compare_model(builds, table)]
-    assert not problems, f"{len(problems)} differences, first 20:\n" + "\n".join(problems[:20])
+    assert_models_match(builds.models, prefix, lambda table: compare_model(builds, table))
 
 
 @pytest.mark.slow
 @pytest.mark.spark
 def test_every_aggregate_and_mart_is_compared(builds):
-    expected = {"fct_metric_values"} | {f"mart_{e.name}_metrics_{g}" for e in ENTITIES.values()
-                                        for g in ("daily", "weekly", "monthly")}  # fmt: skip
-    assert expected <= set(builds.models)
-    assert {m for m in builds.models if "_aggregated_" in m} == {
-        f"int_{e.plural}_aggregated_{g}" for e in ENTITIES.values() for g in ("daily", "weekly", "monthly")
-    }
+    assert_every_aggregate_and_mart_listed(builds.models)
 
 
 @pytest.mark.slow
