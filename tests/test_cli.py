@@ -100,3 +100,12 @@ def test_simulate_writes_a_file_and_its_ground_truth(tmp_path, repo):
     assert truth["parameters"]["seed"] == 1
 
 
+
+
+def test_list_columns_shows_base_columns_and_outcomes_per_entity(repo):
+    rows = json.loads(run("--project-dir", str(repo), "list", "--columns", "--json").output)
+    by_name = {(r["entity"], r["column"]): r for r in rows}
+    assert by_name[("interaction", "has_accept")]["type"] == "boolean"
+    assert by_name[("interaction", "is_silent_failure")]["type"] == "outcome"
+    assert "metrics/_outcomes.yml" in by_name[("interaction", "is_silent_failure")]["description"]
+    assert by_name[("task", "time_to_completion_s")]["type"] == "number"

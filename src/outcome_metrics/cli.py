@@ -109,21 +109,46 @@ def compile_command(ctx: click.Context, check: bool, metrics_dir: Path | None) -
         sys.exit(1)
 
 
+def _columns(project: Any) -> list[dict[str, str]]:
+    """The columns metric expressions and filters may use, per entity (base facts, then outcomes)."""
+    from outcome_metrics.entities import ENTITIES
+
+    rows = []
+    for entity in ENTITIES.values():
+        rows += [{"entity": entity.name, "column": c.name, "type": c.type.value, "description": c.description}
+                 for c in entity.columns]  # fmt: skip
+        rows += [{"entity": entity.name, "column": o.spec.name, "type": "outcome",
+                  "description": f"{' '.join(o.spec.expr.split())}  ({o.path})"}
+                 for o in project.outcomes_of(entity)]  # fmt: skip
+    return rows
+
+
 @main.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--columns", is_flag=True, help="List the columns expressions and filters may use, per entity.")
 @metrics_dir_option
 @click.pass_context
 @handle_errors
-def list_command(ctx: click.Context, as_json: bool, metrics_dir: Path | None) -> None:
-    """List the metrics declared in metrics/*.yml.
+def list_command(ctx: click.Context, as_json: bool, columns: bool, metrics_dir: Path | None) -> None:
+    """List the metrics declared in metrics/*.yml (or, with --columns, what filters may use).
 
     \b
     Example:
         outcomes list
         outcomes list --json | jq '.[] | select(.unit == "rate") | .name'
+        outcomes list --columns | grep interaction
         outcomes list --metrics-dir new
     """
     project = load_project(_root(ctx), metrics_dir)
+    if columns:
+        rows = _columns(project)
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+            return
+        width = max(len(r["column"]) for r in rows)
+        for row in rows:
+            click.echo(f"{row['entity']:<12} {row['column']:<{width}}  {row['type']:<9} {row['description']}")
+        return
     items = [
         {
             "name": m.name,
