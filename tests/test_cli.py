@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from datetime import datetime
 
+import duckdb
 import pytest
 from click.testing import CliRunner
 
@@ -109,3 +114,17 @@ def test_list_columns_shows_base_columns_and_outcomes_per_entity(repo):
     assert by_name[("interaction", "is_silent_failure")]["type"] == "outcome"
     assert "metrics/_outcomes.yml" in by_name[("interaction", "is_silent_failure")]["description"]
     assert by_name[("task", "time_to_completion_s")]["type"] == "number"
+
+
+def test_ingest_converts_offset_timestamps_to_utc_whatever_the_machine_time_zone(tmp_path, repo):
+    # 23:30 at +02:00 is 21:30 UTC on the same day; in Kiritimati (UTC+14) local time it would be
+    # 11:30 the next day, and the event would move to another period
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps({"event_id": "e1", "event_type": "app_active", "user_id": "u", "feature": "f",
+                                  "occurred_at": "2026-03-02T23:30:00+02:00"}) + "\n")  # fmt: skip
+    db_path = tmp_path / "w.duckdb"
+    env = {**os.environ, "TZ": "Pacific/Kiritimati", "OUTCOMES_DUCKDB_PATH": str(db_path)}
+    subprocess.run([sys.executable, "-m", "outcome_metrics", "--project-dir", str(repo), "ingest", str(events)],
+                   env=env, check=True, capture_output=True)  # fmt: skip
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        assert con.execute("select occurred_at from raw.ai_events").fetchone()[0] == datetime(2026, 3, 2, 21, 30)

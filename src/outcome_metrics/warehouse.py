@@ -26,9 +26,13 @@ def database_path(root: Path) -> Path:
 
 
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection whose session time zone is UTC (the contract's): timestamps with an offset are
+    converted to UTC, whatever the machine's time zone."""
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(path), read_only=read_only)
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute("set TimeZone = 'UTC'")
+    return con
 
 
 def create_raw_table(con: duckdb.DuckDBPyConnection, *, replace: bool = False) -> None:
