@@ -276,13 +276,24 @@ def _file(dialect: Dialect, sources: Iterable[str], description: str, ctes: list
     lines += ["--", *(f"-- {line}" if line else "--" for line in description.splitlines()), ""]
     blocks = []
     for name, body, comment in ctes:
-        rendered = _indent(dialect.render(body))
+        rendered = _indent(_import_cte(body, dialect) or dialect.render(body))
         note = f"    -- {comment}\n" if comment else ""
         blocks.append(f"{name} as (\n\n{note}{rendered}\n\n)")
     lines.append("with " + ",\n\n".join(blocks))
     lines.append("")
     lines.append(f"select * from {final}")
     return finish("\n".join(lines)) + "\n"
+
+
+def _import_cte(body: exp.Expression, dialect: Dialect) -> str | None:
+    """`select * from {{ ref('x') }}` on one line, as import CTEs are written by hand."""
+    used = {key for key, value in body.args.items() if value}
+    if not (isinstance(body, exp.Select) and used <= {"expressions", "from", "from_"}):
+        return None
+    source = body.args.get("from") or body.args.get("from_")
+    if source is None or len(body.expressions) != 1 or not isinstance(body.expressions[0], exp.Star):
+        return None
+    return f"select * from {dialect.render(source.this)}"
 
 
 def _select_star_from_ref(dialect: Dialect, model: str) -> exp.Select:

@@ -6,9 +6,7 @@
 
 with interactions as (
 
-    select
-        *
-    from {{ ref('int_interactions__base') }}
+    select * from {{ ref('int_interactions__base') }}
 
 ),
 

@@ -7,9 +7,7 @@
 
 with interactions as (
 
-    select
-        *
-    from {{ ref('int_interactions') }}
+    select * from {{ ref('int_interactions') }}
 
 ),
 

@@ -7,73 +7,55 @@
 
 with int_interactions_aggregated_daily as (
 
-    select
-        *
-    from {{ ref('int_interactions_aggregated_daily') }}
+    select * from {{ ref('int_interactions_aggregated_daily') }}
 
 ),
 
 int_interactions_aggregated_weekly as (
 
-    select
-        *
-    from {{ ref('int_interactions_aggregated_weekly') }}
+    select * from {{ ref('int_interactions_aggregated_weekly') }}
 
 ),
 
 int_interactions_aggregated_monthly as (
 
-    select
-        *
-    from {{ ref('int_interactions_aggregated_monthly') }}
+    select * from {{ ref('int_interactions_aggregated_monthly') }}
 
 ),
 
 int_tasks_aggregated_daily as (
 
-    select
-        *
-    from {{ ref('int_tasks_aggregated_daily') }}
+    select * from {{ ref('int_tasks_aggregated_daily') }}
 
 ),
 
 int_tasks_aggregated_weekly as (
 
-    select
-        *
-    from {{ ref('int_tasks_aggregated_weekly') }}
+    select * from {{ ref('int_tasks_aggregated_weekly') }}
 
 ),
 
 int_tasks_aggregated_monthly as (
 
-    select
-        *
-    from {{ ref('int_tasks_aggregated_monthly') }}
+    select * from {{ ref('int_tasks_aggregated_monthly') }}
 
 ),
 
 int_user_days_aggregated_daily as (
 
-    select
-        *
-    from {{ ref('int_user_days_aggregated_daily') }}
+    select * from {{ ref('int_user_days_aggregated_daily') }}
 
 ),
 
 int_user_days_aggregated_weekly as (
 
-    select
-        *
-    from {{ ref('int_user_days_aggregated_weekly') }}
+    select * from {{ ref('int_user_days_aggregated_weekly') }}
 
 ),
 
 int_user_days_aggregated_monthly as (
 
-    select
-        *
-    from {{ ref('int_user_days_aggregated_monthly') }}
+    select * from {{ ref('int_user_days_aggregated_monthly') }}
 
 ),
 

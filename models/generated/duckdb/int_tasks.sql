@@ -6,9 +6,7 @@
 
 with tasks as (
 
-    select
-        *
-    from {{ ref('int_tasks__base') }}
+    select * from {{ ref('int_tasks__base') }}
 
 ),
 

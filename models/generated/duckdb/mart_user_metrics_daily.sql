@@ -7,9 +7,7 @@
 
 with aggregated as (
 
-    select
-        *
-    from {{ ref('int_user_days_aggregated_daily') }}
+    select * from {{ ref('int_user_days_aggregated_daily') }}
 
 ),
 

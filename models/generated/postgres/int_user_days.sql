@@ -6,9 +6,7 @@
 
 with user_days as (
 
-    select
-        *
-    from {{ ref('int_user_days__base') }}
+    select * from {{ ref('int_user_days__base') }}
 
 ),
 

@@ -7,9 +7,7 @@
 
 with aggregated as (
 
-    select
-        *
-    from {{ ref('int_interactions_aggregated_monthly') }}
+    select * from {{ ref('int_interactions_aggregated_monthly') }}
 
 ),
 

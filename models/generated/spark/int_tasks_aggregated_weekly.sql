@@ -7,9 +7,7 @@
 
 with tasks as (
 
-    select
-        *
-    from {{ ref('int_tasks') }}
+    select * from {{ ref('int_tasks') }}
 
 ),
 

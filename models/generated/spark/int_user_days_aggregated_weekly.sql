@@ -7,9 +7,7 @@
 
 with user_days as (
 
-    select
-        *
-    from {{ ref('int_user_days') }}
+    select * from {{ ref('int_user_days') }}
 
 ),
 
