@@ -23,7 +23,7 @@ from sqlglot import exp
 from outcome_metrics import naming
 from outcome_metrics.dialects import Dialect
 from outcome_metrics.entities import ALL_DIMENSIONS, ENTITIES, Entity
-from outcome_metrics.spec import Agg, Grain, RatioAgg
+from outcome_metrics.spec import Agg, Grain
 from outcome_metrics.validate import Project, ResolvedMeasure, ResolvedMetric
 
 GENERATED_HEADER = (
@@ -31,7 +31,6 @@ GENERATED_HEADER = (
     "-- Do not edit: change the YAML and run `outcomes compile`.\n"
 )
 
-ZERO_FILLED_AGGS = {Agg.COUNT, Agg.COUNT_DISTINCT, Agg.SUM, RatioAgg.COUNT, RatioAgg.COUNT_DISTINCT, RatioAgg.SUM}
 
 
 def select_(*expressions: str | exp.Expression) -> exp.Select:
@@ -172,7 +171,7 @@ def components(metric: ResolvedMetric, dialect: Dialect) -> list[Component]:
         percentile = getattr(metric.spec, "percentile", None)
         return [
             Component(naming.component(name, naming.VALUE), _aggregate(measure, dialect, percentile),
-                      measure.agg in ZERO_FILLED_AGGS),  # fmt: skip
+                      Agg(measure.agg).is_total),  # fmt: skip
             Component(naming.component(name, naming.SAMPLE_SIZE), _sample_size(measure), True),
         ]
     numerator, denominator = metric.measures["numerator"], metric.measures["denominator"]

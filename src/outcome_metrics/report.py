@@ -10,7 +10,6 @@ from outcome_metrics.spec import Agg, Direction
 from outcome_metrics.validate import Project
 
 Query = Callable[[str], list[dict[str, Any]]]
-VOLUME_AGGS = (Agg.COUNT, Agg.COUNT_DISTINCT, Agg.SUM)
 
 
 @dataclass(frozen=True)
@@ -115,7 +114,7 @@ def headlines(project: Project, query: Query, schema: str, grain: str = "month")
         )  # fmt: skip
         best = worst = None
         # totals (counts, sums) scale with a segment's size: comparing them across personas says nothing
-        is_volume = "value" in metric.measures and metric.measures["value"].agg in VOLUME_AGGS
+        is_volume = "value" in metric.measures and Agg(metric.measures["value"].agg).is_total
         if personas and metric.spec.good != Direction.NEUTRAL and not is_volume:
             if metric.spec.good == Direction.ZERO:
                 personas.sort(key=lambda item: abs(item[1]))

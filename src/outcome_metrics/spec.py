@@ -78,6 +78,12 @@ class Agg(enum.StrEnum):
         """Sums of this aggregate over disjoint groups equal the aggregate over their union."""
         return self in (Agg.COUNT, Agg.SUM)
 
+    @property
+    def is_total(self) -> bool:
+        """A total over rows (count, distinct count, sum): 0 over an empty population, and it grows
+        with a segment's size, so it is zero-filled and never compared across segments."""
+        return self in (Agg.COUNT, Agg.COUNT_DISTINCT, Agg.SUM)
+
 
 class RatioAgg(enum.StrEnum):
     COUNT = "count"
