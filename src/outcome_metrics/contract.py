@@ -189,15 +189,51 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
-_ARROW_TYPES = {"varchar": "string", "timestamp": "timestamp[us]", "boolean": "bool", "double": "float64", "bigint": "int64"}
-_DUCKDB_TYPES = {"varchar": "VARCHAR", "timestamp": "TIMESTAMP", "boolean": "BOOLEAN", "double": "DOUBLE", "bigint": "BIGINT"}
+#: The contract's portable column types, spelled per engine: the one place a type is mapped.
+#: Timestamps are naive UTC everywhere (PostgreSQL: timestamp, not timestamptz).
+ENGINE_TYPES: dict[str, dict[str, str]] = {
+    "arrow": {"varchar": "string", "timestamp": "timestamp[us]", "boolean": "bool", "double": "float64",
+              "bigint": "int64"},
+    "duckdb": {"varchar": "VARCHAR", "timestamp": "TIMESTAMP", "boolean": "BOOLEAN", "double": "DOUBLE",
+               "bigint": "BIGINT"},
+    "postgres": {"varchar": "text", "timestamp": "timestamp", "boolean": "boolean", "double": "double precision",
+                 "bigint": "bigint"},
+    "spark": {"varchar": "string", "timestamp": "timestamp", "boolean": "boolean", "double": "double",
+              "bigint": "bigint"},
+}  # fmt: skip
+
+
+def column_type(column: Column, engine: str) -> str:
+    return ENGINE_TYPES[engine][column.sql_type]
+
+
+def columns_ddl(engine: str) -> str:
+    """The contract's columns, in order, with `engine`'s types: the body of a CREATE TABLE."""
+    return ",\n    ".join(f"{c.name} {column_type(c, engine)}" for c in COLUMNS)
 
 
 def arrow_schema():  # -> pyarrow.Schema; pyarrow is imported lazily to keep `import` cheap
     import pyarrow as pa
 
-    return pa.schema([pa.field(c.name, pa.type_for_alias(_ARROW_TYPES[c.sql_type]), nullable=not c.required) for c in COLUMNS])
+    return pa.schema([pa.field(c.name, pa.type_for_alias(column_type(c, "arrow")), nullable=not c.required)
+                      for c in COLUMNS])  # fmt: skip
 
 
 def duckdb_type(column: Column) -> str:
-    return _DUCKDB_TYPES[column.sql_type]
+    return column_type(column, "duckdb")
+
+
+def conform_arrow(events):  # (pyarrow.Table) -> pyarrow.Table
+    """`events` in the contract's column order and types; absent optional columns are NULL.
+    Raises ValueError naming the required columns it lacks."""
+    import pyarrow as pa
+
+    schema = arrow_schema()
+    missing = [name for name in REQUIRED_COLUMNS if name not in events.column_names]
+    if missing:
+        raise ValueError(f"events table lacks required column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    columns = [
+        events.column(f.name).cast(f.type) if f.name in events.column_names else pa.nulls(events.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema.with_metadata(None))

@@ -33,9 +33,6 @@ if TYPE_CHECKING:
 
 RAW_SCHEMA = contract.DEFAULT_SOURCE_SCHEMA
 RAW_TABLE = f"{contract.DEFAULT_SOURCE_SCHEMA}.{contract.DEFAULT_SOURCE_TABLE}"
-# timestamp, not timestamptz: the contract's timestamps are naive UTC, as in DuckDB's TIMESTAMP.
-_POSTGRES_TYPES = {"varchar": "text", "timestamp": "timestamp", "boolean": "boolean",
-                   "double": "double precision", "bigint": "bigint"}  # fmt: skip
 SERVER_BINARIES = ("initdb", "pg_ctl")
 SEARCH_GLOB = "/usr/lib/postgresql/*/bin"
 OS_USER = "postgres"  # initdb refuses to run as root
@@ -55,13 +52,12 @@ class ConnectionParams(TypedDict):
 
 
 def postgres_type(column: contract.Column) -> str:
-    return _POSTGRES_TYPES[column.sql_type]
+    return contract.column_type(column, "postgres")
 
 
 def create_table_sql(table: str = RAW_TABLE) -> str:
     """The raw event table's DDL: the contract's columns, in order, with PostgreSQL types."""
-    columns = ",\n    ".join(f"{c.name} {postgres_type(c)}" for c in contract.COLUMNS)
-    return f"create table if not exists {table} (\n    {columns}\n)"
+    return f"create table if not exists {table} (\n    {contract.columns_ddl('postgres')}\n)"
 
 
 def profile_env(params: Mapping[str, Any], schema: str = "outcomes") -> dict[str, str]:
@@ -85,18 +81,10 @@ def connect(dsn_or_params: str | Mapping[str, Any]) -> connection:
 
 
 def _contract_table(events: pa.Table) -> pa.Table:
-    """`events` in the contract's column order and types; absent optional columns are NULL."""
-    import pyarrow as pa
-
-    schema = contract.arrow_schema()
-    missing = [name for name in contract.REQUIRED_COLUMNS if name not in events.column_names]
-    if missing:
-        raise PostgresError(f"events table lacks required column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
-    columns = [
-        events.column(f.name).cast(f.type) if f.name in events.column_names else pa.nulls(events.num_rows, f.type)
-        for f in schema
-    ]
-    return pa.Table.from_arrays(columns, schema=schema.with_metadata(None))
+    try:
+        return contract.conform_arrow(events)
+    except ValueError as error:
+        raise PostgresError(str(error)) from None
 
 
 def _csv(batch: pa.RecordBatch) -> io.BytesIO:

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 
 from outcome_metrics import contract
 from outcome_metrics.errors import OutcomesError
-from outcome_metrics.postgres import _contract_table
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -29,8 +28,6 @@ if TYPE_CHECKING:
 
 RAW_SCHEMA = contract.DEFAULT_SOURCE_SCHEMA
 RAW_TABLE = f"{contract.DEFAULT_SOURCE_SCHEMA}.{contract.DEFAULT_SOURCE_TABLE}"
-_SPARK_TYPES = {"varchar": "string", "timestamp": "timestamp", "boolean": "boolean",
-                "double": "double", "bigint": "bigint"}  # fmt: skip
 
 
 class SparkError(OutcomesError):
@@ -38,7 +35,7 @@ class SparkError(OutcomesError):
 
 
 def spark_type(column: contract.Column) -> str:
-    return _SPARK_TYPES[column.sql_type]
+    return contract.column_type(column, "spark")
 
 
 def missing_requirements() -> str | None:
@@ -115,8 +112,7 @@ def local_session(workdir: Path | None = None) -> Iterator[SparkSession]:
 
 def create_table_sql(table: str = RAW_TABLE) -> str:
     """The raw event table's DDL: the contract's columns, in order, with Spark types."""
-    columns = ",\n    ".join(f"{c.name} {spark_type(c)}" for c in contract.COLUMNS)
-    return f"create table if not exists {table} (\n    {columns}\n) using parquet"
+    return f"create table if not exists {table} (\n    {contract.columns_ddl('spark')}\n) using parquet"
 
 
 def _insert_sql(source: str, table: str = RAW_TABLE) -> str:
@@ -139,8 +135,8 @@ def load_events_spark(table: pa.Table, *, session: SparkSession | None = None, r
     if spark is None:
         raise SparkError("no active SparkSession: start one with outcome_metrics.spark.local_session()")
     try:
-        events = _contract_table(table)  # the contract's columns, in order and type
-    except OutcomesError as error:
+        events = contract.conform_arrow(table)  # the contract's columns, in order and type
+    except ValueError as error:
         raise SparkError(str(error)) from None
     staging = Path(tempfile.mkdtemp(prefix="outcomes-spark-load-"))
     try:

@@ -36,12 +36,9 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
 
 
 def create_raw_table(con: duckdb.DuckDBPyConnection, *, replace: bool = False) -> None:
-    columns = ",\n    ".join(
-        f"{c.name} {contract.duckdb_type(c)}" for c in contract.COLUMNS
-    )
     con.execute(f"create schema if not exists {contract.DEFAULT_SOURCE_SCHEMA}")
     verb = "create or replace table" if replace else "create table if not exists"
-    con.execute(f"{verb} {RAW_TABLE} (\n    {columns}\n)")
+    con.execute(f"{verb} {RAW_TABLE} (\n    {contract.columns_ddl('duckdb')}\n)")
 
 
 def _reader(path: Path) -> str:
