@@ -6,16 +6,14 @@ Only what sqlglot does not translate by itself is here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import re
 
 from sqlglot import exp
 
 REF_PREFIX = "__dbt_ref__"
 _WORDS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\b([A-Z][A-Z0-9_]*)\b")
-
 
 
 def _percentile_cont(value: exp.Expression, quantile: float) -> exp.Expression:
