@@ -26,7 +26,7 @@ from outcome_metrics.warehouse import load_arrow_batches
 from tests.conftest import copy_project
 from tests.test_build_duckdb import DUPLICATE, EVENTS
 from tests.test_postgres import (
-    Row, assert_every_aggregate_and_mart_listed, assert_models_match, compare_rows, duckdb_rows, hand_made_events,
+    Row, assert_every_aggregate_and_mart_listed, without_bookkeeping, assert_models_match, compare_rows, duckdb_rows, hand_made_events,
     key_columns,
 )  # fmt: skip
 
@@ -115,7 +115,7 @@ def spark_rows(session: Any, table: str) -> list[Row]:
         frame[f.name].cast("timestamp_ntz").alias(f.name) if isinstance(f.dataType, TimestampType) else frame[f.name]
         for f in frame.schema.fields
     ])  # fmt: skip
-    return [row.asDict() for row in frame.collect()]
+    return without_bookkeeping([row.asDict() for row in frame.collect()])
 
 
 def compare_model(builds: Builds, table: str) -> list[str]:

@@ -205,9 +205,13 @@ where coalesce(from_metrics.value, 0) <> coalesce(from_events.interactions, 0)
 {% endtest %}
 
 
-{#- The dimension columns of fct_metric_values (those that are not its fixed columns). -#}
+{#- The dimension columns of fct_metric_values (not its fixed columns, nor `_built_at` and the like). -#}
 {% macro dimensions_of(model) %}
     {%- set fixed = ['metric', 'grain', 'period_start', 'segment_by', 'value', 'numerator', 'denominator', 'sample_size'] -%}
     {%- set columns = adapter.get_columns_in_relation(model) if execute else [] -%}
-    {{ return(columns | map(attribute='name') | map('lower') | reject('in', fixed) | list) }}
+    {%- set dimensions = [] -%}
+    {%- for name in columns | map(attribute='name') | map('lower') if name not in fixed and not name.startswith('_') -%}
+        {%- do dimensions.append(name) -%}
+    {%- endfor -%}
+    {{ return(dimensions) }}
 {% endmacro %}

@@ -4,18 +4,107 @@
 --
 -- Shadow events (is_shadow) never count toward the interaction's own outcome, segments,
 -- latency, model or cost; they feed the shadow_* columns only.
+--
+-- Incremental, keyed on period_date: a run rewrites every day that holds, or held, an interaction
+-- whose events changed since the last run, or an interaction of the same task (whether it is the
+-- task's last one can change). An interaction's period is the day of one of its events, so those
+-- days are the days of its events and the day it had before.
+
+{{ config(
+    materialized=outcome_metrics.incremental_materialization(),
+    unique_key='period_date',
+) }}
+
+-- depends_on: {{ ref('stg_ai_events__valid') }}
 
 {%- set by_time = ['occurred_at', outcome_metrics.bytewise('event_id')] %}
 {%- set by_request_then_time = ['request_rank', 'occurred_at', outcome_metrics.bytewise('event_id')] %}
 {%- set own_response = "event_type = 'ai_response' and not is_shadow" %}
 
-with events as (
+with clean as (
+
+    select * from {{ ref('stg_ai_events') }}
+    where event_scope in ('interaction', 'task')
+
+),
+{%- if is_incremental() %}
+
+changed_events as (
+
+    -- every copy of each event_id re-ranked since the last run: a new winning copy can move an
+    -- event to another interaction, and the interaction it left changes too
+    select interaction_id, task_key
+    from {{ ref('stg_ai_events__valid') }}
+    where event_scope in ('interaction', 'task')
+        and _built_at > {{ outcome_metrics.last_build() }}
+
+),
+
+changed_tasks as (
+
+    select task_key from changed_events
+    union
+    select task_key from {{ this }}
+    where interaction_id in (select interaction_id from changed_events)
+
+),
+
+rebuilt_periods as (
+
+    select cast(occurred_at as date) as period_date
+    from clean
+    where event_scope = 'interaction'
+        and interaction_id in (select interaction_id from changed_events)
+    union
+    select period_date
+    from {{ this }}
+    where interaction_id in (select interaction_id from changed_events)
+        or task_key in (select task_key from changed_tasks)
+
+),
+
+candidates as (
+
+    -- the interactions whose period can be a rebuilt day: those with an event on one
+    select distinct interaction_id
+    from clean
+    where event_scope = 'interaction'
+        and cast(occurred_at as date) in (select period_date from rebuilt_periods)
+
+),
+
+candidate_tasks as (
+
+    select distinct task_key
+    from clean
+    where interaction_id in (select interaction_id from candidates)
+
+),
+
+in_scope as (
+
+    -- the candidates and every interaction of their tasks
+    select distinct interaction_id
+    from clean
+    where event_scope = 'interaction'
+        and (
+            interaction_id in (select interaction_id from candidates)
+            or task_key in (select task_key from candidate_tasks)
+        )
+
+),
+{%- endif %}
+
+events as (
 
     select
         *,
         case when event_type = 'ai_request' then 0 else 1 end as request_rank
-    from {{ ref('stg_ai_events') }}
+    from clean
     where event_scope = 'interaction'
+    {%- if is_incremental() %}
+        and interaction_id in (select interaction_id from in_scope)
+    {%- endif %}
 
 ),
 
@@ -40,8 +129,11 @@ first_responses as (
 
 task_events as (
 
-    select * from {{ ref('stg_ai_events') }}
+    select * from clean
     where event_scope = 'task'
+    {%- if is_incremental() %}
+        and task_key in (select task_key from candidate_tasks)
+    {%- endif %}
 
 ),
 
@@ -186,7 +278,8 @@ final as (
         ) = 1 as is_last_in_task,
         coalesce(tasks_completed.has_task_completion, false) as has_task_completion,
         coalesce(tasks_completed.has_task_abandonment, false) as has_task_abandonment,
-        tasks_completed.task_completed_at
+        tasks_completed.task_completed_at,
+        {{ outcome_metrics.built_at() }} as _built_at
     from keyed
     left join tasks_completed
         on keyed.task_key = tasks_completed.task_key
@@ -194,3 +287,6 @@ final as (
 )
 
 select * from final
+{%- if is_incremental() %}
+where period_date in (select period_date from rebuilt_periods)
+{%- endif %}

@@ -1,12 +1,58 @@
 -- One row per task (task_id, else the interaction's own id): its interactions, whether and
 -- when it completed. A task belongs to the period of its first interaction and takes its
 -- segments from it.
+--
+-- Incremental, keyed on period_date: a run rewrites the days of the interactions int_interactions
+-- wrote since the last run and the days their tasks had before, including tasks no interaction
+-- belongs to any more; every day when the outcome definitions changed (`_definition_hash`).
+
+{{ config(
+    materialized=outcome_metrics.incremental_materialization(),
+    unique_key='period_date',
+) }}
 
 {%- set by_first = ['first_event_at', outcome_metrics.bytewise('interaction_id')] %}
 
-with interactions as (
+with all_interactions as (
 
     select * from {{ ref('int_interactions') }}
+
+),
+{%- if is_incremental() %}
+
+changed as (
+
+    select task_key, period_date
+    from all_interactions
+    where _built_at > {{ outcome_metrics.last_build() }}
+        or _definition_hash <> (select max(_definition_hash) from {{ this }})
+
+),
+
+rebuilt_periods as (
+
+    select period_date from changed
+    union
+    select previous.period_date
+    from {{ this }} as previous
+    where previous.task_key in (select task_key from changed)
+        or not exists (
+            select 1 from all_interactions
+            where all_interactions.task_key = previous.task_key
+        )
+
+),
+{%- endif %}
+
+interactions as (
+
+    select * from all_interactions
+    {%- if is_incremental() %}
+    where task_key in (
+        select task_key from all_interactions
+        where period_date in (select period_date from rebuilt_periods)
+    )
+    {%- endif %}
 
 ),
 
@@ -29,7 +75,8 @@ tasks as (
         bool_or(has_task_abandonment) as has_task_abandonment,
         min(task_completed_at) as task_completed_at,
         bool_or(is_successful) as has_successful_interaction,
-        sum(cost_usd) as cost_usd
+        sum(cost_usd) as cost_usd,
+        max(_definition_hash) as _definition_hash
     from interactions
     group by task_key
 
@@ -56,9 +103,14 @@ final as (
         has_successful_interaction,
         task_completed_at,
         {{ outcome_metrics.seconds_between('first_requested_at', 'task_completed_at') }} as time_to_completion_s,
-        cost_usd
+        cost_usd,
+        _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from tasks
 
 )
 
 select * from final
+{%- if is_incremental() %}
+where period_date in (select period_date from rebuilt_periods)
+{%- endif %}

@@ -90,7 +90,8 @@ final as (
         coalesce(
             cast({{ dbt.dateadd('day', 35, 'first_ai_use.first_ai_use_date') }} as date) <= data_end.last_event_date,
             false
-        ) as is_d30_window_complete
+        ) as is_d30_window_complete,
+        {{ outcome_metrics.built_at() }} as _built_at
     from user_days
     cross join data_end
     left join interaction_days

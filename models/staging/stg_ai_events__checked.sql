@@ -1,7 +1,16 @@
 -- Every raw event, typed, with the reason it breaks the event contract (NULL when it doesn't)
--- and its rank among the valid events sharing its event_id (1 = the one that counts).
--- stg_ai_events, stg_ai_events__duplicates and stg_ai_events__quarantined partition this model:
--- raw = clean + duplicates + quarantined, always.
+-- and when it arrived. stg_ai_events__quarantined and stg_ai_events__valid partition this model,
+-- so raw = clean + duplicates + quarantined, always.
+--
+-- Incremental: a run re-reads the raw rows that arrived (received_at, else occurred_at) at most
+-- `outcomes_lookback_hours` before the latest valid arrival already read, and replaces the rows
+-- of those arrival times. Rows loaded later than that with an older arrival time are only picked
+-- up by `outcomes build --full-refresh`.
+
+{{ config(
+    materialized=outcome_metrics.incremental_materialization(),
+    unique_key='arrival_at',
+) }}
 
 {#-
     NaN and Infinity load from CSV, JSON and Parquet as doubles, and `< 0` lets them through: one
@@ -13,7 +22,11 @@
 
 with source as (
 
-    select * from {{ source('outcomes', 'ai_events') }}
+    select
+        *,
+        -- rows with neither time are quarantined; they sort last so that every run re-reads them
+        coalesce(received_at, occurred_at, cast('9999-12-31' as timestamp)) as arrival_at
+    from {{ source('outcomes', 'ai_events') }}
 
 ),
 
@@ -53,10 +66,18 @@ typed as (
         source.edit_ratio,
         source.reason,
         source.properties,
+        source.arrival_at,
         event_types.scope as event_scope
     from source
     left join event_types
         on source.event_type = event_types.event_type
+    {%- if is_incremental() %}
+    where source.arrival_at >= (
+        select {{ dbt.dateadd('hour', -var('outcomes_lookback_hours'), 'coalesce(max(arrival_at), ' ~ "cast('1900-01-01' as timestamp))") }}
+        from {{ this }}
+        where quarantine_reason is null
+    )
+    {%- endif %}
 
 ),
 
@@ -73,6 +94,8 @@ checked as (
             when feature is null then 'missing feature'
             when occurred_at > {{ dbt.dateadd('hour', var('outcomes_future_tolerance_hours'), outcome_metrics.utc_now()) }}
                 then 'occurred_at in the future'
+            when received_at > {{ dbt.dateadd('hour', var('outcomes_future_tolerance_hours'), outcome_metrics.utc_now()) }}
+                then 'received_at in the future'
             when event_scope = 'interaction' and interaction_id is null
                 then 'interaction event without interaction_id'
             when event_scope = 'task' and task_id is null and interaction_id is null
@@ -105,19 +128,13 @@ checked as (
 
 ),
 
-ranked as (
+final as (
 
     select
         checked.*,
-        case
-            when quarantine_reason is null then row_number() over (
-                partition by event_id, quarantine_reason is null
-                order by received_at is null, received_at, occurred_at,
-                    {{ outcome_metrics.bytewise('event_type') }}, {{ outcome_metrics.bytewise('interaction_id') }}
-            )
-        end as duplicate_rank
+        {{ outcome_metrics.built_at() }} as _built_at
     from checked
 
 )
 
-select * from ranked
+select * from final

@@ -1,11 +1,10 @@
 -- Valid events whose event_id repeats an earlier one: counted here, not used.
 
-with checked as (
+with valid as (
 
-    select * from {{ ref('stg_ai_events__checked') }}
+    select * from {{ ref('stg_ai_events__valid') }}
 
 )
 
-select * from checked
-where quarantine_reason is null
-    and duplicate_rank > 1
+select * from valid
+where duplicate_rank > 1

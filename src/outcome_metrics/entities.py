@@ -34,6 +34,8 @@ class Entity:
     description: str
     dimensions: tuple[str, ...]
     columns: tuple[EntityColumn, ...] = field(repr=False)
+    # whether its base model is incremental (rewritten per period) or rebuilt on every run
+    incremental: bool = True
 
     @property
     def base_model(self) -> str:
@@ -163,6 +165,7 @@ USER = Entity(
         ("has_ai_use_d28_35", B, "the user made an ai_request 28 to 35 days after their first AI use"),
         ("is_d30_window_complete", B, "the data reaches 35 days past the user's first AI use"),
     ),
+    incremental=False,  # retention flags depend on where the data ends
 )
 
 ENTITIES: dict[str, Entity] = {e.name: e for e in (INTERACTION, TASK, USER)}

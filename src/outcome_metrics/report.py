@@ -40,18 +40,17 @@ class EventCounts:
 
 
 def event_counts(query: Query, schema: str, source: str | None = None) -> EventCounts:
-    """Raw events, and how staging split them. `source` is the raw event table's relation: counting
-    raw there, not in stg_ai_events__checked (whose parts add up to its own rows by construction),
-    is what makes `conserved` a check. Without it, raw is counted in stg_ai_events__checked."""
-    raw = f"(select count(*) from {source})" if source else "count(*)"
+    """Raw events, and how staging split them: each count from its own relation, so `conserved` is a
+    check. `source` is the raw event table's relation; without it, raw is counted in
+    stg_ai_events__checked (every raw row, typed)."""
+    raw = source or f"{schema}.stg_ai_events__checked"
     counts = query(
         f"""
         select
-            {raw} as raw_rows,
-            count(case when quarantine_reason is null and duplicate_rank = 1 then 1 end) as clean_rows,
-            count(case when quarantine_reason is null and duplicate_rank > 1 then 1 end) as duplicate_rows,
-            count(case when quarantine_reason is not null then 1 end) as quarantined_rows
-        from {schema}.stg_ai_events__checked
+            (select count(*) from {raw}) as raw_rows,
+            (select count(*) from {schema}.stg_ai_events) as clean_rows,
+            (select count(*) from {schema}.stg_ai_events__duplicates) as duplicate_rows,
+            (select count(*) from {schema}.stg_ai_events__quarantined) as quarantined_rows
         """
     )[0]
     reasons = query(

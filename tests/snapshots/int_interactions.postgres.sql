@@ -4,6 +4,8 @@
 -- One AI request/response round, with everything the user did about it.
 -- Adds the outcome columns declared in YAML to int_interactions__base.
 
+{{ config(materialized='view') }}
+
 with interactions as (
 
     select * from {{ ref('int_interactions__base') }}
@@ -60,7 +62,9 @@ final as (
         has_task_completion,
         has_task_abandonment,
         task_completed_at,
-        has_accept and not has_fallback as is_successful
+        has_accept and not has_fallback as is_successful,
+        '347720aea7055108' as _definition_hash,
+        _built_at
     from interactions
 
 )

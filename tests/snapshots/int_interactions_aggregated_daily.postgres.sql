@@ -4,6 +4,9 @@
 -- Interaction metrics per day, in one scan of int_interactions grouped by every segment.
 -- One row per period and segment; overall rows (segment_by = '') for every period from the first to the
 -- last event, counts zero-filled. Columns <metric>__value, __numerator, __denominator, __sample_size.
+-- Incremental: a run rewrites the periods of the rows written since the last run (macros/incremental.sql).
+
+{{ config(materialized=outcome_metrics.incremental_materialization(), unique_key='period_start', on_schema_change='sync_all_columns') }}
 
 with interactions as (
 
@@ -20,12 +23,33 @@ periods as (
 
 ),
 
-bucketed as (
+dated as (
 
     select
         *,
         period_date as period_start
     from interactions
+
+),
+
+rebuilt_periods as (
+
+    -- all of them, or on an incremental run those whose rows changed
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated', '347720aea7055108') }}
+
+),
+
+bucketed as (
+
+    select
+        *
+    from dated
+    where
+        period_start in (
+            select
+                period_start
+            from rebuilt_periods
+        )
 
 ),
 
@@ -149,7 +173,7 @@ filled as (
 
     -- overall rows for every period, zero-filled
     select
-        periods.period_start,
+        rebuilt_periods.period_start,
         cast(null as varchar) as persona,
         cast(null as varchar) as feature,
         coalesce(labelled.interactions__value, 0) as interactions__value,
@@ -162,9 +186,9 @@ filled as (
         labelled.calibration_error__value,
         coalesce(labelled.calibration_error__sample_size, 0) as calibration_error__sample_size,
         '' as segment_by
-    from periods
+    from rebuilt_periods
     left join labelled
-        on labelled.period_start = periods.period_start and labelled.segment_by = ''
+        on labelled.period_start = rebuilt_periods.period_start and labelled.segment_by = ''
     union all
     select
         *
@@ -195,7 +219,9 @@ final as (
             cast(interactions__value as double precision)
         ), 0) as success_per_interaction__value,
         cast(calibration_error__value as double precision) as calibration_error__value,
-        calibration_error__sample_size
+        calibration_error__sample_size,
+        '347720aea7055108' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from filled
 
 )

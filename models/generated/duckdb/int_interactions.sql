@@ -4,6 +4,8 @@
 -- One AI request/response round, with everything the user did about it.
 -- Adds the outcome columns declared in YAML to int_interactions__base.
 
+{{ config(materialized='view') }}
+
 with interactions as (
 
     select * from {{ ref('int_interactions__base') }}
@@ -120,7 +122,9 @@ final as (
             or has_escalation
             or has_override
             or has_fallback
-        ) as is_judged_silent_failure
+        ) as is_judged_silent_failure,
+        'e037180283d1d5bf' as _definition_hash,
+        _built_at
     from interactions
 
 )

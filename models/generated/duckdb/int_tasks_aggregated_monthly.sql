@@ -4,6 +4,9 @@
 -- Task metrics per month, in one scan of int_tasks grouped by every segment.
 -- One row per period and segment; overall rows (segment_by = '') for every period from the first to the
 -- last event, counts zero-filled. Columns <metric>__value, __numerator, __denominator, __sample_size.
+-- Incremental: a run rewrites the periods of the rows written since the last run (macros/incremental.sql).
+
+{{ config(materialized=outcome_metrics.incremental_materialization(), unique_key='period_start', on_schema_change='sync_all_columns') }}
 
 with tasks as (
 
@@ -20,12 +23,33 @@ periods as (
 
 ),
 
-bucketed as (
+dated as (
 
     select
         *,
         cast(date_trunc('MONTH', period_date) as date) as period_start
     from tasks
+
+),
+
+rebuilt_periods as (
+
+    -- all of them, or on an incremental run those whose rows changed
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated', 'e037180283d1d5bf') }}
+
+),
+
+bucketed as (
+
+    select
+        *
+    from dated
+    where
+        period_start in (
+            select
+                period_start
+            from rebuilt_periods
+        )
 
 ),
 
@@ -140,7 +164,7 @@ filled as (
 
     -- overall rows for every period, zero-filled
     select
-        periods.period_start,
+        rebuilt_periods.period_start,
         cast(null as text) as persona,
         cast(null as text) as feature,
         cast(null as text) as model,
@@ -155,9 +179,9 @@ filled as (
         labelled.interactions_per_task__value,
         coalesce(labelled.interactions_per_task__sample_size, 0) as interactions_per_task__sample_size,
         '' as segment_by
-    from periods
+    from rebuilt_periods
     left join labelled
-        on labelled.period_start = periods.period_start and labelled.segment_by = ''
+        on labelled.period_start = rebuilt_periods.period_start and labelled.segment_by = ''
     union all
     select
         *
@@ -185,7 +209,9 @@ final as (
         cast(time_to_completion_p50_s__value as double) as time_to_completion_p50_s__value,
         time_to_completion_p50_s__sample_size,
         cast(interactions_per_task__value as double) as interactions_per_task__value,
-        interactions_per_task__sample_size
+        interactions_per_task__sample_size,
+        'e037180283d1d5bf' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from filled
 
 )

@@ -4,6 +4,8 @@
 -- One user on one day with any own event: product activity, AI use, surveys, retention cohort.
 -- No outcome columns are declared for this entity; a pass-through of int_user_days__base.
 
+{{ config(materialized='view') }}
+
 with user_days as (
 
     select * from {{ ref('int_user_days__base') }}
@@ -25,7 +27,9 @@ final as (
         first_ai_use_date,
         is_first_ai_use_day,
         has_ai_use_d28_35,
-        is_d30_window_complete
+        is_d30_window_complete,
+        'e037180283d1d5bf' as _definition_hash,
+        _built_at
     from user_days
 
 )

@@ -4,6 +4,9 @@
 -- User metrics per month, in one scan of int_user_days grouped by every segment.
 -- One row per period and segment; overall rows (segment_by = '') for every period from the first to the
 -- last event, counts zero-filled. Columns <metric>__value, __numerator, __denominator, __sample_size.
+-- Rebuilt on every run, like int_user_days__base.
+
+{{ config(materialized='table') }}
 
 with user_days as (
 
@@ -20,12 +23,33 @@ periods as (
 
 ),
 
-bucketed as (
+dated as (
 
     select
         *,
         cast(date_trunc('MONTH', period_date) as date) as period_start
     from user_days
+
+),
+
+rebuilt_periods as (
+
+    -- all of them, or on an incremental run those whose rows changed
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated', 'e037180283d1d5bf') }}
+
+),
+
+bucketed as (
+
+    select
+        *
+    from dated
+    where
+        period_start in (
+            select
+                period_start
+            from rebuilt_periods
+        )
 
 ),
 
@@ -151,7 +175,7 @@ filled as (
 
     -- overall rows for every period, zero-filled
     select
-        periods.period_start,
+        rebuilt_periods.period_start,
         cast(null as text) as persona,
         coalesce(labelled.feature_adoption_rate__numerator, 0) as feature_adoption_rate__numerator,
         coalesce(labelled.feature_adoption_rate__denominator, 0) as feature_adoption_rate__denominator,
@@ -162,9 +186,9 @@ filled as (
         labelled.trust_calibration_gap__value,
         coalesce(labelled.trust_calibration_gap__sample_size, 0) as trust_calibration_gap__sample_size,
         '' as segment_by
-    from periods
+    from rebuilt_periods
     left join labelled
-        on labelled.period_start = periods.period_start and labelled.segment_by = ''
+        on labelled.period_start = rebuilt_periods.period_start and labelled.segment_by = ''
     union all
     select
         *
@@ -189,7 +213,9 @@ final as (
         cast(ai_user_retention_d30__numerator as double) / nullif(ai_user_retention_d30__denominator, 0) as ai_user_retention_d30__value,
         ai_user_retention_d30__numerator,
         ai_user_retention_d30__denominator,
-        ai_user_retention_d30__sample_size
+        ai_user_retention_d30__sample_size,
+        'e037180283d1d5bf' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from filled
 
 )

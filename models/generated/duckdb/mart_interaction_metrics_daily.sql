@@ -5,6 +5,8 @@
 -- Ratios here cannot be re-aggregated: use fct_metric_values' numerator and denominator for that.
 -- A metric is NULL in segments its definition does not allow.
 
+{{ config(materialized='view') }}
+
 with aggregated as (
 
     select * from {{ ref('int_interactions_aggregated_daily') }}

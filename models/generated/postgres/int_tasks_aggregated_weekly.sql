@@ -4,6 +4,9 @@
 -- Task metrics per week, in one scan of int_tasks grouped by every segment.
 -- One row per period and segment; overall rows (segment_by = '') for every period from the first to the
 -- last event, counts zero-filled. Columns <metric>__value, __numerator, __denominator, __sample_size.
+-- Incremental: a run rewrites the periods of the rows written since the last run (macros/incremental.sql).
+
+{{ config(materialized=outcome_metrics.incremental_materialization(), unique_key='period_start', on_schema_change='sync_all_columns') }}
 
 with tasks as (
 
@@ -20,12 +23,33 @@ periods as (
 
 ),
 
-bucketed as (
+dated as (
 
     select
         *,
         cast(date_trunc('WEEK', period_date) as date) as period_start
     from tasks
+
+),
+
+rebuilt_periods as (
+
+    -- all of them, or on an incremental run those whose rows changed
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated', '552a28e642be0e46') }}
+
+),
+
+bucketed as (
+
+    select
+        *
+    from dated
+    where
+        period_start in (
+            select
+                period_start
+            from rebuilt_periods
+        )
 
 ),
 
@@ -141,7 +165,7 @@ filled as (
 
     -- overall rows for every period, zero-filled
     select
-        periods.period_start,
+        rebuilt_periods.period_start,
         cast(null as varchar) as persona,
         cast(null as varchar) as feature,
         cast(null as varchar) as model,
@@ -156,9 +180,9 @@ filled as (
         labelled.interactions_per_task__value,
         coalesce(labelled.interactions_per_task__sample_size, 0) as interactions_per_task__sample_size,
         '' as segment_by
-    from periods
+    from rebuilt_periods
     left join labelled
-        on labelled.period_start = periods.period_start and labelled.segment_by = ''
+        on labelled.period_start = rebuilt_periods.period_start and labelled.segment_by = ''
     union all
     select
         *
@@ -186,7 +210,9 @@ final as (
         cast(time_to_completion_p50_s__value as double precision) as time_to_completion_p50_s__value,
         time_to_completion_p50_s__sample_size,
         cast(interactions_per_task__value as double precision) as interactions_per_task__value,
-        interactions_per_task__sample_size
+        interactions_per_task__sample_size,
+        '552a28e642be0e46' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from filled
 
 )

@@ -4,6 +4,9 @@
 -- Every metric value: one row per (metric, grain, period_start, segment).
 -- segment_by names the grouped dimensions (alphabetical, comma-separated; '' for the overall row).
 -- To re-aggregate a ratio, sum numerator and denominator, then divide; never average `value`.
+-- Incremental: a run rewrites the (metric, grain, period) rows whose aggregated rows changed.
+
+{{ config(materialized=outcome_metrics.incremental_materialization(), unique_key=['metric', 'grain', 'period_start'], on_schema_change='sync_all_columns', post_hook="{{ outcome_metrics.delete_stale_definitions('6aac25528c4c416b') }}") }}
 
 with int_interactions_aggregated_daily as (
 
@@ -75,8 +78,12 @@ final as (
         cast(success_rate__value as double) as value,
         cast(success_rate__numerator as double) as numerator,
         cast(success_rate__denominator as double) as denominator,
-        cast(success_rate__sample_size as bigint) as sample_size
+        cast(success_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'silent_failure_rate' as metric,
@@ -92,8 +99,12 @@ final as (
         cast(silent_failure_rate__value as double) as value,
         cast(silent_failure_rate__numerator as double) as numerator,
         cast(silent_failure_rate__denominator as double) as denominator,
-        cast(silent_failure_rate__sample_size as bigint) as sample_size
+        cast(silent_failure_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'judged_silent_failure_rate' as metric,
@@ -109,8 +120,12 @@ final as (
         cast(judged_silent_failure_rate__value as double) as value,
         cast(judged_silent_failure_rate__numerator as double) as numerator,
         cast(judged_silent_failure_rate__denominator as double) as denominator,
-        cast(judged_silent_failure_rate__sample_size as bigint) as sample_size
+        cast(judged_silent_failure_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'acceptance_rate' as metric,
@@ -126,8 +141,12 @@ final as (
         cast(acceptance_rate__value as double) as value,
         cast(acceptance_rate__numerator as double) as numerator,
         cast(acceptance_rate__denominator as double) as denominator,
-        cast(acceptance_rate__sample_size as bigint) as sample_size
+        cast(acceptance_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'edit_rate' as metric,
@@ -143,8 +162,12 @@ final as (
         cast(edit_rate__value as double) as value,
         cast(edit_rate__numerator as double) as numerator,
         cast(edit_rate__denominator as double) as denominator,
-        cast(edit_rate__sample_size as bigint) as sample_size
+        cast(edit_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'mean_edit_ratio' as metric,
@@ -160,8 +183,12 @@ final as (
         cast(mean_edit_ratio__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(mean_edit_ratio__sample_size as bigint) as sample_size
+        cast(mean_edit_ratio__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'regeneration_rate' as metric,
@@ -177,8 +204,12 @@ final as (
         cast(regeneration_rate__value as double) as value,
         cast(regeneration_rate__numerator as double) as numerator,
         cast(regeneration_rate__denominator as double) as denominator,
-        cast(regeneration_rate__sample_size as bigint) as sample_size
+        cast(regeneration_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'override_rate' as metric,
@@ -194,8 +225,12 @@ final as (
         cast(override_rate__value as double) as value,
         cast(override_rate__numerator as double) as numerator,
         cast(override_rate__denominator as double) as denominator,
-        cast(override_rate__sample_size as bigint) as sample_size
+        cast(override_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'fallback_rate' as metric,
@@ -211,8 +246,12 @@ final as (
         cast(fallback_rate__value as double) as value,
         cast(fallback_rate__numerator as double) as numerator,
         cast(fallback_rate__denominator as double) as denominator,
-        cast(fallback_rate__sample_size as bigint) as sample_size
+        cast(fallback_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'escalation_rate' as metric,
@@ -228,8 +267,12 @@ final as (
         cast(escalation_rate__value as double) as value,
         cast(escalation_rate__numerator as double) as numerator,
         cast(escalation_rate__denominator as double) as denominator,
-        cast(escalation_rate__sample_size as bigint) as sample_size
+        cast(escalation_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'external_search_rate' as metric,
@@ -245,8 +288,12 @@ final as (
         cast(external_search_rate__value as double) as value,
         cast(external_search_rate__numerator as double) as numerator,
         cast(external_search_rate__denominator as double) as denominator,
-        cast(external_search_rate__sample_size as bigint) as sample_size
+        cast(external_search_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'cost_usd' as metric,
@@ -262,8 +309,12 @@ final as (
         cast(cost_usd__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(cost_usd__sample_size as bigint) as sample_size
+        cast(cost_usd__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'cost_per_interaction' as metric,
@@ -279,8 +330,12 @@ final as (
         cast(cost_per_interaction__value as double) as value,
         cast(cost_per_interaction__numerator as double) as numerator,
         cast(cost_per_interaction__denominator as double) as denominator,
-        cast(cost_per_interaction__sample_size as bigint) as sample_size
+        cast(cost_per_interaction__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'cost_per_successful_interaction' as metric,
@@ -296,8 +351,12 @@ final as (
         cast(cost_per_successful_interaction__value as double) as value,
         cast(cost_per_successful_interaction__numerator as double) as numerator,
         cast(cost_per_successful_interaction__denominator as double) as denominator,
-        cast(cost_per_successful_interaction__sample_size as bigint) as sample_size
+        cast(cost_per_successful_interaction__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'shadow_cost_usd' as metric,
@@ -313,8 +372,12 @@ final as (
         cast(shadow_cost_usd__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(shadow_cost_usd__sample_size as bigint) as sample_size
+        cast(shadow_cost_usd__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'error_rate' as metric,
@@ -330,8 +393,12 @@ final as (
         cast(error_rate__value as double) as value,
         cast(error_rate__numerator as double) as numerator,
         cast(error_rate__denominator as double) as denominator,
-        cast(error_rate__sample_size as bigint) as sample_size
+        cast(error_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'latency_p50_ms' as metric,
@@ -347,8 +414,12 @@ final as (
         cast(latency_p50_ms__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(latency_p50_ms__sample_size as bigint) as sample_size
+        cast(latency_p50_ms__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'latency_p95_ms' as metric,
@@ -364,8 +435,12 @@ final as (
         cast(latency_p95_ms__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(latency_p95_ms__sample_size as bigint) as sample_size
+        cast(latency_p95_ms__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'latency_p99_ms' as metric,
@@ -381,8 +456,12 @@ final as (
         cast(latency_p99_ms__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(latency_p99_ms__sample_size as bigint) as sample_size
+        cast(latency_p99_ms__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'tokens_per_interaction' as metric,
@@ -398,8 +477,12 @@ final as (
         cast(tokens_per_interaction__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(tokens_per_interaction__sample_size as bigint) as sample_size
+        cast(tokens_per_interaction__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'positive_feedback_rate' as metric,
@@ -415,8 +498,12 @@ final as (
         cast(positive_feedback_rate__value as double) as value,
         cast(positive_feedback_rate__numerator as double) as numerator,
         cast(positive_feedback_rate__denominator as double) as denominator,
-        cast(positive_feedback_rate__sample_size as bigint) as sample_size
+        cast(positive_feedback_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'feedback_coverage' as metric,
@@ -432,8 +519,12 @@ final as (
         cast(feedback_coverage__value as double) as value,
         cast(feedback_coverage__numerator as double) as numerator,
         cast(feedback_coverage__denominator as double) as denominator,
-        cast(feedback_coverage__sample_size as bigint) as sample_size
+        cast(feedback_coverage__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'judge_task_completion_mean' as metric,
@@ -449,8 +540,12 @@ final as (
         cast(judge_task_completion_mean__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(judge_task_completion_mean__sample_size as bigint) as sample_size
+        cast(judge_task_completion_mean__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'judge_relevance_mean' as metric,
@@ -466,8 +561,12 @@ final as (
         cast(judge_relevance_mean__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(judge_relevance_mean__sample_size as bigint) as sample_size
+        cast(judge_relevance_mean__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'judge_safety_mean' as metric,
@@ -483,8 +582,12 @@ final as (
         cast(judge_safety_mean__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(judge_safety_mean__sample_size as bigint) as sample_size
+        cast(judge_safety_mean__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'weighted_quality_score' as metric,
@@ -500,8 +603,12 @@ final as (
         cast(weighted_quality_score__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(null as bigint) as sample_size
+        cast(null as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'shadow_quality_margin' as metric,
@@ -517,8 +624,12 @@ final as (
         cast(shadow_quality_margin__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(shadow_quality_margin__sample_size as bigint) as sample_size
+        cast(shadow_quality_margin__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'mean_confidence' as metric,
@@ -534,8 +645,12 @@ final as (
         cast(mean_confidence__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(mean_confidence__sample_size as bigint) as sample_size
+        cast(mean_confidence__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'expected_calibration_error' as metric,
@@ -551,8 +666,12 @@ final as (
         cast(expected_calibration_error__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(expected_calibration_error__sample_size as bigint) as sample_size
+        cast(expected_calibration_error__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'interactions' as metric,
@@ -568,8 +687,12 @@ final as (
         cast(interactions__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(interactions__sample_size as bigint) as sample_size
+        cast(interactions__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'active_ai_users' as metric,
@@ -585,8 +708,12 @@ final as (
         cast(active_ai_users__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(active_ai_users__sample_size as bigint) as sample_size
+        cast(active_ai_users__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'success_rate' as metric,
@@ -602,8 +729,12 @@ final as (
         cast(success_rate__value as double) as value,
         cast(success_rate__numerator as double) as numerator,
         cast(success_rate__denominator as double) as denominator,
-        cast(success_rate__sample_size as bigint) as sample_size
+        cast(success_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'silent_failure_rate' as metric,
@@ -619,8 +750,12 @@ final as (
         cast(silent_failure_rate__value as double) as value,
         cast(silent_failure_rate__numerator as double) as numerator,
         cast(silent_failure_rate__denominator as double) as denominator,
-        cast(silent_failure_rate__sample_size as bigint) as sample_size
+        cast(silent_failure_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'judged_silent_failure_rate' as metric,
@@ -636,8 +771,12 @@ final as (
         cast(judged_silent_failure_rate__value as double) as value,
         cast(judged_silent_failure_rate__numerator as double) as numerator,
         cast(judged_silent_failure_rate__denominator as double) as denominator,
-        cast(judged_silent_failure_rate__sample_size as bigint) as sample_size
+        cast(judged_silent_failure_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'acceptance_rate' as metric,
@@ -653,8 +792,12 @@ final as (
         cast(acceptance_rate__value as double) as value,
         cast(acceptance_rate__numerator as double) as numerator,
         cast(acceptance_rate__denominator as double) as denominator,
-        cast(acceptance_rate__sample_size as bigint) as sample_size
+        cast(acceptance_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'edit_rate' as metric,
@@ -670,8 +813,12 @@ final as (
         cast(edit_rate__value as double) as value,
         cast(edit_rate__numerator as double) as numerator,
         cast(edit_rate__denominator as double) as denominator,
-        cast(edit_rate__sample_size as bigint) as sample_size
+        cast(edit_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'mean_edit_ratio' as metric,
@@ -687,8 +834,12 @@ final as (
         cast(mean_edit_ratio__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(mean_edit_ratio__sample_size as bigint) as sample_size
+        cast(mean_edit_ratio__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'regeneration_rate' as metric,
@@ -704,8 +855,12 @@ final as (
         cast(regeneration_rate__value as double) as value,
         cast(regeneration_rate__numerator as double) as numerator,
         cast(regeneration_rate__denominator as double) as denominator,
-        cast(regeneration_rate__sample_size as bigint) as sample_size
+        cast(regeneration_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'override_rate' as metric,
@@ -721,8 +876,12 @@ final as (
         cast(override_rate__value as double) as value,
         cast(override_rate__numerator as double) as numerator,
         cast(override_rate__denominator as double) as denominator,
-        cast(override_rate__sample_size as bigint) as sample_size
+        cast(override_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'fallback_rate' as metric,
@@ -738,8 +897,12 @@ final as (
         cast(fallback_rate__value as double) as value,
         cast(fallback_rate__numerator as double) as numerator,
         cast(fallback_rate__denominator as double) as denominator,
-        cast(fallback_rate__sample_size as bigint) as sample_size
+        cast(fallback_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'escalation_rate' as metric,
@@ -755,8 +918,12 @@ final as (
         cast(escalation_rate__value as double) as value,
         cast(escalation_rate__numerator as double) as numerator,
         cast(escalation_rate__denominator as double) as denominator,
-        cast(escalation_rate__sample_size as bigint) as sample_size
+        cast(escalation_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'external_search_rate' as metric,
@@ -772,8 +939,12 @@ final as (
         cast(external_search_rate__value as double) as value,
         cast(external_search_rate__numerator as double) as numerator,
         cast(external_search_rate__denominator as double) as denominator,
-        cast(external_search_rate__sample_size as bigint) as sample_size
+        cast(external_search_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'cost_usd' as metric,
@@ -789,8 +960,12 @@ final as (
         cast(cost_usd__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(cost_usd__sample_size as bigint) as sample_size
+        cast(cost_usd__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'cost_per_interaction' as metric,
@@ -806,8 +981,12 @@ final as (
         cast(cost_per_interaction__value as double) as value,
         cast(cost_per_interaction__numerator as double) as numerator,
         cast(cost_per_interaction__denominator as double) as denominator,
-        cast(cost_per_interaction__sample_size as bigint) as sample_size
+        cast(cost_per_interaction__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'cost_per_successful_interaction' as metric,
@@ -823,8 +1002,12 @@ final as (
         cast(cost_per_successful_interaction__value as double) as value,
         cast(cost_per_successful_interaction__numerator as double) as numerator,
         cast(cost_per_successful_interaction__denominator as double) as denominator,
-        cast(cost_per_successful_interaction__sample_size as bigint) as sample_size
+        cast(cost_per_successful_interaction__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'shadow_cost_usd' as metric,
@@ -840,8 +1023,12 @@ final as (
         cast(shadow_cost_usd__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(shadow_cost_usd__sample_size as bigint) as sample_size
+        cast(shadow_cost_usd__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'error_rate' as metric,
@@ -857,8 +1044,12 @@ final as (
         cast(error_rate__value as double) as value,
         cast(error_rate__numerator as double) as numerator,
         cast(error_rate__denominator as double) as denominator,
-        cast(error_rate__sample_size as bigint) as sample_size
+        cast(error_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'latency_p50_ms' as metric,
@@ -874,8 +1065,12 @@ final as (
         cast(latency_p50_ms__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(latency_p50_ms__sample_size as bigint) as sample_size
+        cast(latency_p50_ms__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'latency_p95_ms' as metric,
@@ -891,8 +1086,12 @@ final as (
         cast(latency_p95_ms__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(latency_p95_ms__sample_size as bigint) as sample_size
+        cast(latency_p95_ms__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'latency_p99_ms' as metric,
@@ -908,8 +1107,12 @@ final as (
         cast(latency_p99_ms__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(latency_p99_ms__sample_size as bigint) as sample_size
+        cast(latency_p99_ms__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'tokens_per_interaction' as metric,
@@ -925,8 +1128,12 @@ final as (
         cast(tokens_per_interaction__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(tokens_per_interaction__sample_size as bigint) as sample_size
+        cast(tokens_per_interaction__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'positive_feedback_rate' as metric,
@@ -942,8 +1149,12 @@ final as (
         cast(positive_feedback_rate__value as double) as value,
         cast(positive_feedback_rate__numerator as double) as numerator,
         cast(positive_feedback_rate__denominator as double) as denominator,
-        cast(positive_feedback_rate__sample_size as bigint) as sample_size
+        cast(positive_feedback_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'feedback_coverage' as metric,
@@ -959,8 +1170,12 @@ final as (
         cast(feedback_coverage__value as double) as value,
         cast(feedback_coverage__numerator as double) as numerator,
         cast(feedback_coverage__denominator as double) as denominator,
-        cast(feedback_coverage__sample_size as bigint) as sample_size
+        cast(feedback_coverage__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'judge_task_completion_mean' as metric,
@@ -976,8 +1191,12 @@ final as (
         cast(judge_task_completion_mean__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(judge_task_completion_mean__sample_size as bigint) as sample_size
+        cast(judge_task_completion_mean__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'judge_relevance_mean' as metric,
@@ -993,8 +1212,12 @@ final as (
         cast(judge_relevance_mean__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(judge_relevance_mean__sample_size as bigint) as sample_size
+        cast(judge_relevance_mean__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'judge_safety_mean' as metric,
@@ -1010,8 +1233,12 @@ final as (
         cast(judge_safety_mean__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(judge_safety_mean__sample_size as bigint) as sample_size
+        cast(judge_safety_mean__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'weighted_quality_score' as metric,
@@ -1027,8 +1254,12 @@ final as (
         cast(weighted_quality_score__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(null as bigint) as sample_size
+        cast(null as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'shadow_quality_margin' as metric,
@@ -1044,8 +1275,12 @@ final as (
         cast(shadow_quality_margin__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(shadow_quality_margin__sample_size as bigint) as sample_size
+        cast(shadow_quality_margin__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'mean_confidence' as metric,
@@ -1061,8 +1296,12 @@ final as (
         cast(mean_confidence__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(mean_confidence__sample_size as bigint) as sample_size
+        cast(mean_confidence__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'expected_calibration_error' as metric,
@@ -1078,8 +1317,12 @@ final as (
         cast(expected_calibration_error__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(expected_calibration_error__sample_size as bigint) as sample_size
+        cast(expected_calibration_error__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'interactions' as metric,
@@ -1095,8 +1338,12 @@ final as (
         cast(interactions__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(interactions__sample_size as bigint) as sample_size
+        cast(interactions__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'active_ai_users' as metric,
@@ -1112,8 +1359,12 @@ final as (
         cast(active_ai_users__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(active_ai_users__sample_size as bigint) as sample_size
+        cast(active_ai_users__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'success_rate' as metric,
@@ -1129,8 +1380,12 @@ final as (
         cast(success_rate__value as double) as value,
         cast(success_rate__numerator as double) as numerator,
         cast(success_rate__denominator as double) as denominator,
-        cast(success_rate__sample_size as bigint) as sample_size
+        cast(success_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'silent_failure_rate' as metric,
@@ -1146,8 +1401,12 @@ final as (
         cast(silent_failure_rate__value as double) as value,
         cast(silent_failure_rate__numerator as double) as numerator,
         cast(silent_failure_rate__denominator as double) as denominator,
-        cast(silent_failure_rate__sample_size as bigint) as sample_size
+        cast(silent_failure_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'judged_silent_failure_rate' as metric,
@@ -1163,8 +1422,12 @@ final as (
         cast(judged_silent_failure_rate__value as double) as value,
         cast(judged_silent_failure_rate__numerator as double) as numerator,
         cast(judged_silent_failure_rate__denominator as double) as denominator,
-        cast(judged_silent_failure_rate__sample_size as bigint) as sample_size
+        cast(judged_silent_failure_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'acceptance_rate' as metric,
@@ -1180,8 +1443,12 @@ final as (
         cast(acceptance_rate__value as double) as value,
         cast(acceptance_rate__numerator as double) as numerator,
         cast(acceptance_rate__denominator as double) as denominator,
-        cast(acceptance_rate__sample_size as bigint) as sample_size
+        cast(acceptance_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'edit_rate' as metric,
@@ -1197,8 +1464,12 @@ final as (
         cast(edit_rate__value as double) as value,
         cast(edit_rate__numerator as double) as numerator,
         cast(edit_rate__denominator as double) as denominator,
-        cast(edit_rate__sample_size as bigint) as sample_size
+        cast(edit_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'mean_edit_ratio' as metric,
@@ -1214,8 +1485,12 @@ final as (
         cast(mean_edit_ratio__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(mean_edit_ratio__sample_size as bigint) as sample_size
+        cast(mean_edit_ratio__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'regeneration_rate' as metric,
@@ -1231,8 +1506,12 @@ final as (
         cast(regeneration_rate__value as double) as value,
         cast(regeneration_rate__numerator as double) as numerator,
         cast(regeneration_rate__denominator as double) as denominator,
-        cast(regeneration_rate__sample_size as bigint) as sample_size
+        cast(regeneration_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'override_rate' as metric,
@@ -1248,8 +1527,12 @@ final as (
         cast(override_rate__value as double) as value,
         cast(override_rate__numerator as double) as numerator,
         cast(override_rate__denominator as double) as denominator,
-        cast(override_rate__sample_size as bigint) as sample_size
+        cast(override_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'fallback_rate' as metric,
@@ -1265,8 +1548,12 @@ final as (
         cast(fallback_rate__value as double) as value,
         cast(fallback_rate__numerator as double) as numerator,
         cast(fallback_rate__denominator as double) as denominator,
-        cast(fallback_rate__sample_size as bigint) as sample_size
+        cast(fallback_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'escalation_rate' as metric,
@@ -1282,8 +1569,12 @@ final as (
         cast(escalation_rate__value as double) as value,
         cast(escalation_rate__numerator as double) as numerator,
         cast(escalation_rate__denominator as double) as denominator,
-        cast(escalation_rate__sample_size as bigint) as sample_size
+        cast(escalation_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'external_search_rate' as metric,
@@ -1299,8 +1590,12 @@ final as (
         cast(external_search_rate__value as double) as value,
         cast(external_search_rate__numerator as double) as numerator,
         cast(external_search_rate__denominator as double) as denominator,
-        cast(external_search_rate__sample_size as bigint) as sample_size
+        cast(external_search_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'cost_usd' as metric,
@@ -1316,8 +1611,12 @@ final as (
         cast(cost_usd__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(cost_usd__sample_size as bigint) as sample_size
+        cast(cost_usd__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'cost_per_interaction' as metric,
@@ -1333,8 +1632,12 @@ final as (
         cast(cost_per_interaction__value as double) as value,
         cast(cost_per_interaction__numerator as double) as numerator,
         cast(cost_per_interaction__denominator as double) as denominator,
-        cast(cost_per_interaction__sample_size as bigint) as sample_size
+        cast(cost_per_interaction__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'cost_per_successful_interaction' as metric,
@@ -1350,8 +1653,12 @@ final as (
         cast(cost_per_successful_interaction__value as double) as value,
         cast(cost_per_successful_interaction__numerator as double) as numerator,
         cast(cost_per_successful_interaction__denominator as double) as denominator,
-        cast(cost_per_successful_interaction__sample_size as bigint) as sample_size
+        cast(cost_per_successful_interaction__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'shadow_cost_usd' as metric,
@@ -1367,8 +1674,12 @@ final as (
         cast(shadow_cost_usd__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(shadow_cost_usd__sample_size as bigint) as sample_size
+        cast(shadow_cost_usd__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'error_rate' as metric,
@@ -1384,8 +1695,12 @@ final as (
         cast(error_rate__value as double) as value,
         cast(error_rate__numerator as double) as numerator,
         cast(error_rate__denominator as double) as denominator,
-        cast(error_rate__sample_size as bigint) as sample_size
+        cast(error_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'latency_p50_ms' as metric,
@@ -1401,8 +1716,12 @@ final as (
         cast(latency_p50_ms__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(latency_p50_ms__sample_size as bigint) as sample_size
+        cast(latency_p50_ms__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'latency_p95_ms' as metric,
@@ -1418,8 +1737,12 @@ final as (
         cast(latency_p95_ms__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(latency_p95_ms__sample_size as bigint) as sample_size
+        cast(latency_p95_ms__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'latency_p99_ms' as metric,
@@ -1435,8 +1758,12 @@ final as (
         cast(latency_p99_ms__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(latency_p99_ms__sample_size as bigint) as sample_size
+        cast(latency_p99_ms__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'tokens_per_interaction' as metric,
@@ -1452,8 +1779,12 @@ final as (
         cast(tokens_per_interaction__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(tokens_per_interaction__sample_size as bigint) as sample_size
+        cast(tokens_per_interaction__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'positive_feedback_rate' as metric,
@@ -1469,8 +1800,12 @@ final as (
         cast(positive_feedback_rate__value as double) as value,
         cast(positive_feedback_rate__numerator as double) as numerator,
         cast(positive_feedback_rate__denominator as double) as denominator,
-        cast(positive_feedback_rate__sample_size as bigint) as sample_size
+        cast(positive_feedback_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'feedback_coverage' as metric,
@@ -1486,8 +1821,12 @@ final as (
         cast(feedback_coverage__value as double) as value,
         cast(feedback_coverage__numerator as double) as numerator,
         cast(feedback_coverage__denominator as double) as denominator,
-        cast(feedback_coverage__sample_size as bigint) as sample_size
+        cast(feedback_coverage__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'judge_task_completion_mean' as metric,
@@ -1503,8 +1842,12 @@ final as (
         cast(judge_task_completion_mean__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(judge_task_completion_mean__sample_size as bigint) as sample_size
+        cast(judge_task_completion_mean__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'judge_relevance_mean' as metric,
@@ -1520,8 +1863,12 @@ final as (
         cast(judge_relevance_mean__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(judge_relevance_mean__sample_size as bigint) as sample_size
+        cast(judge_relevance_mean__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'judge_safety_mean' as metric,
@@ -1537,8 +1884,12 @@ final as (
         cast(judge_safety_mean__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(judge_safety_mean__sample_size as bigint) as sample_size
+        cast(judge_safety_mean__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'weighted_quality_score' as metric,
@@ -1554,8 +1905,12 @@ final as (
         cast(weighted_quality_score__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(null as bigint) as sample_size
+        cast(null as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'shadow_quality_margin' as metric,
@@ -1571,8 +1926,12 @@ final as (
         cast(shadow_quality_margin__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(shadow_quality_margin__sample_size as bigint) as sample_size
+        cast(shadow_quality_margin__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'mean_confidence' as metric,
@@ -1588,8 +1947,12 @@ final as (
         cast(mean_confidence__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(mean_confidence__sample_size as bigint) as sample_size
+        cast(mean_confidence__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'expected_calibration_error' as metric,
@@ -1605,8 +1968,12 @@ final as (
         cast(expected_calibration_error__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(expected_calibration_error__sample_size as bigint) as sample_size
+        cast(expected_calibration_error__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'interactions' as metric,
@@ -1622,8 +1989,12 @@ final as (
         cast(interactions__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(interactions__sample_size as bigint) as sample_size
+        cast(interactions__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'active_ai_users' as metric,
@@ -1639,8 +2010,12 @@ final as (
         cast(active_ai_users__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(active_ai_users__sample_size as bigint) as sample_size
+        cast(active_ai_users__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'task_completion_rate' as metric,
@@ -1656,8 +2031,12 @@ final as (
         cast(task_completion_rate__value as double) as value,
         cast(task_completion_rate__numerator as double) as numerator,
         cast(task_completion_rate__denominator as double) as denominator,
-        cast(task_completion_rate__sample_size as bigint) as sample_size
+        cast(task_completion_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'time_to_completion_p50_s' as metric,
@@ -1673,8 +2052,12 @@ final as (
         cast(time_to_completion_p50_s__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(time_to_completion_p50_s__sample_size as bigint) as sample_size
+        cast(time_to_completion_p50_s__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'interactions_per_task' as metric,
@@ -1690,8 +2073,12 @@ final as (
         cast(interactions_per_task__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(interactions_per_task__sample_size as bigint) as sample_size
+        cast(interactions_per_task__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'task_completion_rate' as metric,
@@ -1707,8 +2094,12 @@ final as (
         cast(task_completion_rate__value as double) as value,
         cast(task_completion_rate__numerator as double) as numerator,
         cast(task_completion_rate__denominator as double) as denominator,
-        cast(task_completion_rate__sample_size as bigint) as sample_size
+        cast(task_completion_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'time_to_completion_p50_s' as metric,
@@ -1724,8 +2115,12 @@ final as (
         cast(time_to_completion_p50_s__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(time_to_completion_p50_s__sample_size as bigint) as sample_size
+        cast(time_to_completion_p50_s__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'interactions_per_task' as metric,
@@ -1741,8 +2136,12 @@ final as (
         cast(interactions_per_task__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(interactions_per_task__sample_size as bigint) as sample_size
+        cast(interactions_per_task__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'task_completion_rate' as metric,
@@ -1758,8 +2157,12 @@ final as (
         cast(task_completion_rate__value as double) as value,
         cast(task_completion_rate__numerator as double) as numerator,
         cast(task_completion_rate__denominator as double) as denominator,
-        cast(task_completion_rate__sample_size as bigint) as sample_size
+        cast(task_completion_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'time_to_completion_p50_s' as metric,
@@ -1775,8 +2178,12 @@ final as (
         cast(time_to_completion_p50_s__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(time_to_completion_p50_s__sample_size as bigint) as sample_size
+        cast(time_to_completion_p50_s__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'interactions_per_task' as metric,
@@ -1792,8 +2199,12 @@ final as (
         cast(interactions_per_task__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(interactions_per_task__sample_size as bigint) as sample_size
+        cast(interactions_per_task__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'trust_calibration_gap' as metric,
@@ -1809,8 +2220,12 @@ final as (
         cast(trust_calibration_gap__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(trust_calibration_gap__sample_size as bigint) as sample_size
+        cast(trust_calibration_gap__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'feature_adoption_rate' as metric,
@@ -1826,8 +2241,12 @@ final as (
         cast(feature_adoption_rate__value as double) as value,
         cast(feature_adoption_rate__numerator as double) as numerator,
         cast(feature_adoption_rate__denominator as double) as denominator,
-        cast(feature_adoption_rate__sample_size as bigint) as sample_size
+        cast(feature_adoption_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'ai_user_retention_d30' as metric,
@@ -1843,8 +2262,12 @@ final as (
         cast(ai_user_retention_d30__value as double) as value,
         cast(ai_user_retention_d30__numerator as double) as numerator,
         cast(ai_user_retention_d30__denominator as double) as denominator,
-        cast(ai_user_retention_d30__sample_size as bigint) as sample_size
+        cast(ai_user_retention_d30__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'trust_calibration_gap' as metric,
@@ -1860,8 +2283,12 @@ final as (
         cast(trust_calibration_gap__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(trust_calibration_gap__sample_size as bigint) as sample_size
+        cast(trust_calibration_gap__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'feature_adoption_rate' as metric,
@@ -1877,8 +2304,12 @@ final as (
         cast(feature_adoption_rate__value as double) as value,
         cast(feature_adoption_rate__numerator as double) as numerator,
         cast(feature_adoption_rate__denominator as double) as denominator,
-        cast(feature_adoption_rate__sample_size as bigint) as sample_size
+        cast(feature_adoption_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'ai_user_retention_d30' as metric,
@@ -1894,8 +2325,12 @@ final as (
         cast(ai_user_retention_d30__value as double) as value,
         cast(ai_user_retention_d30__numerator as double) as numerator,
         cast(ai_user_retention_d30__denominator as double) as denominator,
-        cast(ai_user_retention_d30__sample_size as bigint) as sample_size
+        cast(ai_user_retention_d30__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'trust_calibration_gap' as metric,
@@ -1911,8 +2346,12 @@ final as (
         cast(trust_calibration_gap__value as double) as value,
         cast(null as double) as numerator,
         cast(null as double) as denominator,
-        cast(trust_calibration_gap__sample_size as bigint) as sample_size
+        cast(trust_calibration_gap__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'feature_adoption_rate' as metric,
@@ -1928,8 +2367,12 @@ final as (
         cast(feature_adoption_rate__value as double) as value,
         cast(feature_adoption_rate__numerator as double) as numerator,
         cast(feature_adoption_rate__denominator as double) as denominator,
-        cast(feature_adoption_rate__sample_size as bigint) as sample_size
+        cast(feature_adoption_rate__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
     union all
     select
         'ai_user_retention_d30' as metric,
@@ -1945,8 +2388,12 @@ final as (
         cast(ai_user_retention_d30__value as double) as value,
         cast(ai_user_retention_d30__numerator as double) as numerator,
         cast(ai_user_retention_d30__denominator as double) as denominator,
-        cast(ai_user_retention_d30__sample_size as bigint) as sample_size
+        cast(ai_user_retention_d30__sample_size as bigint) as sample_size,
+        '6aac25528c4c416b' as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
 
 )
 

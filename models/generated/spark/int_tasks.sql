@@ -4,6 +4,8 @@
 -- One user goal: its interactions (retries, regenerations) and whether it completed.
 -- No outcome columns are declared for this entity; a pass-through of int_tasks__base.
 
+{{ config(materialized='view') }}
+
 with tasks as (
 
     select * from {{ ref('int_tasks__base') }}
@@ -31,7 +33,9 @@ final as (
         has_successful_interaction,
         task_completed_at,
         time_to_completion_s,
-        cost_usd
+        cost_usd,
+        '6aac25528c4c416b' as _definition_hash,
+        _built_at
     from tasks
 
 )

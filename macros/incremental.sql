@@ -1,0 +1,71 @@
+{#-
+    Incremental builds. Each incremental model stamps the rows it writes with `_built_at`, the dbt
+    invocation's start time (the same for every model of one run), and on its next run reads from
+    its parent only the rows written since its own last build: parents' `_built_at` greater than its
+    own latest. A model built alone (`--select`) catches up on every run its parents had meanwhile,
+    and a parent rebuilt from scratch makes its children recompute everything.
+
+    Only the first model, stg_ai_events__checked, looks at the raw events; it re-reads the rows
+    whose arrival (received_at, else occurred_at) is within `outcomes_lookback_hours` of the latest
+    valid arrival it has already seen.
+
+    Materialization per adapter: incremental with delete+insert on DuckDB and PostgreSQL (dbt's
+    default there; the keys are periods and ids, not unique rows). On Spark the models are rebuilt
+    as tables: parquet tables in session mode cannot delete rows, and `merge` needs Delta or
+    Iceberg with keys unique per row (see README "Warehouses").
+-#}
+
+{% macro incremental_materialization() -%}
+    {{- 'table' if target.type == 'spark' else 'incremental' -}}
+{%- endmacro %}
+
+
+{#- The run's stamp for the rows a model writes. -#}
+{% macro built_at() -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
+{%- endmacro %}
+
+
+{#- The latest stamp in this model (a time before any build when it is empty). -#}
+{% macro last_build() -%}
+    (select coalesce(max(_built_at), cast('1900-01-01' as timestamp)) from {{ this }})
+{%- endmacro %}
+
+
+{#-
+    The periods a generated aggregated model rewrites (`select period_start from ...`): every period
+    of the spine on a full build; on an incremental one, the periods of entity rows written since
+    its last build, spine periods it does not have yet, periods it has that no entity row is in any
+    more, and every period when the metric definitions changed since (`definition_hash`).
+-#}
+{% macro rebuilt_periods(spine, dated, definition_hash) -%}
+    select period_start from {{ spine }}
+    {%- if is_incremental() %}
+    where period_start in (select period_start from {{ dated }} where _built_at > {{ outcome_metrics.last_build() }})
+        or not exists (select 1 from {{ this }} as previous where previous.period_start = {{ spine }}.period_start)
+        or not exists (select 1 from {{ dated }} as rows_now where rows_now.period_start = {{ spine }}.period_start)
+        or '{{ definition_hash }}' <> (select max(_definition_hash) from {{ this }})
+    {%- endif %}
+{%- endmacro %}
+
+
+{#- Rows of an aggregated model the long table rewrites: those written since its last build. -#}
+{% macro changed_rows(definition_hash) -%}
+    {%- if is_incremental() -%}
+        (_built_at > {{ outcome_metrics.last_build() }} or '{{ definition_hash }}' <> (select max(_definition_hash) from {{ this }}))
+    {%- else -%}
+        (1 = 1)
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#-
+    A post-hook for incremental models keyed on something coarser than their rows' identity:
+    after a definition change every rewritten row carries the new hash, so rows still carrying an
+    old one belong to metrics that no longer exist.
+-#}
+{% macro delete_stale_definitions(definition_hash) -%}
+    {%- if target.type != 'spark' -%}
+        delete from {{ this }} where _definition_hash <> '{{ definition_hash }}'
+    {%- endif -%}
+{%- endmacro %}
