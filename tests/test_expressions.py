@@ -1,6 +1,8 @@
 import pytest
 
-from outcome_metrics.expressions import ExpressionError, check
+from outcome_metrics.dialects import DIALECTS
+from outcome_metrics.entities import ColumnType
+from outcome_metrics.expressions import ExpressionError, check, safe_division
 
 COLUMNS = ("has_accept", "has_edit", "latency_ms", "feature")
 
@@ -40,3 +42,38 @@ def test_check_refuses_unsafe_or_unknown_constructs(text, message):
     with pytest.raises(ExpressionError, match=None) as error:
         check(text, COLUMNS)
     assert message in str(error.value)
+
+
+B, N = ColumnType.BOOLEAN, ColumnType.NUMBER
+TOKENS = {"input_tokens": N, "output_tokens": N}  # bigint columns on PostgreSQL
+RATIO = "cast(input_tokens as {}) / nullif(output_tokens, 0) > 1"
+
+
+@pytest.mark.parametrize(
+    ("dialect", "sql"),
+    [
+        ("duckdb", RATIO.format("double")),
+        ("postgres", RATIO.format("double precision")),
+        ("spark", RATIO.format("double")),
+    ],
+)
+def test_check_divides_as_doubles_in_every_dialect(dialect, sql):
+    # PostgreSQL divides integers as integers (3 / 2 = 1), DuckDB and Spark do not
+    checked = check("input_tokens / output_tokens > 1", TOKENS, expect=B)
+    assert DIALECTS[dialect].render(checked.ast) == sql
+
+
+def test_check_guards_every_division_at_every_depth():
+    checked = check("input_tokens / (output_tokens / (input_tokens % 2)) / 2", TOKENS)
+    assert checked.sql == (
+        "CAST(CAST(input_tokens AS DOUBLE) / NULLIF((CAST(output_tokens AS DOUBLE)"
+        " / NULLIF((input_tokens % NULLIF(2, 0)), 0)), 0) AS DOUBLE) / NULLIF(2, 0)"
+    )
+
+
+def test_safe_division_leaves_guarded_divisions_as_they_are():
+    # render guards derived metrics whose inputs are ratios guarded already
+    guarded = check("input_tokens / output_tokens % input_tokens", TOKENS).ast
+    assert safe_division(guarded) == guarded
+    written = check("cast(input_tokens as double) / nullif(output_tokens, 0)", TOKENS)
+    assert written.sql == "CAST(input_tokens AS DOUBLE) / NULLIF(output_tokens, 0)"

@@ -184,5 +184,5 @@ def test_check_parenthesises_predicates_used_as_operands(con):
 
 def test_check_turns_division_by_zero_into_null(con):
     checked = check("latency_ms / input_tokens + latency_ms % 0", COLUMNS, expect=ColumnType.NUMBER)
-    assert checked.sql == "latency_ms / NULLIF(input_tokens, 0) + latency_ms % NULLIF(0, 0)"
+    assert checked.sql == "CAST(latency_ms AS DOUBLE) / NULLIF(input_tokens, 0) + latency_ms % NULLIF(0, 0)"
     assert con.execute(f"select {checked.sql} from t1").fetchall() == [(None,)]

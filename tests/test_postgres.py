@@ -33,7 +33,9 @@ import pytest
 
 from outcome_metrics import contract
 from outcome_metrics.dbt import dbt_build
-from outcome_metrics.entities import ENTITIES
+from outcome_metrics.dialects import DIALECTS
+from outcome_metrics.entities import ENTITIES, ColumnType
+from outcome_metrics.expressions import check
 from outcome_metrics.postgres import (
     ConnectionParams,
     TemporaryCluster,
@@ -414,6 +416,29 @@ def test_postgres_databases_sort_and_tell_time_like_a_production_server(builds):
     if row["version"] < 150000:
         pytest.skip("ICU as a database's default collation needs PostgreSQL 15+")
     assert row["linguistic"], "en-US sorts 'x_a' before 'x_Z'; bytewise order does not"
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_divisions_written_in_yaml_give_duckdbs_numbers_on_postgres(cluster):
+    """PostgreSQL divides bigints as integers (3 / 2 = 1, DuckDB says 1.5) and fails the whole query on
+    a zero divisor (DuckDB gives infinity, so 3 / (3 / 0) is a fake 0): measures and filters from YAML
+    must give the same numbers on both, NULL for any division by zero however deeply nested."""
+    number = {"input_tokens": ColumnType.NUMBER, "output_tokens": ColumnType.NUMBER}
+    ratio = check("input_tokens / output_tokens", number, expect=ColumnType.NUMBER).ast
+    nested = check("input_tokens / (input_tokens / output_tokens)", number, expect=ColumnType.NUMBER).ast
+    kept = check("input_tokens / output_tokens > 1", number, expect=ColumnType.BOOLEAN).ast
+    rows = "(values (1, cast(3 as bigint), cast(2 as bigint)), (2, 3, 0)) as events(n, input_tokens, output_tokens)"
+
+    def sql(dialect: str) -> str:
+        columns = ", ".join(f"{DIALECTS[dialect].render(e.copy())} as {n}" for e, n in
+                            ((ratio, "ratio"), (nested, "nested"), (kept, "kept")))  # fmt: skip
+        return f"select {columns} from {rows} order by n"
+
+    expected = [(1.5, 2.0, True), (None, None, None)]
+    with duckdb.connect() as con:
+        assert con.execute(sql("duckdb")).fetchall() == expected
+    assert [tuple(row.values()) for row in query(cluster, sql("postgres"))] == expected
 
 
 # -- loading events ---------------------------------------------------------------------------------

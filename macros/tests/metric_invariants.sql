@@ -8,7 +8,7 @@
 
 select metric, grain, period_start, segment_by, value
 from {{ model }}
-where metric in ('{{ metrics | join("', '") }}')
+where {{ metric_in(metrics) }}
     and (
         {% if min_value is not none %}value < {{ min_value }}{% else %}false{% endif %}
         or {% if max_value is not none %}value > {{ max_value }}{% else %}false{% endif %}
@@ -22,7 +22,7 @@ where metric in ('{{ metrics | join("', '") }}')
 
 select metric, grain, period_start, segment_by, numerator, denominator
 from {{ model }}
-where metric in ('{{ metrics | join("', '") }}')
+where {{ metric_in(metrics) }}
     and (numerator > denominator or numerator < 0 or denominator < 0)
 
 {% endtest %}
@@ -33,7 +33,7 @@ where metric in ('{{ metrics | join("', '") }}')
 
 select metric, grain, period_start, segment_by, value, denominator
 from {{ model }}
-where metric in ('{{ metrics | join("', '") }}')
+where {{ metric_in(metrics) }}
     and ((denominator = 0 and value is not null) or (denominator <> 0 and value is null))
 
 {% endtest %}
@@ -87,7 +87,7 @@ where actual.metric is null
 union all
 select metric, period_start, 'NULL count' as problem
 from actual
-where metric in ('{{ zero_filled | join("', '") }}') and value is null
+where {{ metric_in(zero_filled) }} and value is null
 {% endif %}
 
 {% endtest %}
@@ -104,7 +104,7 @@ with segment_sums as (
 
     select metric, grain, period_start, sum({{ column }}) as total
     from {{ model }}
-    where segment_by = '{{ dimension }}' and metric in ('{{ metrics | join("', '") }}')
+    where segment_by = '{{ dimension }}' and {{ metric_in(metrics) }}
     group by metric, grain, period_start
 
 ),
@@ -113,7 +113,7 @@ overall as (
 
     select metric, grain, period_start, {{ column }} as total
     from {{ model }}
-    where segment_by = '' and metric in ('{{ metrics | join("', '") }}')
+    where segment_by = '' and {{ metric_in(metrics) }}
 
 )
 
@@ -141,7 +141,7 @@ with day_sums as (
         cast({{ dbt.date_trunc(grain, 'period_start') }} as date) as period_start,
         sum({{ column }}) as total
     from {{ model }}
-    where grain = 'day' and metric in ('{{ metrics | join("', '") }}')
+    where grain = 'day' and {{ metric_in(metrics) }}
     group by
         metric, segment_by,
         {% for dimension in dimensions_of(model) %}{{ dimension }},{% endfor %}
@@ -153,7 +153,7 @@ coarse as (
 
     select *
     from {{ model }}
-    where grain = '{{ grain }}' and metric in ('{{ metrics | join("', '") }}')
+    where grain = '{{ grain }}' and {{ metric_in(metrics) }}
 
 )
 
@@ -203,6 +203,12 @@ full outer join from_events
 where coalesce(from_metrics.value, 0) <> coalesce(from_events.interactions, 0)
 
 {% endtest %}
+
+
+{#- `metric in ('a', 'b')`: the rows of the listed metrics (validated snake_case names: nothing to escape). -#}
+{% macro metric_in(metrics) -%}
+    metric in ('{{ metrics | join("', '") }}')
+{%- endmacro %}
 
 
 {#- The dimension columns of fct_metric_values (not its fixed columns, nor `_built_at` and the like). -#}

@@ -9,7 +9,8 @@ A small type check follows (column types from `entities.ColumnType`): a filter m
 condition, an aggregated expression a number, and every operator gets operands of compatible
 types, so `has_accept + 1` or `feature > 3` are refused here rather than failing in the warehouse.
 What passes should not fail on any row either: casts that can fail on some values (text to a
-number, a number to int) need try_cast, and division by zero gives NULL.
+number, a number to int) need try_cast, and division by zero gives NULL. Division is never integer
+division, so `a / b` gives the same number on every warehouse (see `safe_division`).
 """
 
 from __future__ import annotations
@@ -225,8 +226,7 @@ def check(
     `columns` maps names to types (a plain list of names skips the type check of those columns);
     `expect` is the type(s) the whole expression must have; `noun` and `scope` name what the
     names are and where they come from, for messages ("unknown metric 'x'"). With
-    `guard_division`, `a / b` and `a % b` become `a / nullif(b, 0)`: a zero divisor gives NULL in
-    every warehouse instead of an error.
+    `guard_division`, every division goes through `safe_division`.
     """
     types: dict[str, Type] = dict(columns) if isinstance(columns, Mapping) else dict.fromkeys(columns)
     node = parse(text)
@@ -254,7 +254,7 @@ def check(
         _Typer.fits(node, result, wanted, None)
     node = _explicit_precedence(node)
     if guard_division:
-        node = _guard_division(node)
+        node = safe_division(node)
     return Checked(sql=_sql(node), ast=node, columns=tuple(used), type=result)
 
 
@@ -280,14 +280,31 @@ def _explicit_precedence(node: exp.Expression) -> exp.Expression:
     return node
 
 
-def _guard_division(node: exp.Expression) -> exp.Expression:
-    def rewrite(child: exp.Expression) -> exp.Expression:
-        if isinstance(child, (exp.Div, exp.Mod)):
-            divisor = exp.Nullif(this=child.expression, expression=exp.Literal.number(0))
-            return child.__class__(this=child.this, expression=divisor)
-        return child
+_DOUBLE = exp.DataType.Type.DOUBLE
+_ZERO = exp.Literal.number(0)
 
-    return node.transform(rewrite)
+
+def safe_division(node: exp.Expression) -> exp.Expression:
+    """`a / b` → `cast(a as double) / nullif(b, 0)` and `a % b` → `a % nullif(b, 0)`, at every depth.
+
+    The same numbers on every warehouse: PostgreSQL divides integers as integers (`3 / 2` is 1),
+    DuckDB and Spark do not, so the dividend becomes the dialect's double (sqlglot adds that cast
+    when it writes PostgreSQL from DuckDB SQL; written here, it does not depend on that and every
+    dialect's SQL says the same). A zero divisor gives NULL where PostgreSQL and `%` in DuckDB would
+    fail the query and `/` in DuckDB would give infinity. `%` keeps its operands: PostgreSQL has no
+    `%` for doubles. Guarded parts stay as they are (a dividend cast to double, a divisor in nullif(…, 0)),
+    so guarding twice changes nothing: render guards derived metrics over already guarded ratios.
+    Used by `check` (filters, measures, outcomes) and by render (derived metrics, grouped
+    `combine`). Returns a copy.
+    """
+    node = node.copy()
+    for child in list(node.find_all(exp.Div, exp.Mod)):  # in place: a replaced node's children would not be visited
+        divisor, dividend = child.expression, child.this
+        if not (isinstance(divisor, exp.Nullif) and divisor.expression == _ZERO):
+            child.set("expression", exp.Nullif(this=divisor, expression=_ZERO.copy()))
+        if isinstance(child, exp.Div) and not (isinstance(dividend, exp.Cast) and dividend.to.is_type(_DOUBLE)):
+            child.set("this", exp.Cast(this=dividend, to=exp.DataType(this=_DOUBLE)))
+    return node
 
 
 def substitute(node: exp.Expression, replacements: dict[str, exp.Expression]) -> exp.Expression:

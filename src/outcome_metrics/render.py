@@ -24,6 +24,7 @@ from sqlglot import exp
 from outcome_metrics import naming
 from outcome_metrics.dialects import Dialect
 from outcome_metrics.entities import ALL_DIMENSIONS, ENTITIES, Entity
+from outcome_metrics.expressions import safe_division
 from outcome_metrics.spec import Agg, Grain
 from outcome_metrics.validate import Project, ResolvedMeasure, ResolvedMetric
 
@@ -229,7 +230,7 @@ def _grouped_ctes(plan_: AggregatePlan, metric: ResolvedMetric, dialect: Dialect
     per_group.set("group", exp.Group(expressions=[exp.GroupingSets(expressions=sets)]))
     combined = select_(
         col("period_start"), *(col(d) for d in dims),
-        alias(_safe_division(grouped.combine.copy()), naming.component(metric.name, naming.VALUE)),
+        alias(safe_division(grouped.combine), naming.component(metric.name, naming.VALUE)),
         alias(exp.Sum(this=col("rows_in_group")), naming.component(metric.name, naming.SAMPLE_SIZE)),
     ).from_(naming.component(metric.name, "per_group"), copy=False)  # fmt: skip
     if grouped.having is not None:
@@ -242,19 +243,6 @@ def _grouped_ctes(plan_: AggregatePlan, metric: ResolvedMetric, dialect: Dialect
     ]
 
 
-def _safe_division(node: exp.Expression) -> exp.Expression:
-    """a / b → cast(a as double) / nullif(b, 0): never integer division, never a division error
-    (an empty population gives NULL)."""
-
-    def rewrite(child: exp.Expression) -> exp.Expression:
-        if isinstance(child, exp.Div):
-            numerator = child.this if isinstance(child.this, exp.Cast) else cast(child.this, "double")
-            return exp.Div(this=numerator, expression=exp.Nullif(this=child.expression, expression=exp.Literal.number(0)))
-        return child
-
-    return node.transform(rewrite)
-
-
 def value_expression(metric: ResolvedMetric, project: Project) -> exp.Expression:
     """The metric's value from the aggregated model's component columns."""
     name = metric.name
@@ -264,7 +252,7 @@ def value_expression(metric: ResolvedMetric, project: Project) -> exp.Expression
                 return exp.paren(value_expression(project.metric(child.name), project), copy=False)
             return child
 
-        return _safe_division(metric.derived_expr.copy().transform(replace))
+        return safe_division(metric.derived_expr.transform(replace))
     if "value" in metric.measures or metric.grouped is not None:
         return cast(col(naming.component(name, naming.VALUE)), "double")
     return exp.Div(
