@@ -231,7 +231,7 @@ def main() -> None:
         target = result["targets"].get(name)
         note = f"{target['target']}  {'met' if target['met'] else 'NOT MET'}" if target else ""
         print(f"{name:<26} {result[name]:>12,}   {note}")
-    print(f"\nwrote {out.relative_to(ROOT)}")
+    print(f"\nwrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
 
 
 if __name__ == "__main__":

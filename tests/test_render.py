@@ -75,3 +75,21 @@ def test_percentile_renders_per_dialect(files):
     assert "percentile_cont(0.95) within group (order by" in \
         files["models/generated/postgres/int_interactions_aggregated_daily.sql"]
     assert "percentile(" in files["models/generated/spark/int_interactions_aggregated_daily.sql"]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_sql_named_from_a_placeholder_is_the_sql_rendered_with_the_longest_name(dialect):
+    # sqlglot wraps function arguments past 80 characters, so layout can depend on a name's length;
+    # names are capped at 50 characters (spec.Identifier), component columns at 63
+    from sqlglot import exp
+
+    from outcome_metrics.dialects import DIALECTS as BY_NAME
+    from outcome_metrics.render import Spliced
+
+    def build(name: str) -> exp.Expression:
+        column = exp.column(f"{name}__denominator", table="labelled")
+        return exp.Div(this=exp.Coalesce(this=column, expressions=[exp.Literal.number(0)]),
+                       expression=exp.Nullif(this=column.copy(), expression=exp.Literal.number(0)))  # fmt: skip
+
+    name = "m" * 50
+    assert Spliced(BY_NAME[dialect]).named("key", name, build).this == BY_NAME[dialect].render(build(name))

@@ -15,9 +15,13 @@ import click
 from outcome_metrics import contract
 from outcome_metrics.errors import OutcomesError, SpecError
 from outcome_metrics.project import compile_project, find_root, load_project
-from outcome_metrics.warehouse import database_path, stderr
 
 TARGETS = ("duckdb", "postgres", "spark")
+
+
+def stderr(message: str) -> None:
+    """Progress to stderr (as `warehouse.stderr`, which would import duckdb: `compile` needs none)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def _root(ctx: click.Context) -> Path:
@@ -260,6 +264,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...]) -> None:
         outcomes ingest events.parquet
         OUTCOMES_DUCKDB_PATH=/data/events.duckdb outcomes ingest day1.csv day2.jsonl
     """
+    from outcome_metrics.warehouse import database_path
     from outcome_metrics.warehouse import ingest as ingest_files
 
     db_path = database_path(_root(ctx))

@@ -51,6 +51,8 @@ class Dialect:
 
 def finish(sql: str) -> str:
     """Turn ref placeholders into dbt's `{{ ref('...') }}`."""
+    if REF_PREFIX not in sql:  # most SQL has none; the search below is slow on large models
+        return sql
     return re.sub(rf"\b{REF_PREFIX}(\w+)", r"{{ ref('\1') }}", sql)
 
 

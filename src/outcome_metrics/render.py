@@ -16,13 +16,13 @@ Pure: returns file contents, writes nothing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
 
 from sqlglot import exp
 
 from outcome_metrics import naming
-from outcome_metrics.dialects import Dialect
+from outcome_metrics.dialects import Dialect, finish
 from outcome_metrics.entities import ALL_DIMENSIONS, ENTITIES, Entity
 from outcome_metrics.expressions import safe_division
 from outcome_metrics.spec import Agg, Grain
@@ -60,6 +60,11 @@ def select_(*expressions: str | exp.Expression) -> exp.Select:
 
 def col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table)
+
+
+def table(name: str) -> exp.Table:
+    """A table by name. Builders such as `from_` parse a string argument; this does not parse."""
+    return exp.Table(this=exp.to_identifier(name))
 
 
 def alias(node: exp.Expression, name: str) -> exp.Alias:
@@ -181,35 +186,71 @@ def _sample_size(measure: ResolvedMeasure) -> exp.Expression:
     return exp.Count(this=_when(measure.filter, measure.expr))
 
 
-def components(metric: ResolvedMetric, dialect: Dialect) -> list[Component]:
+PLACEHOLDER = "__name__"  # never a metric or column name: those start with a letter (spec.IDENTIFIER)
+
+
+@dataclass
+class Spliced:
+    """Subtrees that recur in one model, each built and rendered once, then spliced in as their SQL
+    (an opaque sqlglot `Var`) wherever they recur.
+
+    Ratios share denominators (`count(case when has_response then 1 end)`) and metrics share segment
+    lists: the 1,575 aggregates of 531 interaction metrics (the catalog plus 500 generated ratios)
+    are 57 distinct ones, and building and rendering every copy was most of a compile.
+    """
+
+    dialect: Dialect
+    rendered: dict[Hashable, str] = field(default_factory=dict)
+
+    def __call__(self, key: Hashable, build: Callable[[], exp.Expression]) -> exp.Var:
+        if key not in self.rendered:
+            self.rendered[key] = self.dialect.render(build())
+        return exp.Var(this=self.rendered[key])
+
+    def named(self, key: Hashable, name: str, build: Callable[[str], exp.Expression]) -> exp.Var:
+        """`build(name)`, for SQL that differs from one metric (or column) to the next only in the
+        name: rendered once per key with a placeholder name, then named by replacing it. The layout
+        must not depend on the name's length: sqlglot wraps function arguments only past 80
+        characters, and names stay under 50 (spec.Identifier; tested with the longest)."""
+        rendered = self((key, PLACEHOLDER), lambda: build(PLACEHOLDER)).this  # keys apart from __call__'s
+        return exp.Var(this=rendered.replace(PLACEHOLDER, name))
+
+
+def components(metric: ResolvedMetric, spliced: Spliced) -> list[Component]:
     """The aggregate columns computed for `metric` in the one-scan `aggregated` CTE."""
-    name = metric.name
+    name, dialect = metric.name, spliced.dialect
     if metric.derived_expr is not None or metric.grouped is not None:
         return []
+
+    def value(measure: ResolvedMeasure, percentile: float | None = None) -> exp.Var:
+        return spliced((naming.VALUE, measure, percentile), lambda: _aggregate(measure, dialect, percentile))
+
+    def sample_size(measure: ResolvedMeasure) -> exp.Var:
+        return spliced((naming.SAMPLE_SIZE, measure), lambda: _sample_size(measure))
+
     if "value" in metric.measures:
         measure = metric.measures["value"]
         percentile = getattr(metric.spec, "percentile", None)
         return [
-            Component(naming.component(name, naming.VALUE), _aggregate(measure, dialect, percentile),
-                      Agg(measure.agg).is_total),  # fmt: skip
-            Component(naming.component(name, naming.SAMPLE_SIZE), _sample_size(measure), True),
+            Component(naming.component(name, naming.VALUE), value(measure, percentile), Agg(measure.agg).is_total),
+            Component(naming.component(name, naming.SAMPLE_SIZE), sample_size(measure), True),
         ]
     numerator, denominator = metric.measures["numerator"], metric.measures["denominator"]
     return [
-        Component(naming.component(name, naming.NUMERATOR), _aggregate(numerator, dialect), True),
-        Component(naming.component(name, naming.DENOMINATOR), _aggregate(denominator, dialect), True),
-        Component(naming.component(name, naming.SAMPLE_SIZE), _sample_size(denominator), True),
+        Component(naming.component(name, naming.NUMERATOR), value(numerator), True),
+        Component(naming.component(name, naming.DENOMINATOR), value(denominator), True),
+        Component(naming.component(name, naming.SAMPLE_SIZE), sample_size(denominator), True),
     ]
 
 
-def output_components(metric: ResolvedMetric, dialect: Dialect) -> list[Component]:
+def output_components(metric: ResolvedMetric, spliced: Spliced) -> list[Component]:
     """Every component column the aggregated model carries for `metric`."""
     if metric.grouped is not None:
         return [
             Component(naming.component(metric.name, naming.VALUE), exp.null(), False),
             Component(naming.component(metric.name, naming.SAMPLE_SIZE), exp.null(), True),
         ]
-    return components(metric, dialect)
+    return components(metric, spliced)
 
 
 def _grouped_ctes(plan_: AggregatePlan, metric: ResolvedMetric, dialect: Dialect
@@ -218,21 +259,21 @@ def _grouped_ctes(plan_: AggregatePlan, metric: ResolvedMetric, dialect: Dialect
     grouped = metric.grouped
     assert grouped is not None
     dims = plan_.dimensions
-    rows = select_("*", alias(grouped.group_by.copy(), "group_key")).from_("bucketed", copy=False)
+    rows = select_("*", alias(grouped.group_by.copy(), "group_key")).from_(table("bucketed"), copy=False)
     if grouped.filter is not None:
         rows = rows.where(grouped.filter.copy(), copy=False)
     per_group = select_(
         col("period_start"), *(col(d) for d in dims), col("group_key"),
         *(alias(_aggregate(m, dialect), name) for name, m in grouped.per_group.items()),
         alias(exp.Count(this=exp.Star()), "rows_in_group"),
-    ).from_(naming.component(metric.name, "rows"), copy=False)  # fmt: skip
+    ).from_(table(naming.component(metric.name, "rows")), copy=False)  # fmt: skip
     sets = [exp.Tuple(expressions=[col("period_start"), *(col(d) for d in s), col("group_key")]) for s in plan_.segments]
     per_group.set("group", exp.Group(expressions=[exp.GroupingSets(expressions=sets)]))
     combined = select_(
         col("period_start"), *(col(d) for d in dims),
         alias(safe_division(grouped.combine), naming.component(metric.name, naming.VALUE)),
         alias(exp.Sum(this=col("rows_in_group")), naming.component(metric.name, naming.SAMPLE_SIZE)),
-    ).from_(naming.component(metric.name, "per_group"), copy=False)  # fmt: skip
+    ).from_(table(naming.component(metric.name, "per_group")), copy=False)  # fmt: skip
     if grouped.having is not None:
         combined = combined.where(grouped.having.copy(), copy=False)
     combined = combined.group_by(col("period_start"), *(col(d) for d in dims), copy=False)
@@ -245,7 +286,6 @@ def _grouped_ctes(plan_: AggregatePlan, metric: ResolvedMetric, dialect: Dialect
 
 def value_expression(metric: ResolvedMetric, project: Project) -> exp.Expression:
     """The metric's value from the aggregated model's component columns."""
-    name = metric.name
     if metric.derived_expr is not None:
         def replace(child: exp.Expression) -> exp.Expression:
             if isinstance(child, exp.Column) and child.name in metric.inputs:
@@ -253,7 +293,16 @@ def value_expression(metric: ResolvedMetric, project: Project) -> exp.Expression
             return child
 
         return safe_division(metric.derived_expr.transform(replace))
-    if "value" in metric.measures or metric.grouped is not None:
+    return _component_value(metric.name, is_ratio=_is_ratio(metric))
+
+
+def _is_ratio(metric: ResolvedMetric) -> bool:
+    return "value" not in metric.measures and metric.grouped is None and metric.derived_expr is None
+
+
+def _component_value(name: str, *, is_ratio: bool) -> exp.Expression:
+    """A simple, grouped or ratio metric's value from its component columns."""
+    if not is_ratio:
         return cast(col(naming.component(name, naming.VALUE)), "double")
     return exp.Div(
         this=cast(col(naming.component(name, naming.NUMERATOR)), "double"),
@@ -269,31 +318,25 @@ def _indent(text: str, spaces: int = 4) -> str:
     return "\n".join(pad + line if line else line for line in text.splitlines())
 
 
-Cte = tuple[str, exp.Expression | str, str]  # name, body (an AST, or a dbt macro call), comment
+def _cte(dialect: Dialect, name: str, body: exp.Expression | str, comment: str = "") -> str:
+    """`name as (...)`: the body is a sqlglot AST rendered in the target dialect, or SQL already rendered
+    from ASTs, or a dbt macro call; only the layout is text."""
+    rendered = finish(_indent(body if isinstance(body, str) else _import_cte(body, dialect) or dialect.render(body)))
+    note = f"    -- {comment}\n" if comment else ""
+    return f"{name} as (\n\n{note}{rendered}\n\n)"
 
 
-def _file(dialect: Dialect, sources: Iterable[str], description: str, ctes: list[Cte], config: str,
+def _file(dialect: Dialect, sources: Iterable[str], description: str, ctes: list[str], config: str,
           final: str = "final") -> str:  # fmt: skip
-    """Assemble `{{ config(...) }} with a as (...), ... select * from final` from rendered CTE bodies.
-
-    Each CTE body is a sqlglot AST rendered in the target dialect, or a dbt macro call; only the
-    layout is text.
-    """
-    from outcome_metrics.dialects import finish
-
+    """Assemble `{{ config(...) }} with a as (...), ... select * from final` from rendered CTEs (see `_cte`)."""
     source_list = ", ".join(sorted(set(sources))) or "the event contract"
     lines = [GENERATED_HEADER.format(sources=source_list).rstrip("\n")]
     lines += ["--", *(f"-- {line}" if line else "--" for line in description.splitlines()), ""]
     lines += [f"{{{{ config({config}) }}}}", ""]
-    blocks = []
-    for name, body, comment in ctes:
-        rendered = _indent(body if isinstance(body, str) else _import_cte(body, dialect) or dialect.render(body))
-        note = f"    -- {comment}\n" if comment else ""
-        blocks.append(f"{name} as (\n\n{note}{rendered}\n\n)")
-    lines.append("with " + ",\n\n".join(blocks))
+    lines.append("with " + ",\n\n".join(ctes))
     lines.append("")
     lines.append(f"select * from {final}")
-    return finish("\n".join(lines)) + "\n"
+    return "\n".join(lines) + "\n"
 
 
 def _import_cte(body: exp.Expression, dialect: Dialect) -> str | None:
@@ -324,7 +367,7 @@ def render_entity_model(project: Project, entity: Entity, dialect: Dialect) -> s
     outcomes = project.outcomes_of(entity)
     columns = [col(c) for c in entity.column_names] + [alias(o.expr.copy(), o.spec.name) for o in outcomes]
     columns += [alias(exp.Literal.string(DEFINITION_HASH), "_definition_hash"), col("_built_at")]
-    select = select_(*columns).from_(entity.plural, copy=False)
+    select = select_(*columns).from_(table(entity.plural), copy=False)
     description = f"{entity.description}\n" + (
         "Adds the outcome columns declared in YAML to " + entity.base_model + "."
         if outcomes else f"No outcome columns are declared for this entity; a pass-through of {entity.base_model}."
@@ -333,7 +376,10 @@ def render_entity_model(project: Project, entity: Entity, dialect: Dialect) -> s
         dialect,
         (o.path for o in outcomes),
         description,
-        [(entity.plural, _select_star_from_ref(dialect, entity.base_model), ""), ("final", select, "")],
+        [
+            _cte(dialect, entity.plural, _select_star_from_ref(dialect, entity.base_model)),
+            _cte(dialect, "final", select),
+        ],
         VIEW,
     )
 
@@ -355,74 +401,96 @@ def _segment_label(plan_: AggregatePlan) -> exp.Expression:
     return exp.Case(ifs=ifs)
 
 
-def render_aggregated(project: Project, plan_: AggregatePlan, dialect: Dialect) -> str:
-    entity, grain = plan_.entity, plan_.grain
-    by_metric = {m.name: output_components(m, dialect) for m in plan_.metrics}  # built once: ASTs are costly
+def aggregate_ctes(project: Project, plan_: AggregatePlan, dialect: Dialect) -> list[str]:
+    """The aggregated model's CTEs after `bucketed`, rendered. They depend on the entity and its
+    metrics, not on the grain: every grain with the same metrics shares them (see `render_sql`)."""
+    spliced = Spliced(dialect)
+    by_metric = {m.name: output_components(m, spliced) for m in plan_.metrics}
     scanned = [c for m in plan_.metrics if m.grouped is None for c in by_metric[m.name]]
     grouped = [m for m in plan_.metrics if m.grouped is not None]
     dims = plan_.dimensions
 
-    periods = (
-        select_(alias(_period_start(grain), "period_start"))
-        .distinct(copy=False)
-        .from_(dialect.ref(naming.DAYS_MODEL), copy=False)
-    )
-    dated = select_("*", alias(_period_start(grain), "period_start")).from_(entity.plural, copy=False)
-    rebuilt = f"{{{{ outcome_metrics.rebuilt_periods('periods', 'dated', '{DEFINITION_HASH}') }}}}"
-    rebuilt_starts = select_(col("period_start")).from_("rebuilt_periods", copy=False)
-    bucketed = select_("*").from_("dated", copy=False).where(col("period_start").isin(query=rebuilt_starts), copy=False)
     aggregated = select_(col("period_start"), *(col(d) for d in dims), *(alias(c.node, c.name) for c in scanned))
-    aggregated = aggregated.from_("bucketed", copy=False)
+    aggregated = aggregated.from_(table("bucketed"), copy=False)
     grouping_sets = [exp.Tuple(expressions=[col("period_start"), *(col(d) for d in s)]) for s in plan_.segments]
     aggregated.set("group", exp.Group(expressions=[exp.GroupingSets(expressions=grouping_sets)]))
 
-    grouped_ctes = [cte for m in grouped for cte in _grouped_ctes(plan_, m, dialect)]
+    grouped_ctes = [_cte(dialect, *cte) for m in grouped for cte in _grouped_ctes(plan_, m, dialect)]
     source = "aggregated"
     if grouped:
         joined = select_(
             *(col(c, "aggregated") for c in ("period_start", *dims)),
             *(col(c.name, "aggregated") for c in scanned),
             *(col(c.name, naming.component(m.name, "combined")) for m in grouped for c in by_metric[m.name]),
-        ).from_("aggregated", copy=False)  # fmt: skip
+        ).from_(table("aggregated"), copy=False)  # fmt: skip
         for m in grouped:
             other = naming.component(m.name, "combined")
             on = exp.and_(*(exp.NullSafeEQ(this=col(c, "aggregated"), expression=col(c, other))
                             for c in ("period_start", *dims)))  # fmt: skip
-            joined = joined.join(other, on=on, join_type="left", copy=False)
+            joined = joined.join(table(other), on=on, join_type="left", copy=False)
         source = "joined"
 
-    labelled = select_("*", alias(_segment_label(plan_), "segment_by")).from_(source, copy=False)
+    labelled = select_("*", alias(_segment_label(plan_), "segment_by")).from_(table(source), copy=False)
     # UNION ALL matches columns by position: the overall rows list them in `labelled`'s order
     source_order = scanned + [c for m in grouped for c in by_metric[m.name]]
 
-    def filled(c: Component) -> exp.Expression:
-        value = col(c.name, "labelled")
-        return alias(exp.Coalesce(this=value, expressions=[exp.Literal.number(0)]), c.name) if c.zero_filled else value
+    def filled(name: str, zero_filled: bool) -> exp.Expression:
+        value = col(name, "labelled")
+        return alias(exp.Coalesce(this=value, expressions=[exp.Literal.number(0)]), name) if zero_filled else value
 
     overall = (
         select_(  # the same columns, in the same order, as `labelled`
             col("period_start", "rebuilt_periods"),
             *(alias(null_as("varchar"), d) for d in dims),
-            *(filled(c) for c in source_order),
+            *(spliced.named(("filled", c.zero_filled), c.name, lambda n, z=c.zero_filled: filled(n, z))
+              for c in source_order),
             alias(exp.Literal.string(""), "segment_by"),
         )
-        .from_("rebuilt_periods", copy=False)
-        .join("labelled", on=exp.and_(
+        .from_(table("rebuilt_periods"), copy=False)
+        .join(table("labelled"), on=exp.and_(
             exp.EQ(this=col("period_start", "labelled"), expression=col("period_start", "rebuilt_periods")),
             exp.EQ(this=col("segment_by", "labelled"), expression=exp.Literal.string("")),
         ), join_type="left", copy=False)
     )  # fmt: skip
-    segmented = select_("*").from_("labelled", copy=False).where(
+    segmented = select_("*").from_(table("labelled"), copy=False).where(
         exp.NEQ(this=col("segment_by"), expression=exp.Literal.string("")), copy=False
     )
     filled_rows = exp.union(overall, segmented, distinct=False, copy=False)
 
     final_columns: list[exp.Expression] = [col("period_start"), col("segment_by"), *(col(d) for d in dims)]
     for metric in plan_.metrics:
-        final_columns.append(alias(value_expression(metric, project), naming.component(metric.name, naming.VALUE)))
+        if metric.derived_expr is None:
+            ratio = _is_ratio(metric)
+            final_columns.append(spliced.named(("value", ratio), metric.name, lambda n, r=ratio: alias(
+                _component_value(n, is_ratio=r), naming.component(n, naming.VALUE))))  # fmt: skip
+        else:
+            final_columns.append(alias(value_expression(metric, project), naming.component(metric.name, naming.VALUE)))
         final_columns += [col(c.name) for c in by_metric[metric.name] if not c.name.endswith("__" + naming.VALUE)]
-    final = select_(*final_columns, *_bookkeeping()).from_("filled", copy=False)
+    final = select_(*final_columns, *_bookkeeping()).from_(table("filled"), copy=False)
 
+    return [
+        _cte(dialect, "aggregated", aggregated, "one scan, every segment"),
+        *grouped_ctes,
+        *([_cte(dialect, "joined", joined, "grouped metrics joined to their segments")] if grouped else []),
+        _cte(dialect, "labelled", labelled),
+        _cte(dialect, "filled", filled_rows, "overall rows for every period, zero-filled"),
+        _cte(dialect, "final", final),
+    ]
+
+
+def render_aggregated(project: Project, plan_: AggregatePlan, dialect: Dialect, shared: list[str] | None = None
+                      ) -> str:  # fmt: skip
+    """The aggregated model; `shared` is `aggregate_ctes(project, plan_, dialect)` when already rendered."""
+    entity, grain = plan_.entity, plan_.grain
+    periods = (
+        select_(alias(_period_start(grain), "period_start"))
+        .distinct(copy=False)
+        .from_(dialect.ref(naming.DAYS_MODEL), copy=False)
+    )
+    dated = select_("*", alias(_period_start(grain), "period_start")).from_(table(entity.plural), copy=False)
+    rebuilt = f"{{{{ outcome_metrics.rebuilt_periods('periods', 'dated', '{DEFINITION_HASH}') }}}}"
+    rebuilt_starts = select_(col("period_start")).from_(table("rebuilt_periods"), copy=False)
+    bucketed = select_("*").from_(table("dated"), copy=False).where(col("period_start").isin(query=rebuilt_starts), copy=False)
     description = (
         f"{entity.name.capitalize()} metrics per {grain.value}, in one scan of {entity.model} grouped by every segment.\n"
         "One row per period and segment; overall rows (segment_by = '') for every period from the first to the\n"
@@ -432,17 +500,12 @@ def render_aggregated(project: Project, plan_: AggregatePlan, dialect: Dialect) 
     )  # fmt: skip
     config = _incremental("'period_start'") if entity.incremental else "materialized='table'"
     return _file(dialect, plan_.sources, description, [
-        (entity.plural, _select_star_from_ref(dialect, entity.model), ""),
-        ("periods", periods, f"every {grain.value} from the first to the last event"),
-        ("dated", dated, ""),
-        ("rebuilt_periods", rebuilt, "all of them, or on an incremental run those whose rows changed"),
-        ("bucketed", bucketed, ""),
-        ("aggregated", aggregated, "one scan, every segment"),
-        *grouped_ctes,
-        *([("joined", joined, "grouped metrics joined to their segments")] if grouped else []),
-        ("labelled", labelled, ""),
-        ("filled", filled_rows, "overall rows for every period, zero-filled"),
-        ("final", final, ""),
+        _cte(dialect, entity.plural, _select_star_from_ref(dialect, entity.model)),
+        _cte(dialect, "periods", periods, f"every {grain.value} from the first to the last event"),
+        _cte(dialect, "dated", dated),
+        _cte(dialect, "rebuilt_periods", rebuilt, "all of them, or on an incremental run those whose rows changed"),
+        _cte(dialect, "bucketed", bucketed),
+        *(shared if shared is not None else aggregate_ctes(project, plan_, dialect)),
     ], config)  # fmt: skip
 
 
@@ -450,65 +513,79 @@ def _in_segments(segments: Iterable[tuple[str, ...]]) -> exp.Expression:
     return exp.In(this=col("segment_by"), expressions=[exp.Literal.string(naming.segment_label(s)) for s in segments])
 
 
-def render_wide_mart(plan_: AggregatePlan, dialect: Dialect) -> str:
+def wide_mart_cte(plan_: AggregatePlan, dialect: Dialect) -> str:
+    """The wide mart's `final` CTE, rendered; like `aggregate_ctes`, the same for every grain."""
+    spliced = Spliced(dialect)
     columns: list[exp.Expression] = [col("period_start"), col("segment_by"), *(col(d) for d in plan_.dimensions)]
     for metric in plan_.metrics:
         value = col(naming.component(metric.name, naming.VALUE))
         allowed = plan_.allowed_segments(metric)
-        node = value if len(allowed) == len(plan_.segments) else _when(_in_segments(allowed), value)
-        columns.append(alias(node, metric.name))
-    select = select_(*columns).from_("aggregated", copy=False)
+        if len(allowed) != len(plan_.segments):
+            value = _when(spliced(allowed, lambda a=allowed: _in_segments(a)), value)
+        columns.append(alias(value, metric.name))
+    return _cte(dialect, "final", select_(*columns).from_(table("aggregated"), copy=False))
+
+
+def render_wide_mart(plan_: AggregatePlan, dialect: Dialect, shared: str | None = None) -> str:
+    """The wide mart; `shared` is `wide_mart_cte(plan_, dialect)` when already rendered."""
     description = (
         f"{plan_.entity.name.capitalize()} metrics per {plan_.grain.value}, one column per metric, for BI tools.\n"
         "Ratios here cannot be re-aggregated: use fct_metric_values' numerator and denominator for that.\n"
         "A metric is NULL in segments its definition does not allow."
     )
     return _file(dialect, plan_.sources, description, [
-        ("aggregated", _select_star_from_ref(dialect, plan_.model), ""),
-        ("final", select, ""),
+        _cte(dialect, "aggregated", _select_star_from_ref(dialect, plan_.model)),
+        shared if shared is not None else wide_mart_cte(plan_, dialect),
     ], VIEW)  # fmt: skip
+
+
+def _long_branch(plan_: AggregatePlan, dims: tuple[str, ...], name: str, ratio: bool, sampled: bool,
+                 allowed: tuple[tuple[str, ...], ...]) -> exp.Select:  # fmt: skip
+    """One metric's rows in the long table, read from its aggregated model."""
+
+    def part(suffix: str, to: str, *, present: bool) -> exp.Expression:
+        return cast(col(naming.component(name, suffix)), to) if present else null_as(to)
+
+    branch = select_(
+        alias(exp.Literal.string(name), "metric"),
+        alias(exp.Literal.string(plan_.grain.value), "grain"),
+        col("period_start"),
+        col("segment_by"),
+        *(col(d) if d in plan_.dimensions else alias(null_as("varchar"), d) for d in dims),
+        alias(part(naming.VALUE, "double", present=True), "value"),
+        alias(part(naming.NUMERATOR, "double", present=ratio), "numerator"),
+        alias(part(naming.DENOMINATOR, "double", present=ratio), "denominator"),
+        alias(part(naming.SAMPLE_SIZE, "bigint", present=sampled), "sample_size"),
+    ).from_(table(plan_.model), copy=False)
+    branch = branch.where(col(CHANGED_ROWS), copy=False)
+    if len(allowed) != len(plan_.segments):
+        branch = branch.where(_in_segments(allowed), copy=False)
+    return branch.select(*_bookkeeping(), copy=False)
 
 
 def render_long_table(project: Project, plans: list[AggregatePlan], dialect: Dialect) -> str:
     dims = long_dimensions(plans)
-    ctes: list[tuple[str, exp.Expression, str]] = []
-    branches: list[exp.Select] = []
+    ctes: list[str] = []
+    branches: list[str] = []
     for plan_ in plans:
-        ctes.append((plan_.model, _select_star_from_ref(dialect, plan_.model), ""))
+        ctes.append(_cte(dialect, plan_.model, _select_star_from_ref(dialect, plan_.model)))
+        # Thousands of branches differ only in the metric's name: each shape is rendered once
+        spliced = Spliced(dialect)
         for metric in plan_.metrics:
-            ratio = "numerator" in metric.measures
-
-            def part(suffix: str, to: str, *, present: bool) -> exp.Expression:
-                return cast(col(naming.component(metric.name, suffix)), to) if present else null_as(to)
-
-            branch = select_(
-                alias(exp.Literal.string(metric.name), "metric"),
-                alias(exp.Literal.string(plan_.grain.value), "grain"),
-                col("period_start"),
-                col("segment_by"),
-                *(col(d) if d in plan_.dimensions else alias(null_as("varchar"), d) for d in dims),
-                alias(part(naming.VALUE, "double", present=True), "value"),
-                alias(part(naming.NUMERATOR, "double", present=ratio), "numerator"),
-                alias(part(naming.DENOMINATOR, "double", present=ratio), "denominator"),
-                alias(part(naming.SAMPLE_SIZE, "bigint", present=metric.derived_expr is None), "sample_size"),
-            ).from_(plan_.model, copy=False)
-            branch = branch.where(col(CHANGED_ROWS), copy=False)
-            allowed = plan_.allowed_segments(metric)
-            if len(allowed) != len(plan_.segments):
-                branch = branch.where(_in_segments(allowed), copy=False)
-            branches.append(branch.select(*_bookkeeping(), copy=False))
-    union: exp.Expression = branches[0]
-    for branch in branches[1:]:
-        union = exp.union(union, branch, distinct=False, copy=False)
+            shape = ("numerator" in metric.measures, metric.derived_expr is None, plan_.allowed_segments(metric))
+            branch = spliced.named(shape, metric.name, lambda n, p=plan_, s=shape: _long_branch(p, dims, n, *s))
+            branches.append(branch.this)
     description = (
         "Every metric value: one row per (metric, grain, period_start, segment).\n"
         "segment_by names the grouped dimensions (alphabetical, comma-separated; '' for the overall row).\n"
         "To re-aggregate a ratio, sum numerator and denominator, then divide; never average `value`.\n"
         "Incremental: a run rewrites the (metric, grain, period) rows whose aggregated rows changed."
     )
+    union = "\nunion all\n".join(branches)  # as sqlglot lays out UNION ALL
     config = (_incremental("['metric', 'grain', 'period_start']")
               + f", post_hook=\"{{{{ outcome_metrics.delete_stale_definitions('{DEFINITION_HASH}') }}}}\"")  # fmt: skip
-    return _file(dialect, {m.path for m in project.metrics}, description, [*ctes, ("final", union, "")], config)
+    return _file(dialect, {m.path for m in project.metrics}, description, [*ctes, _cte(dialect, "final", union)],
+                 config)  # fmt: skip
 
 
 # -- files --------------------------------------------------------------------------------------
@@ -518,9 +595,15 @@ def render_sql(project: Project, dialect: Dialect) -> dict[str, str]:
     """Every generated model for one dialect: {file name: SQL}."""
     plans = plan(project)
     files = {f"{e.model}.sql": render_entity_model(project, e, dialect) for e in ENTITIES.values()}
+    # The grains of an entity differ only in their bucketing: what else they share is rendered once.
+    shared: dict[tuple[str, tuple[str, ...]], tuple[list[str], str]] = {}
     for plan_ in plans:
-        files[f"{plan_.model}.sql"] = render_aggregated(project, plan_, dialect)
-        files[f"{plan_.mart}.sql"] = render_wide_mart(plan_, dialect)
+        key = (plan_.entity.name, tuple(m.name for m in plan_.metrics))
+        if key not in shared:
+            shared[key] = (aggregate_ctes(project, plan_, dialect), wide_mart_cte(plan_, dialect))
+        aggregate, mart = shared[key]
+        files[f"{plan_.model}.sql"] = render_aggregated(project, plan_, dialect, aggregate)
+        files[f"{plan_.mart}.sql"] = render_wide_mart(plan_, dialect, mart)
     if plans:
         files[f"{naming.LONG_TABLE}.sql"] = render_long_table(project, plans, dialect)
     # a change to any definition (or to the generator) changes the hash, and incremental models

@@ -7,7 +7,7 @@ checked expressions, ready to plan.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlglot import exp
 
@@ -103,6 +103,8 @@ class _Rules:
         self.metrics: dict[str, ResolvedMetric] = {}
         self.failed: set[str] = set()  # derived metrics that did not resolve (their issues are reported)
         self.broken_outcomes = {n for kind, n in parsed.broken if kind == "outcome"}
+        # Many metrics repeat a filter (`has_response`): each text is checked once per set of columns
+        self.checked: dict[tuple[object, ...], Checked] = {}
 
     def report(self, kind: str, name: str, message: str, *keys: str | int) -> None:
         location = self.parsed.locations[(kind, name)]
@@ -111,11 +113,14 @@ class _Rules:
     def _checked(self, kind: str, name: str, text: str, columns: Mapping[str, Type], *keys: str,
                  **options: object) -> Checked | None:  # fmt: skip
         """Check an expression (options: see `expressions.check`); report it at its key if refused."""
+        key = (text, tuple(columns.items()), tuple(options.items()))
         try:
-            return check(text, columns, **options)  # type: ignore[arg-type]
+            if key not in self.checked:
+                self.checked[key] = check(text, columns, **options)  # type: ignore[arg-type]
         except ExpressionError as error:
             self.report(kind, name, f"{error.what} in {'.'.join(keys)} ({error.fix})", *keys)
             return None
+        return replace(self.checked[key], ast=self.checked[key].ast.copy())  # ASTs are never shared
 
     def _check(self, kind: str, name: str, text: str, columns: Mapping[str, Type], *keys: str,
                **options: object) -> exp.Expression | None:  # fmt: skip
