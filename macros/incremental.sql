@@ -32,6 +32,12 @@
 {%- endmacro %}
 
 
+{#- Whether this model's rows were written by other metric definitions than `definition_hash`. -#}
+{% macro definitions_changed(definition_hash) -%}
+    '{{ definition_hash }}' <> (select max(_definition_hash) from {{ this }})
+{%- endmacro %}
+
+
 {#-
     The periods a generated aggregated model rewrites (`select period_start from ...`): every period
     of the spine on a full build; on an incremental one, the periods of entity rows written since
@@ -44,7 +50,7 @@
     where period_start in (select period_start from {{ dated }} where _built_at > {{ outcome_metrics.last_build() }})
         or not exists (select 1 from {{ this }} as previous where previous.period_start = {{ spine }}.period_start)
         or not exists (select 1 from {{ dated }} as rows_now where rows_now.period_start = {{ spine }}.period_start)
-        or '{{ definition_hash }}' <> (select max(_definition_hash) from {{ this }})
+        or {{ outcome_metrics.definitions_changed(definition_hash) }}
     {%- endif %}
 {%- endmacro %}
 
@@ -52,7 +58,7 @@
 {#- Rows of an aggregated model the long table rewrites: those written since its last build. -#}
 {% macro changed_rows(definition_hash) -%}
     {%- if is_incremental() -%}
-        (_built_at > {{ outcome_metrics.last_build() }} or '{{ definition_hash }}' <> (select max(_definition_hash) from {{ this }}))
+        (_built_at > {{ outcome_metrics.last_build() }} or {{ outcome_metrics.definitions_changed(definition_hash) }})
     {%- else -%}
         (1 = 1)
     {%- endif -%}

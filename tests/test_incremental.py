@@ -24,6 +24,7 @@ metric value (idempotence).
 from __future__ import annotations
 
 import math
+import random
 import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -97,7 +98,7 @@ def batches(seed: int = 20261123) -> list[pa.Table]:
                                                     late_rate=0.15).batches()))  # fmt: skip
     events = pa.concat_tables([simulated.cast(schema), edge_table()])
     arrival = pc.coalesce(events["received_at"], events["occurred_at"]).to_pylist()
-    rng = __import__("random").Random(seed)
+    rng = random.Random(seed)
     batch_of = []
     for at in arrival:
         k = sum(at >= cut for cut in CUTS)
