@@ -20,12 +20,17 @@
     (array_agg({{ expr }} order by {% for col in order_by %}{{ col }} {{ direction }}{% if not loop.last %}, {% endif %}{% endfor %}) {{ outcome_metrics._first_by_filter(expr, where) }})[1]
 {%- endmacro %}
 
+{#- One sort column is compared as it is; several as a struct, which is much slower in DuckDB. -#}
+{% macro _sort_key(order_by, struct) -%}
+    {{ order_by[0] if order_by | length == 1 else struct ~ '(' ~ order_by | join(', ') ~ ')' }}
+{%- endmacro %}
+
 {% macro duckdb__first_by(expr, order_by, where, direction) -%}
-    {{ 'arg_min' if direction == 'asc' else 'arg_max' }}({{ expr }}, struct_pack({{ order_by | join(', ') }})) {{ outcome_metrics._first_by_filter(expr, where) }}
+    {{ 'arg_min' if direction == 'asc' else 'arg_max' }}({{ expr }}, {{ outcome_metrics._sort_key(order_by, 'struct_pack') }}) {{ outcome_metrics._first_by_filter(expr, where) }}
 {%- endmacro %}
 
 {% macro spark__first_by(expr, order_by, where, direction) -%}
-    {{ 'min_by' if direction == 'asc' else 'max_by' }}({{ expr }}, struct({{ order_by | join(', ') }})) {{ outcome_metrics._first_by_filter(expr, where) }}
+    {{ 'min_by' if direction == 'asc' else 'max_by' }}({{ expr }}, {{ outcome_metrics._sort_key(order_by, 'struct') }}) {{ outcome_metrics._first_by_filter(expr, where) }}
 {%- endmacro %}
 
 
