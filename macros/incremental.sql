@@ -20,6 +20,23 @@
 {%- endmacro %}
 
 
+{#-
+    Strategy `replace_periods`, for models keyed on a period whose days can lose all their rows
+    (int_interactions__base, int_tasks__base): delete every period the new rows name, then insert
+    them, except rows without `_built_at`. Such a row only names a rebuilt period that has no rows
+    any more; delete+insert alone never empties a period, as it deletes only the keys it inserts.
+-#}
+{% macro get_incremental_replace_periods_sql(arg_dict) -%}
+    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    delete from {{ arg_dict['target_relation'] }}
+    where {{ arg_dict['unique_key'] }} in (select {{ arg_dict['unique_key'] }} from {{ arg_dict['temp_relation'] }});
+
+    insert into {{ arg_dict['target_relation'] }} ({{ columns }})
+    select {{ columns }} from {{ arg_dict['temp_relation'] }}
+    where _built_at is not null
+{%- endmacro %}
+
+
 {#- The run's stamp for the rows a model writes. -#}
 {% macro built_at() -%}
     cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)

@@ -8,6 +8,7 @@
 
 {{ config(
     materialized=outcome_metrics.incremental_materialization(),
+    incremental_strategy='replace_periods',
     unique_key='period_date',
 ) }}
 
@@ -110,7 +111,11 @@ final as (
 
 )
 
-select * from final
 {%- if is_incremental() %}
-where period_date in (select period_date from rebuilt_periods)
+-- every task of the rebuilt days, and an empty row (no _built_at) for a day left without any,
+-- which the replace_periods strategy (macros/incremental.sql) empties
+select * from rebuilt_periods
+left join final using (period_date)
+{%- else %}
+select * from final
 {%- endif %}
