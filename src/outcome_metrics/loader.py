@@ -85,6 +85,9 @@ def load_text(text: str, path: str) -> tuple[Document | None, list[Issue]]:
         problem = " ".join(filter(None, [error.context, error.problem]))
         fix = "each key may appear once: remove one" if problem.startswith("duplicate key") else "fix the YAML syntax"
         return None, [Issue(path, line, f"malformed YAML: {problem} ({fix})")]
+    except yaml.reader.ReaderError as error:  # a control character: reported by offset, not line
+        line = text.count("\n", 0, error.position) + 1
+        return None, [Issue(path, line, f"character U+{error.character:04X} is not allowed in YAML (remove it)")]
     return Document(path, data), []
 
 
@@ -98,7 +101,15 @@ def load(metrics_dir: Path, root: Path | None = None) -> tuple[list[Document], l
     documents: list[Document] = []
     issues: list[Issue] = []
     for path in metric_files(metrics_dir):
-        document, found = load_text(path.read_text(encoding="utf-8"), relative(path, root))
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            line = raw.count(b"\n", 0, error.start) + 1
+            problem = f"not UTF-8 text: byte 0x{raw[error.start]:02x} (save the file as UTF-8)"
+            issues.append(Issue(relative(path, root), line, problem))
+            continue
+        document, found = load_text(text, relative(path, root))
         issues.extend(found)
         if document is not None and document.data is not None:
             documents.append(document)
