@@ -12,7 +12,11 @@ dbt build run incrementally after each. The batches carry what makes incremental
   over several days whose later interaction and completion arrive in later batches (the earlier
   interaction, in a built period, stops being the task's last), and an event_id whose first-loaded
   copy lacks received_at, so a copy loaded later wins and takes the event to another interaction
-  (the first interaction disappears).
+  (the first interaction disappears);
+- changes that leave a rebuilt day with no row, on days before the simulation that nothing else
+  rebuilds: a day's only interaction moves to the day before, a day's only task disappears (its
+  interaction joins an earlier task, or a winning copy takes it to another task and day); and a task
+  over two days whose earlier day alone is rebuilt (its interaction there must stay not last).
 
 Then a second database gets the same raw events and one full build. Every table both builds
 produce (staging, intermediate, aggregates, marts, fct_metric_values) must hold the same rows:
@@ -26,7 +30,7 @@ from __future__ import annotations
 import math
 import random
 import shutil
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -52,6 +56,10 @@ BOOKKEEPING = {"_built_at"}
 
 def _at(day: int, hour: float) -> datetime:
     return START + timedelta(days=day, hours=hour)
+
+
+def _day(day: int) -> date:
+    return _at(day, 0).date()
 
 
 def _event(event_id: str, event_type: str, occurred: datetime, received: datetime | None, interaction: str,
@@ -89,6 +97,26 @@ def moving_events() -> list[tuple[int, dict]]:
         (0, _event("dup-1", "ai_request", _at(6, 12), None, "inc-loser")),
         (0, _event("other-1", "ai_request", _at(6, 12), _at(6, 12.1), "inc-winner")),
         (1, _event("dup-1", "ai_request", _at(6, 12), _at(6, 20), "inc-winner")),
+        # Below, days -25..-11: only these events are on them, so a batch rewrites just the days they touch.
+        # a day empties: day -24's only interaction (batch 0) moves to day -25 when its ai_request arrives
+        (0, _response("em-resp", _at(-24, 1), "inc-empty")),
+        (0, _event("em-accept", "accept", _at(-24, 1.1), _at(-24, 1.2), "inc-empty")),
+        (1, _event("em-req", "ai_request", _at(-25, 23), _at(7, 6), "inc-empty")),
+        # a task leaves its day: inc-join-2 (day -20) is its own task in batch 0; its ai_request (batch 1)
+        # puts it in inc-join, begun on day -21, so day -20 has no task any more
+        (0, _event("jn-req1", "ai_request", _at(-21, 9), _at(-21, 9.1), "inc-join-1", task_id="inc-join")),
+        (0, _response("jn-resp2", _at(-20, 10), "inc-join-2")),
+        (1, _event("jn-req2", "ai_request", _at(-20, 9.9), _at(7, 6), "inc-join-2", task_id="inc-join")),
+        # a task vanishes: a copy loaded in batch 1 wins over the batch-0 one (no received_at) and takes task
+        # inc-vanish's only interaction, day -16's only one, to task inc-vanish-2 on day -17
+        (0, _event("vn-req", "ai_request", _at(-16, 10), None, "inc-vanish-i", task_id="inc-vanish")),
+        (1, _event("vn-req", "ai_request", _at(-17, 10), _at(8, 2), "inc-vanish-i", task_id="inc-vanish-2")),
+        # a task over days -13 and -11 (batch 0); a neighbour's late accept (batch 2) rewrites day -13 alone,
+        # where inc-span-1 stays not last only if the build reads inc-span-2
+        (0, _event("sp-req1", "ai_request", _at(-13, 9), _at(-13, 9.1), "inc-span-1", task_id="inc-span")),
+        (0, _event("sp-req2", "ai_request", _at(-11, 9), _at(-11, 9.1), "inc-span-2", task_id="inc-span")),
+        (0, _event("nb-req", "ai_request", _at(-13, 15), _at(-13, 15.1), "inc-neighbour")),
+        (2, _event("nb-accept", "accept", _at(-13, 15.5), _at(10, 3), "inc-neighbour")),
     ]
 
 
@@ -196,6 +224,21 @@ def test_the_hard_cases_reached_the_full_build(builds):
                                 "where task_key = 'inc-long' order by 1").fetchall()  # fmt: skip
         assert long_task == [("inc-long-1", False, True), ("inc-long-2", True, True)]
         assert con.execute("select count(*) from int_interactions where interaction_id = 'inc-loser'").fetchone() == (0,)
+        empty = con.execute("select period_date from int_interactions where interaction_id = 'inc-empty'").fetchall()
+        assert empty == [(_day(-25),)]
+        joined = con.execute("select interaction_id, period_date, is_last_in_task from int_interactions "
+                             "where task_key = 'inc-join' order by 1").fetchall()  # fmt: skip
+        assert joined == [("inc-join-1", _day(-21), False), ("inc-join-2", _day(-20), True)]
+        tasks = "select task_key, period_date, interactions from int_tasks where task_key in ({}) order by 1"
+        assert con.execute(tasks.format("'inc-join', 'inc-join-2'")).fetchall() == [("inc-join", _day(-21), 2)]
+        moved = con.execute("select task_key, period_date from int_interactions where interaction_id = 'inc-vanish-i'")
+        assert moved.fetchall() == [("inc-vanish-2", _day(-17))]
+        vanished = con.execute(tasks.format("'inc-vanish', 'inc-vanish-2'")).fetchall()
+        assert vanished == [("inc-vanish-2", _day(-17), 1)]
+        span = con.execute("select interaction_id, is_last_in_task from int_interactions "
+                           "where task_key = 'inc-span' order by 1").fetchall()  # fmt: skip
+        assert span == [("inc-span-1", False), ("inc-span-2", True)]
+        assert con.execute(tasks.format("'inc-span'")).fetchall() == [("inc-span", _day(-13), 2)]
 
 
 def test_a_build_without_new_events_changes_no_value(builds, tmp_path):
