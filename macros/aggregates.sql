@@ -20,6 +20,24 @@
     (array_agg({{ expr }} order by {% for col in order_by %}{{ col }} {{ direction }}{% if not loop.last %}, {% endif %}{% endfor %}) {{ outcome_metrics._first_by_filter(expr, where) }})[1]
 {%- endmacro %}
 
+{#- value_at_first(expr, order_by, where): `expr` on the first row by `order_by` among the rows
+    `where` selects, even when it is NULL there (first_by skips NULLs). -#}
+{% macro value_at_first(expr, order_by, where) -%}
+    {{ return(adapter.dispatch('value_at_first', 'outcome_metrics')(expr, order_by, where)) }}
+{%- endmacro %}
+
+{% macro default__value_at_first(expr, order_by, where) -%}
+    (array_agg({{ expr }} order by {{ order_by | join(', ') }}) filter (where {{ where }}))[1]
+{%- endmacro %}
+
+{% macro duckdb__value_at_first(expr, order_by, where) -%}
+    arg_min_null({{ expr }}, {{ outcome_metrics._sort_key(order_by, 'struct_pack') }}) filter (where {{ where }})
+{%- endmacro %}
+
+{% macro spark__value_at_first(expr, order_by, where) -%}
+    min_by({{ expr }}, {{ outcome_metrics._sort_key(order_by, 'struct') }}) filter (where {{ where }})
+{%- endmacro %}
+
 {#- One sort column is compared as it is; several as a struct, which is much slower in DuckDB. -#}
 {% macro _sort_key(order_by, struct) -%}
     {{ order_by[0] if order_by | length == 1 else struct ~ '(' ~ order_by | join(', ') ~ ')' }}

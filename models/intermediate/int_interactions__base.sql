@@ -27,12 +27,12 @@
 {%- set by_request_then_time = ['request_then_time_rank'] %}
 {%- set own_response = "event_type = 'ai_response' and not is_shadow" %}
 
-with clean as (
+{#-
+    Each CTE below that needs events reads stg_ai_events itself, and each CTE is read once:
+    DuckDB materializes a CTE that is read twice, which here would copy millions of events.
+#}
 
-    select * from {{ ref('stg_ai_events') }}
-    where event_scope in ('interaction', 'task')
-
-),
+with
 {%- if is_incremental() %}
 
 changed_events as (
@@ -63,7 +63,7 @@ rebuilt_periods as (
     -- the days of the changed interactions' events (one of them is each one's period now), the
     -- periods they had, and the periods of every interaction of the tasks they were or are in
     select cast(occurred_at as date) as period_date
-    from clean
+    from {{ ref('stg_ai_events') }}
     where event_scope = 'interaction'
         and interaction_id in (select interaction_id from changed_events)
     union
@@ -116,7 +116,7 @@ events as (
             row_number() over (
                 partition by interaction_id order by occurred_at, {{ outcome_metrics.bytewise('event_id') }}
             ) as time_rank
-        from clean
+        from {{ ref('stg_ai_events') }}
         where event_scope = 'interaction'
         {%- if is_incremental() %}
             and interaction_id in (select interaction_id from in_scope)
@@ -125,26 +125,9 @@ events as (
 
 ),
 
-first_responses as (
-
-    -- the interaction's first own ai_response: its latency and confidence count even when NULL
-    select interaction_id, latency_ms, confidence
-    from (
-        select
-            interaction_id,
-            latency_ms,
-            confidence,
-            row_number() over (partition by interaction_id order by time_rank) as response_rank
-        from events
-        where {{ own_response }}
-    ) as responses
-    where response_rank = 1
-
-),
-
 task_events as (
 
-    select * from clean
+    select * from {{ ref('stg_ai_events') }}
     where event_scope = 'task'
     {%- if is_incremental() %}
         and task_key in (select task_key from candidate_tasks)
@@ -190,7 +173,10 @@ interactions as (
         {{ outcome_metrics.last_by('score', by_time, "event_type = 'feedback' and not is_shadow") }} as feedback_score,
         avg(case when event_type = 'edit' and not is_shadow then edit_ratio end) as edit_ratio,
 
-        -- the model call: tokens over own responses (latency and confidence: first_responses)
+        -- the model call: latency and confidence of the first own response (even when NULL),
+        -- tokens over all of them
+        {{ outcome_metrics.value_at_first('latency_ms', by_time, own_response) }} as latency_ms,
+        {{ outcome_metrics.value_at_first('confidence', by_time, own_response) }} as confidence,
         sum(case when {{ own_response }} then input_tokens end) as input_tokens,
         sum(case when {{ own_response }} then output_tokens end) as output_tokens,
         coalesce(sum(case when not is_shadow then cost_usd end), 0) as cost_usd,
@@ -230,13 +216,9 @@ tasks_completed as (
 keyed as (
 
     select
-        interactions.*,
-        first_responses.latency_ms,
-        first_responses.confidence,
-        coalesce(interactions.task_id, interactions.interaction_id) as task_key
+        *,
+        coalesce(task_id, interaction_id) as task_key
     from interactions
-    left join first_responses
-        on interactions.interaction_id = first_responses.interaction_id
 
 ),
 

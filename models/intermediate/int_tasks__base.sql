@@ -14,17 +14,18 @@
 
 {%- set by_first = ['first_event_at', outcome_metrics.bytewise('interaction_id')] %}
 
-with all_interactions as (
+{#-
+    Each CTE reads int_interactions itself: DuckDB materializes a CTE that is read twice, which
+    would copy every interaction on an incremental run.
+#}
 
-    select * from {{ ref('int_interactions') }}
-
-),
+with
 {%- if is_incremental() %}
 
 changed as (
 
     select task_key, period_date
-    from all_interactions
+    from {{ ref('int_interactions') }}
     where _built_at > {{ outcome_metrics.last_build() }}
         or _definition_hash <> (select max(_definition_hash) from {{ this }})
 
@@ -38,8 +39,8 @@ rebuilt_periods as (
     from {{ this }} as previous
     where previous.task_key in (select task_key from changed)
         or not exists (
-            select 1 from all_interactions
-            where all_interactions.task_key = previous.task_key
+            select 1 from {{ ref('int_interactions') }} as interactions_now
+            where interactions_now.task_key = previous.task_key
         )
 
 ),
@@ -47,10 +48,10 @@ rebuilt_periods as (
 
 interactions as (
 
-    select * from all_interactions
+    select * from {{ ref('int_interactions') }}
     {%- if is_incremental() %}
     where task_key in (
-        select task_key from all_interactions
+        select task_key from {{ ref('int_interactions') }}
         where period_date in (select period_date from rebuilt_periods)
     )
     {%- endif %}

@@ -67,8 +67,10 @@ returns as (
 
 data_end as (
 
+    -- from the model, not the events CTE: DuckDB would materialize a CTE read twice
     select max(cast(occurred_at as date)) as last_event_date
-    from events
+    from {{ ref('stg_ai_events') }}
+    where not is_shadow
 
 ),
 

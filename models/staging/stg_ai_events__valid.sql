@@ -22,7 +22,8 @@ copies as (
     select * from checked
     {%- if is_incremental() %}
     where event_id in (
-        select event_id from checked
+        -- from the model, not the CTE: DuckDB materializes a CTE read twice, all 10M rows of it
+        select event_id from {{ ref('stg_ai_events__checked') }}
         where _built_at > {{ outcome_metrics.last_build() }}
     )
     {%- endif %}
