@@ -12,7 +12,9 @@
     unique_key='period_date',
 ) }}
 
-{%- set by_first = ['first_event_at', outcome_metrics.bytewise('interaction_id')] %}
+{#- "First": by the rank of the interaction in its task (first event; ties: interaction_id), one
+    integer rather than a (first_event_at, interaction_id) struct, which made this model 3x slower. -#}
+{%- set by_first = ['task_rank'] %}
 
 {#-
     Each CTE reads int_interactions itself: DuckDB materializes a CTE that is read twice, which
@@ -48,7 +50,12 @@ rebuilt_periods as (
 
 interactions as (
 
-    select * from {{ ref('int_interactions') }}
+    select
+        *,
+        row_number() over (
+            partition by task_key order by first_event_at, {{ outcome_metrics.bytewise('interaction_id') }}
+        ) as task_rank
+    from {{ ref('int_interactions') }}
     {%- if is_incremental() %}
     where task_key in (
         select task_key from {{ ref('int_interactions') }}
