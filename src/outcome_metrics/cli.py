@@ -13,15 +13,10 @@ from typing import Any
 import click
 
 from outcome_metrics import contract
-from outcome_metrics.errors import OutcomesError, SpecError
+from outcome_metrics.errors import OutcomesError, SpecError, stderr
 from outcome_metrics.project import compile_project, find_root, load_project
 
 TARGETS = ("duckdb", "postgres", "spark")
-
-
-def stderr(message: str) -> None:
-    """Progress to stderr (as `warehouse.stderr`, which would import duckdb: `compile` needs none)."""
-    print(message, file=sys.stderr, flush=True)
 
 
 def _root(ctx: click.Context) -> Path:

@@ -219,10 +219,6 @@ def arrow_schema():  # -> pyarrow.Schema; pyarrow is imported lazily to keep `im
                       for c in COLUMNS])  # fmt: skip
 
 
-def duckdb_type(column: Column) -> str:
-    return column_type(column, "duckdb")
-
-
 def conform_arrow(events):  # (pyarrow.Table) -> pyarrow.Table
     """`events` in the contract's column order and types; absent optional columns are NULL.
     Raises ValueError naming the required columns it lacks."""

@@ -1,7 +1,9 @@
-"""Errors that read like a compiler's: `path:line: error: metric 'x': what is wrong (how to fix)`."""
+"""Errors that read like a compiler's: `path:line: error: metric 'x': what is wrong (how to fix)`;
+and `stderr`, where progress goes."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,3 +41,8 @@ def relative(path: Path, root: Path) -> str:
         return str(path.relative_to(root))
     except ValueError:
         return str(path)
+
+
+def stderr(message: str) -> None:
+    """Progress and notes for the user, kept apart from output on stdout."""
+    print(message, file=sys.stderr, flush=True)

@@ -51,10 +51,6 @@ class ConnectionParams(TypedDict):
     dbname: str
 
 
-def postgres_type(column: contract.Column) -> str:
-    return contract.column_type(column, "postgres")
-
-
 def create_table_sql(table: str = RAW_TABLE) -> str:
     """The raw event table's DDL: the contract's columns, in order, with PostgreSQL types."""
     return f"create table if not exists {table} (\n    {contract.columns_ddl('postgres')}\n)"

@@ -11,9 +11,10 @@ from typing import Any
 import click
 
 from outcome_metrics.dbt import dbt_build, dbt_query
+from outcome_metrics.errors import stderr
 from outcome_metrics.project import compile_project, load_project
 from outcome_metrics.report import EventCounts, event_counts, headline_table, headlines
-from outcome_metrics.warehouse import connect, database_path, load_arrow_batches, stderr
+from outcome_metrics.warehouse import connect, database_path, load_arrow_batches
 
 
 def target_schema(target: str) -> str:

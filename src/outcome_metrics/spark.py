@@ -34,10 +34,6 @@ class SparkError(OutcomesError):
     """Java or pyspark missing, or a Spark session that cannot start."""
 
 
-def spark_type(column: contract.Column) -> str:
-    return contract.column_type(column, "spark")
-
-
 def missing_requirements() -> str | None:
     """Why a local Spark cannot run here (no pyspark, dbt-spark or java), or None when it can."""
     import importlib.util
@@ -116,7 +112,7 @@ def create_table_sql(table: str = RAW_TABLE) -> str:
 
 
 def _insert_sql(source: str, table: str = RAW_TABLE) -> str:
-    columns = ", ".join(f"cast({c.name} as {spark_type(c)})" for c in contract.COLUMNS)
+    columns = ", ".join(f"cast({c.name} as {contract.column_type(c, 'spark')})" for c in contract.COLUMNS)
     return f"insert into {table} select {columns} from {source}"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -72,9 +71,9 @@ def _plan_file(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, int]:
     expressions = []
     for column in contract.COLUMNS:
         if column.name not in file_columns:
-            expressions.append(f"cast(null as {contract.duckdb_type(column)}) as {column.name}")
+            expressions.append(f"cast(null as {contract.column_type(column, 'duckdb')}) as {column.name}")
             continue
-        target = contract.duckdb_type(column)
+        target = contract.column_type(column, "duckdb")
         name = _quote(column.name)
         if column.sql_type == "varchar" and file_columns[column.name] != "VARCHAR":
             # ids logged as numbers are fine; nested types are not
@@ -150,7 +149,3 @@ def load_arrow_batches(db_path: Path, batches: Iterable, *, replace: bool = True
             total += batch.num_rows
             progress(f"  {total:,} events written")
     return total
-
-
-def stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
