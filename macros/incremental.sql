@@ -11,9 +11,9 @@
 
     Materialization per adapter: incremental with delete+insert on DuckDB and PostgreSQL (dbt's
     default there; the keys are periods and ids, not unique rows), or replace_periods (below) where
-    a period can lose all its rows. On Spark the models are rebuilt
-    as tables: parquet tables in session mode cannot delete rows, and `merge` needs Delta or
-    Iceberg with keys unique per row (see README "Warehouses").
+    a period can lose all its rows. On Spark the models are rebuilt as tables: parquet tables in
+    session mode cannot delete rows, and `merge` needs Delta or Iceberg with keys unique per row
+    (see README "Warehouses").
 -#}
 
 {% macro incremental_materialization() -%}

@@ -28,8 +28,8 @@
 {%- set own_response = "event_type = 'ai_response' and not is_shadow" %}
 
 {#-
-    Each CTE below that needs events reads stg_ai_events itself, and each CTE is read once:
-    DuckDB materializes a CTE that is read twice, which here would copy millions of events.
+    Each CTE below that needs events reads stg_ai_events itself, and no CTE over the events is
+    read twice: DuckDB materializes a CTE that is read twice, which would copy millions of events.
 #}
 
 with
