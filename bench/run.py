@@ -65,8 +65,8 @@ def copy_project(destination: Path) -> Path:
 
 def simulate_split(db_path: Path, events: int, days: int, seed: int) -> tuple[int, int]:
     """Simulate days + 1; keep the first `days` of arrivals in raw.ai_events, the rest aside."""
-    from outcome_metrics.simulate import DEFAULT_START, simulate
-    from outcome_metrics.warehouse import load_arrow_batches
+    from outcome_metrics.engines.duckdb import load_arrow_batches
+    from outcome_metrics.sim import DEFAULT_START, simulate
 
     per_day = events / days
     simulation = simulate(events=int(per_day * (days + 1)), days=days + 1, seed=seed)

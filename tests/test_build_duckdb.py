@@ -8,8 +8,8 @@ import json
 import duckdb
 import pytest
 
-from outcome_metrics.dbt import dbt_build
-from outcome_metrics.warehouse import ingest
+from outcome_metrics.engines.dbt import dbt_build
+from outcome_metrics.ingest import ingest
 from tests.conftest import copy_project
 
 pytestmark = pytest.mark.slow

@@ -1,8 +1,8 @@
 import pytest
 
-from outcome_metrics.dialects import DIALECTS
-from outcome_metrics.entities import ColumnType
-from outcome_metrics.expressions import ExpressionError, check, safe_division
+from outcome_metrics.rendering.dialects import DIALECTS
+from outcome_metrics.semantic.entities import ColumnType
+from outcome_metrics.semantic.expressions import ExpressionError, check, safe_division
 
 COLUMNS = ("has_accept", "has_edit", "latency_ms", "feature")
 

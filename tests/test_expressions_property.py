@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
-from outcome_metrics.entities import INTERACTION, ColumnType
-from outcome_metrics.expressions import ExpressionError, check
+from outcome_metrics.semantic.entities import INTERACTION, ColumnType
+from outcome_metrics.semantic.expressions import ExpressionError, check
 
 COLUMNS = {c.name: c.type for c in INTERACTION.columns}
 SQL_TYPES = {ColumnType.BOOLEAN: "boolean", ColumnType.NUMBER: "double", ColumnType.TEXT: "varchar",

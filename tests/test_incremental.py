@@ -39,9 +39,9 @@ import pyarrow.compute as pc
 import pytest
 
 from outcome_metrics import contract
-from outcome_metrics.dbt import dbt_build
-from outcome_metrics.simulate import DEFAULT_START, simulate
-from outcome_metrics.warehouse import load_arrow_batches
+from outcome_metrics.engines.dbt import dbt_build
+from outcome_metrics.engines.duckdb import load_arrow_batches
+from outcome_metrics.sim import DEFAULT_START, simulate
 from tests.conftest import copy_project
 from tests.test_reference import edge_table
 

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
-from outcome_metrics.dbt import dbt_build
-from outcome_metrics.warehouse import ingest
+from outcome_metrics.engines.dbt import dbt_build
+from outcome_metrics.ingest import ingest
 from tests.conftest import REPO, copy_project
 
 pytestmark = pytest.mark.slow

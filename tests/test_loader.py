@@ -1,4 +1,4 @@
-from outcome_metrics.loader import LocatedDict, load, load_text
+from outcome_metrics.spec.loader import LocatedDict, load, load_text
 
 
 def test_load_attaches_line_numbers_to_mappings_and_keys():

@@ -1,5 +1,5 @@
 """Integration: the same events, built on DuckDB and on a real PostgreSQL server (a throwaway
-cluster, see outcome_metrics.postgres.TemporaryCluster), give the same numbers in every generated
+cluster, see outcome_metrics.testing.postgres.TemporaryCluster), give the same numbers in every generated
 model, row for row: fct_metric_values, every mart_* and int_*_aggregated_* model, and the entity
 models they aggregate (int_interactions, int_tasks, int_user_days).
 
@@ -8,7 +8,7 @@ full build, then the rest and an incremental build; DuckDB builds everything at 
 
 Three event sets: the hand-made events of test_build_duckdb.py; ties broken by ids that sort
 differently bytewise and in a linguistic collation (ID_TIES); and ~20k simulated events over 40 days
-when outcome_metrics.simulate is available. Each set gets its own Postgres database, set up like a
+when outcome_metrics.sim is available. Each set gets its own Postgres database, set up like a
 production server rather than a test cluster (PRODUCTION_LIKE: en-US collation, a far-off time zone).
 
 Without PostgreSQL server binaries these tests skip, or fail when $CI is set (CI must run them).
@@ -32,20 +32,19 @@ import pyarrow.compute as pc
 import pytest
 
 from outcome_metrics import contract
-from outcome_metrics.dbt import dbt_build
-from outcome_metrics.dialects import DIALECTS
-from outcome_metrics.entities import ENTITIES, ColumnType
-from outcome_metrics.expressions import check
-from outcome_metrics.postgres import (
+from outcome_metrics.engines.dbt import dbt_build
+from outcome_metrics.engines.duckdb import load_arrow_batches
+from outcome_metrics.engines.postgres import (
     ConnectionParams,
-    TemporaryCluster,
     connect,
     create_table_sql,
-    find_bin_dir,
     load_events,
     profile_env,
 )
-from outcome_metrics.warehouse import load_arrow_batches
+from outcome_metrics.rendering.dialects import DIALECTS
+from outcome_metrics.semantic.entities import ENTITIES, ColumnType
+from outcome_metrics.semantic.expressions import check
+from outcome_metrics.testing.postgres import TemporaryCluster, find_bin_dir
 from tests.conftest import copy_project
 from tests.test_build_duckdb import DUPLICATE, EVENTS, ev, response
 
@@ -234,9 +233,9 @@ def id_tie_events() -> pa.Table:
 
 def simulated_events() -> pa.Table:
     try:
-        from outcome_metrics.simulate import simulate
+        from outcome_metrics.sim import simulate
     except ImportError as error:
-        pytest.skip(f"outcome_metrics.simulate is not available: {error}")
+        pytest.skip(f"outcome_metrics.sim is not available: {error}")
     return simulate(events=20_000, days=40, seed=6).table()
 
 

@@ -12,8 +12,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from outcome_metrics import properties
 from outcome_metrics.project import generate, load_project
+from outcome_metrics.rendering import properties
 
 from .conftest import REPO
 

@@ -22,9 +22,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from outcome_metrics.cli import main
+from outcome_metrics.engines.duckdb import RAW_TABLE
 from outcome_metrics.errors import IngestError
-from outcome_metrics.report import event_counts
-from outcome_metrics.warehouse import RAW_TABLE, ingest
+from outcome_metrics.ingest import ingest
+from outcome_metrics.query.summary import event_counts
 from tests.conftest import copy_project
 
 pytestmark = pytest.mark.slow

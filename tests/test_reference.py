@@ -21,9 +21,9 @@ import pytest
 import yaml
 
 from outcome_metrics import contract
-from outcome_metrics.dbt import dbt_build
-from outcome_metrics.simulate import simulate
-from outcome_metrics.warehouse import load_arrow_batches
+from outcome_metrics.engines.dbt import dbt_build
+from outcome_metrics.engines.duckdb import load_arrow_batches
+from outcome_metrics.sim import simulate
 from tests.conftest import REPO, copy_project
 
 pytestmark = pytest.mark.slow

@@ -83,8 +83,8 @@ def test_sql_named_from_a_placeholder_is_the_sql_rendered_with_the_longest_name(
     # names are capped at 50 characters (spec.Identifier), component columns at 63
     from sqlglot import exp
 
-    from outcome_metrics.dialects import DIALECTS as BY_NAME
-    from outcome_metrics.render import Spliced
+    from outcome_metrics.rendering.dialects import DIALECTS as BY_NAME
+    from outcome_metrics.rendering.sql import Spliced
 
     def build(name: str) -> exp.Expression:
         column = exp.column(f"{name}__denominator", table="labelled")

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from outcome_metrics import contract
-from outcome_metrics.simulate import DEFAULT_START, Simulation, simulate
+from outcome_metrics.sim import DEFAULT_START, Simulation, simulate
 
 EVENTS, DAYS, SEED = 200_000, 60, 7
 Z = 4.0

@@ -1,5 +1,5 @@
 """Integration: the hand-made events of test_build_duckdb.py, built on DuckDB and on a local
-in-process Spark (dbt-spark's `session` method, see outcome_metrics.spark), give the same numbers
+in-process Spark (dbt-spark's `session` method, see outcome_metrics.engines.spark), give the same numbers
 in every generated model, row for row: fct_metric_values, every mart_* and int_*_aggregated_*
 model, and the entity models they aggregate (int_interactions, int_tasks, int_user_days).
 
@@ -20,14 +20,25 @@ from typing import Any
 import pytest
 
 from outcome_metrics import contract
-from outcome_metrics.dbt import dbt_build
-from outcome_metrics.spark import create_table_sql, load_events_spark, local_session, missing_requirements
-from outcome_metrics.warehouse import load_arrow_batches
+from outcome_metrics.engines.dbt import dbt_build
+from outcome_metrics.engines.duckdb import load_arrow_batches
+from outcome_metrics.engines.spark import (
+    create_table_sql,
+    load_events_spark,
+    local_session,
+    missing_requirements,
+)
 from tests.conftest import copy_project
 from tests.test_build_duckdb import DUPLICATE, EVENTS
 from tests.test_postgres import (
-    Row, assert_every_aggregate_and_mart_listed, without_bookkeeping, assert_models_match, compare_rows, duckdb_rows, hand_made_events,
+    Row,
+    assert_every_aggregate_and_mart_listed,
+    assert_models_match,
+    compare_rows,
+    duckdb_rows,
+    hand_made_events,
     key_columns,
+    without_bookkeeping,
 )  # fmt: skip
 
 SPARK_SCHEMA = "outcomes"

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from outcome_metrics.cli import main
-from outcome_metrics.entities import ColumnType
 from outcome_metrics.errors import SpecError
 from outcome_metrics.project import load_project
+from outcome_metrics.semantic.entities import ColumnType
 
 INVALID = Path(__file__).parent / "fixtures" / "invalid"
 CASES = sorted(p.name for p in INVALID.iterdir() if (p / "expected.txt").is_file())

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from outcome_metrics.entities import Entity
-from outcome_metrics.spec import Grain
+from outcome_metrics.semantic.entities import Entity
+from outcome_metrics.spec.shapes import Grain
 
 LONG_TABLE = "fct_metric_values"
 DAYS_MODEL = "int_days"

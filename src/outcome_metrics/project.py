@@ -11,13 +11,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from outcome_metrics import naming
-from outcome_metrics.dialects import DIALECTS
 from outcome_metrics.errors import SpecError
-from outcome_metrics.loader import load
-from outcome_metrics.parse import parse
-from outcome_metrics.properties import event_types_csv, models_yaml, sources_yaml
-from outcome_metrics.render import render_sql
-from outcome_metrics.validate import Project, validate
+from outcome_metrics.rendering.dialects import DIALECTS
+from outcome_metrics.rendering.properties import (
+    event_types_csv,
+    models_yaml,
+    sources_yaml,
+)
+from outcome_metrics.rendering.sql import render_sql
+from outcome_metrics.semantic import Project
+from outcome_metrics.spec.loader import load
+from outcome_metrics.spec.parse import parse
+from outcome_metrics.validation import validate
 
 GENERATED_ROOT = Path("models") / naming.GENERATED_DIR
 

@@ -110,7 +110,7 @@ def compile_command(ctx: click.Context, check: bool, metrics_dir: Path | None) -
 
 def _columns(project: Any) -> list[dict[str, str]]:
     """The columns metric expressions and filters may use, per entity (base facts, then outcomes)."""
-    from outcome_metrics.entities import ENTITIES
+    from outcome_metrics.semantic.entities import ENTITIES
 
     rows = []
     for entity in ENTITIES.values():
@@ -186,7 +186,7 @@ def explain(ctx: click.Context, metric: str, grain: str, dialect: str) -> None:
         outcomes explain silent_failure_rate
         outcomes explain latency_p95_ms --grain week --dialect postgres
     """
-    from outcome_metrics.explain import explain_metric
+    from outcome_metrics.query.explain import explain_metric
 
     project = load_project(_root(ctx))
     click.echo(explain_metric(project, metric, grain, dialect))
@@ -212,7 +212,7 @@ def build(ctx: click.Context, target: str, select: str | None, full_refresh: boo
         OUTCOMES_DUCKDB_PATH=/data/events.duckdb outcomes build
         outcomes build --target postgres --max-quarantine-rate 0.01
     """
-    from outcome_metrics.session import run_build
+    from outcome_metrics.jobs import run_build
 
     ok = run_build(_root(ctx), target=target, select=select, full_refresh=full_refresh,
                    max_quarantine_rate=max_quarantine_rate)  # fmt: skip
@@ -239,7 +239,7 @@ def simulate(ctx: click.Context, events: int, days: int, seed: int, out: Path | 
         outcomes simulate --events 1000000 --days 90 --seed 7
         outcomes simulate --events 50000 --out events.parquet
     """
-    from outcome_metrics.session import run_simulate
+    from outcome_metrics.jobs import run_simulate
 
     run_simulate(_root(ctx), events=events, days=days, seed=seed, out=out)
 
@@ -259,8 +259,8 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...]) -> None:
         outcomes ingest events.parquet
         OUTCOMES_DUCKDB_PATH=/data/events.duckdb outcomes ingest day1.csv day2.jsonl
     """
-    from outcome_metrics.warehouse import database_path
-    from outcome_metrics.warehouse import ingest as ingest_files
+    from outcome_metrics.engines.duckdb import database_path
+    from outcome_metrics.ingest import ingest as ingest_files
 
     db_path = database_path(_root(ctx))
     results = ingest_files(db_path, list(paths), progress=stderr)
@@ -282,7 +282,7 @@ def demo(ctx: click.Context, events: int, days: int, seed: int) -> None:
         outcomes demo
         outcomes demo --events 1000000 --days 90
     """
-    from outcome_metrics.session import run_demo
+    from outcome_metrics.jobs import run_demo
 
     if not run_demo(_root(ctx), events=events, days=days, seed=seed):
         sys.exit(1)

@@ -10,11 +10,16 @@ from typing import Any
 
 import click
 
-from outcome_metrics.dbt import dbt_build, dbt_query
+from outcome_metrics.engines.dbt import dbt_build, dbt_query
+from outcome_metrics.engines.duckdb import connect, database_path, load_arrow_batches
 from outcome_metrics.errors import stderr
 from outcome_metrics.project import compile_project, load_project
-from outcome_metrics.report import EventCounts, event_counts, headline_table, headlines
-from outcome_metrics.warehouse import connect, database_path, load_arrow_batches
+from outcome_metrics.query.summary import (
+    EventCounts,
+    event_counts,
+    headline_table,
+    headlines,
+)
 
 
 def target_schema(target: str) -> str:
@@ -40,7 +45,7 @@ def query_function(root: Path, target: str):  # -> Query
 
 
 def run_simulate(root: Path, *, events: int, days: int, seed: int, out: Path | None) -> Path:
-    from outcome_metrics.simulate import simulate
+    from outcome_metrics.sim import simulate
 
     started = time.perf_counter()
     stderr(f"simulating ~{events:,} events over {days} days (seed {seed})")

@@ -129,7 +129,7 @@ def load_events_spark(table: pa.Table, *, session: SparkSession | None = None, r
 
     spark = session or SparkSession.getActiveSession()
     if spark is None:
-        raise SparkError("no active SparkSession: start one with outcome_metrics.spark.local_session()")
+        raise SparkError("no active SparkSession: start one with outcome_metrics.engines.spark.local_session()")
     try:
         events = contract.conform_arrow(table)  # the contract's columns, in order and type
     except ValueError as error:

@@ -6,12 +6,12 @@ from dataclasses import replace
 
 from sqlglot import exp
 
-from outcome_metrics.dialects import DIALECTS
 from outcome_metrics.errors import OutcomesError
-from outcome_metrics.expressions import did_you_mean
-from outcome_metrics.render import plan, render_aggregated
-from outcome_metrics.spec import Grain
-from outcome_metrics.validate import Project
+from outcome_metrics.rendering.dialects import DIALECTS
+from outcome_metrics.rendering.sql import plan, render_aggregated
+from outcome_metrics.semantic.expressions import did_you_mean
+from outcome_metrics.semantic.model import Project
+from outcome_metrics.spec.shapes import Grain
 
 
 def _inputs(project: Project, name: str) -> list[str]:

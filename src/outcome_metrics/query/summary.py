@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from outcome_metrics.spec import Agg, Direction
-from outcome_metrics.validate import Project
+from outcome_metrics.semantic.model import Project
+from outcome_metrics.spec.shapes import Agg, Direction
 
 Query = Callable[[str], list[dict[str, Any]]]
 

@@ -9,9 +9,17 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from outcome_metrics.errors import Issue
-from outcome_metrics.expressions import suggestion
-from outcome_metrics.loader import Document, LocatedDict, LocatedList
-from outcome_metrics.spec import DerivedMetric, GroupedMetric, Measure, Metric, Outcome, RatioMetric, SimpleMetric
+from outcome_metrics.semantic.expressions import suggestion
+from outcome_metrics.spec.loader import Document, LocatedDict, LocatedList
+from outcome_metrics.spec.shapes import (
+    DerivedMetric,
+    GroupedMetric,
+    Measure,
+    Metric,
+    Outcome,
+    RatioMetric,
+    SimpleMetric,
+)
 
 TOP_LEVEL_KEYS = ("metrics", "outcomes", "segments", "dialects")
 DEFAULT_SEGMENTS: tuple[tuple[str, ...], ...] = ((),)

@@ -26,8 +26,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from outcome_metrics.dialects import DIALECTS
-from outcome_metrics.entities import ColumnType
+from outcome_metrics.rendering.dialects import DIALECTS
+from outcome_metrics.semantic.entities import ColumnType
 
 #: The dialect YAML expressions are written in. Output is rendered per target.
 READ_DIALECT = "duckdb"

@@ -1,23 +1,49 @@
-"""Stage 3, validate: rules over the whole project, each returning located issues.
+"""Stage 3, validate: ordered resolver passes over the parsed specs, each reporting located issues.
 
-Every rule runs; all issues are reported together. What passes is a `Project`: specs plus their
-checked expressions, ready to plan.
+Every pass runs; all issues are reported together. What passes is a `semantic.Project`: specs plus
+their checked expressions, ready to plan.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from sqlglot import exp
 
-from outcome_metrics.entities import ALL_DIMENSIONS, ENTITIES, ColumnType, Entity
 from outcome_metrics.errors import Issue, SpecError
-from outcome_metrics.expressions import Checked, ExpressionError, Type, check, substitute, suggestion
-from outcome_metrics.expressions import parse as parse_expression
-from outcome_metrics.parse import AnyMetric, Parsed
-from outcome_metrics.spec import (
-    Agg, DerivedMetric, Grain, GroupedMetric, Measure, Outcome, RatioAgg, RatioMetric, SimpleMetric,
+from outcome_metrics.semantic.entities import (
+    ALL_DIMENSIONS,
+    ENTITIES,
+    ColumnType,
+    Entity,
+)
+from outcome_metrics.semantic.expressions import (
+    Checked,
+    ExpressionError,
+    Type,
+    check,
+    substitute,
+    suggestion,
+)
+from outcome_metrics.semantic.expressions import parse as parse_expression
+from outcome_metrics.semantic.model import (
+    Project,
+    ResolvedGrouped,
+    ResolvedMeasure,
+    ResolvedMetric,
+    ResolvedOutcome,
+)
+from outcome_metrics.spec.parse import AnyMetric, Parsed
+from outcome_metrics.spec.shapes import (
+    Agg,
+    DerivedMetric,
+    GroupedMetric,
+    Measure,
+    Outcome,
+    RatioAgg,
+    RatioMetric,
+    SimpleMetric,
 )  # fmt: skip
 
 RESERVED_NAMES = frozenset({"metric", "grain", "period_start", "segment_by", "value", "numerator", "denominator",
@@ -25,72 +51,6 @@ RESERVED_NAMES = frozenset({"metric", "grain", "period_start", "segment_by", "va
 
 #: Aggregations whose expression must be a number (count and count_distinct take any type).
 NUMERIC_AGGS = frozenset({Agg.SUM, Agg.AVERAGE, Agg.MIN, Agg.MAX, Agg.MEDIAN, Agg.PERCENTILE, RatioAgg.SUM})
-
-
-@dataclass(frozen=True)
-class ResolvedMeasure:
-    agg: RatioAgg | Agg
-    expr: exp.Expression | None  # None: count rows
-    filter: exp.Expression | None
-
-
-@dataclass(frozen=True)
-class ResolvedGrouped:
-    """A grouped metric's two stages, checked: rows → per-group aggregates → combined value."""
-
-    group_by: exp.Expression
-    filter: exp.Expression | None
-    per_group: dict[str, ResolvedMeasure]
-    having: exp.Expression | None
-    combine: exp.Expression  # aggregate functions over per_group names
-
-
-@dataclass(frozen=True)
-class ResolvedMetric:
-    spec: AnyMetric
-    entity: Entity
-    path: str
-    measures: dict[str, ResolvedMeasure]  # simple: {"value"}; ratio: {"numerator", "denominator"}
-    derived_expr: exp.Expression | None = None  # derived: over other metrics' names
-    inputs: tuple[str, ...] = ()
-    grouped: ResolvedGrouped | None = None
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def dimensions(self) -> tuple[str, ...]:
-        return self.spec.dimensions
-
-    @property
-    def grains(self) -> tuple[Grain, ...]:
-        return self.spec.grains
-
-
-@dataclass(frozen=True)
-class ResolvedOutcome:
-    spec: Outcome
-    expr: exp.Expression  # expanded: references only base columns
-    path: str
-    type: ColumnType | None = field(default=None, compare=False)  # boolean or number, inferred from expr
-
-
-@dataclass(frozen=True)
-class Project:
-    metrics: tuple[ResolvedMetric, ...]
-    outcomes: tuple[ResolvedOutcome, ...]
-    segments: tuple[tuple[str, ...], ...]
-    dialects: tuple[str, ...]
-
-    def metric(self, name: str) -> ResolvedMetric:
-        return next(m for m in self.metrics if m.name == name)
-
-    def outcomes_of(self, entity: Entity) -> tuple[ResolvedOutcome, ...]:
-        return tuple(o for o in self.outcomes if o.spec.entity == entity.name)
-
-    def columns_of(self, entity: Entity) -> tuple[str, ...]:
-        return entity.column_names + tuple(o.spec.name for o in self.outcomes_of(entity))
 
 
 class _Rules:
