@@ -1,4 +1,4 @@
-"""Stages 4 and 5, plan and render: a validated project → dbt model SQL and properties.
+"""Stage 5, render SQL: a validated project and its plans (`planning`) → dbt model SQL.
 
 Per entity and grain, every metric is computed in ONE scan of the entity model: conditional
 aggregates (`count(case when <filter> then 1 end)`) grouped by GROUPING SETS over the declared
@@ -16,16 +16,19 @@ Pure: returns file contents, writes nothing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import assert_never
 from dataclasses import dataclass, field
 
 from sqlglot import exp
 
 from outcome_metrics import naming
 from outcome_metrics.rendering.dialects import Dialect, finish
-from outcome_metrics.semantic.entities import ALL_DIMENSIONS, ENTITIES, Entity
+from outcome_metrics.semantic.entities import ENTITIES, Entity
 from outcome_metrics.semantic.expressions import safe_division
-from outcome_metrics.semantic.model import Project, ResolvedMeasure, ResolvedMetric
+from outcome_metrics.planning import AggregatePlan, long_dimensions
+from outcome_metrics.semantic.kinds import Derived, Grouped, Part, Ratio, ResolvedMeasure, ResolvedMetric, Simple
+from outcome_metrics.semantic.model import Project
 from outcome_metrics.spec.shapes import Agg, Grain
 
 GENERATED_HEADER = (
@@ -95,61 +98,16 @@ def _when(condition: exp.Expression | None, value: exp.Expression) -> exp.Expres
                                 condition.copy(), true=value)])  # fmt: skip
 
 
-# -- plan ---------------------------------------------------------------------------------------
+# -- aggregate expressions ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Component:
-    """One aggregate column of an aggregated model."""
+    """One aggregate column of an aggregated model, as SQL."""
 
     name: str
     node: exp.Expression
     zero_filled: bool
-
-
-@dataclass(frozen=True)
-class AggregatePlan:
-    entity: Entity
-    grain: Grain
-    metrics: tuple[ResolvedMetric, ...]
-    segments: tuple[tuple[str, ...], ...]  # the project's segments this entity can be cut by
-    dimensions: tuple[str, ...]  # dimensions grouped by in any of those segments, in output order
-
-    @property
-    def model(self) -> str:
-        return naming.aggregated_model(self.entity, self.grain)
-
-    @property
-    def mart(self) -> str:
-        return naming.wide_mart(self.entity, self.grain)
-
-    def allowed_segments(self, metric: ResolvedMetric) -> tuple[tuple[str, ...], ...]:
-        return tuple(s for s in self.segments if set(s) <= set(metric.dimensions))
-
-    @property
-    def sources(self) -> tuple[str, ...]:
-        return tuple(sorted({m.path for m in self.metrics}))
-
-
-def plan(project: Project) -> list[AggregatePlan]:
-    """One aggregate per entity and grain that has metrics, in a stable order."""
-    plans = []
-    for entity in ENTITIES.values():
-        segments = tuple(s for s in project.segments if set(s) <= set(entity.dimensions))
-        dimensions = tuple(d for d in ALL_DIMENSIONS if any(d in s for s in segments))
-        for grain in Grain:
-            metrics = tuple(m for m in project.metrics if m.entity == entity and grain in m.grains)
-            if metrics:
-                plans.append(AggregatePlan(entity, grain, metrics, segments, dimensions))
-    return plans
-
-
-def long_dimensions(plans: Iterable[AggregatePlan]) -> tuple[str, ...]:
-    used = {d for p in plans for d in p.dimensions}
-    return tuple(d for d in ALL_DIMENSIONS if d in used)
-
-
-# -- aggregate expressions ----------------------------------------------------------------------
 
 
 def _aggregate(measure: ResolvedMeasure, dialect: Dialect, percentile: float | None = None) -> exp.Expression:
@@ -217,47 +175,35 @@ class Spliced:
 
 
 def components(metric: ResolvedMetric, spliced: Spliced) -> list[Component]:
-    """The aggregate columns computed for `metric` in the one-scan `aggregated` CTE."""
-    name, dialect = metric.name, spliced.dialect
-    if metric.derived_expr is not None or metric.grouped is not None:
-        return []
+    """The aggregate columns computed for `metric` in the one-scan `aggregated` CTE (see `Part`)."""
+    return [Component(naming.component(metric.name, part.suffix), _part_sql(part, spliced), part.zero_filled)
+            for part in metric.parts()]  # fmt: skip
 
-    def value(measure: ResolvedMeasure, percentile: float | None = None) -> exp.Var:
-        return spliced((naming.VALUE, measure, percentile), lambda: _aggregate(measure, dialect, percentile))
 
-    def sample_size(measure: ResolvedMeasure) -> exp.Var:
+def _part_sql(part: Part, spliced: Spliced) -> exp.Var:
+    measure, dialect = part.measure, spliced.dialect
+    if part.counts_rows:
         return spliced((naming.SAMPLE_SIZE, measure), lambda: _sample_size(measure))
-
-    if "value" in metric.measures:
-        measure = metric.measures["value"]
-        percentile = getattr(metric.spec, "percentile", None)
-        return [
-            Component(naming.component(name, naming.VALUE), value(measure, percentile), Agg(measure.agg).is_total),
-            Component(naming.component(name, naming.SAMPLE_SIZE), sample_size(measure), True),
-        ]
-    numerator, denominator = metric.measures["numerator"], metric.measures["denominator"]
-    return [
-        Component(naming.component(name, naming.NUMERATOR), value(numerator), True),
-        Component(naming.component(name, naming.DENOMINATOR), value(denominator), True),
-        Component(naming.component(name, naming.SAMPLE_SIZE), sample_size(denominator), True),
-    ]
+    return spliced((naming.VALUE, measure, part.percentile), lambda: _aggregate(measure, dialect, part.percentile))
 
 
 def output_components(metric: ResolvedMetric, spliced: Spliced) -> list[Component]:
     """Every component column the aggregated model carries for `metric`."""
-    if metric.grouped is not None:
-        return [
-            Component(naming.component(metric.name, naming.VALUE), exp.null(), False),
-            Component(naming.component(metric.name, naming.SAMPLE_SIZE), exp.null(), True),
-        ]
-    return components(metric, spliced)
+    match metric:
+        case Grouped():  # computed in the metric's own CTEs (`_grouped_ctes`), joined in after the scan
+            return [
+                Component(naming.component(metric.name, naming.VALUE), exp.null(), False),
+                Component(naming.component(metric.name, naming.SAMPLE_SIZE), exp.null(), True),
+            ]
+        case Simple() | Ratio() | Derived():
+            return components(metric, spliced)
+        case _:
+            assert_never(metric)
 
 
-def _grouped_ctes(plan_: AggregatePlan, metric: ResolvedMetric, dialect: Dialect
-                  ) -> list[tuple[str, exp.Expression, str]]:  # fmt: skip
+def _grouped_ctes(plan_: AggregatePlan, metric: Grouped, dialect: Dialect) -> list[tuple[str, exp.Expression, str]]:
     """Stage 1: aggregates per (period, segment, group); stage 2: combined across groups."""
-    grouped = metric.grouped
-    assert grouped is not None
+    grouped = metric
     dims = plan_.dimensions
     rows = select_("*", alias(grouped.group_by.copy(), "group_key")).from_(table("bucketed"), copy=False)
     if grouped.filter is not None:
@@ -286,18 +232,20 @@ def _grouped_ctes(plan_: AggregatePlan, metric: ResolvedMetric, dialect: Dialect
 
 def value_expression(metric: ResolvedMetric, project: Project) -> exp.Expression:
     """The metric's value from the aggregated model's component columns."""
-    if metric.derived_expr is not None:
-        def replace(child: exp.Expression) -> exp.Expression:
-            if isinstance(child, exp.Column) and child.name in metric.inputs:
-                return exp.paren(value_expression(project.metric(child.name), project), copy=False)
-            return child
+    match metric:
+        case Derived(expr=expr, inputs=inputs):
+            def replace(child: exp.Expression) -> exp.Expression:
+                if isinstance(child, exp.Column) and child.name in inputs:
+                    return exp.paren(value_expression(project.metric(child.name), project), copy=False)
+                return child
 
-        return safe_division(metric.derived_expr.transform(replace))
-    return _component_value(metric.name, is_ratio=_is_ratio(metric))
-
-
-def _is_ratio(metric: ResolvedMetric) -> bool:
-    return "value" not in metric.measures and metric.grouped is None and metric.derived_expr is None
+            return safe_division(expr.transform(replace))
+        case Ratio():
+            return _component_value(metric.name, is_ratio=True)
+        case Simple() | Grouped():
+            return _component_value(metric.name, is_ratio=False)
+        case _:
+            assert_never(metric)
 
 
 def _component_value(name: str, *, is_ratio: bool) -> exp.Expression:
@@ -406,8 +354,8 @@ def aggregate_ctes(project: Project, plan_: AggregatePlan, dialect: Dialect) -> 
     metrics, not on the grain: every grain with the same metrics shares them (see `render_sql`)."""
     spliced = Spliced(dialect)
     by_metric = {m.name: output_components(m, spliced) for m in plan_.metrics}
-    scanned = [c for m in plan_.metrics if m.grouped is None for c in by_metric[m.name]]
-    grouped = [m for m in plan_.metrics if m.grouped is not None]
+    scanned = [c for m in plan_.metrics if not isinstance(m, Grouped) for c in by_metric[m.name]]
+    grouped = [m for m in plan_.metrics if isinstance(m, Grouped)]
     dims = plan_.dimensions
 
     aggregated = select_(col("period_start"), *(col(d) for d in dims), *(alias(c.node, c.name) for c in scanned))
@@ -459,8 +407,8 @@ def aggregate_ctes(project: Project, plan_: AggregatePlan, dialect: Dialect) -> 
 
     final_columns: list[exp.Expression] = [col("period_start"), col("segment_by"), *(col(d) for d in dims)]
     for metric in plan_.metrics:
-        if metric.derived_expr is None:
-            ratio = _is_ratio(metric)
+        if not isinstance(metric, Derived):
+            ratio = isinstance(metric, Ratio)
             final_columns.append(spliced.named(("value", ratio), metric.name, lambda n, r=ratio: alias(
                 _component_value(n, is_ratio=r), naming.component(n, naming.VALUE))))  # fmt: skip
         else:
@@ -563,7 +511,7 @@ def _long_branch(plan_: AggregatePlan, dims: tuple[str, ...], name: str, ratio: 
     return branch.select(*_bookkeeping(), copy=False)
 
 
-def render_long_table(project: Project, plans: list[AggregatePlan], dialect: Dialect) -> str:
+def render_long_table(project: Project, plans: Sequence[AggregatePlan], dialect: Dialect) -> str:
     dims = long_dimensions(plans)
     ctes: list[str] = []
     branches: list[str] = []
@@ -572,7 +520,7 @@ def render_long_table(project: Project, plans: list[AggregatePlan], dialect: Dia
         # Thousands of branches differ only in the metric's name: each shape is rendered once
         spliced = Spliced(dialect)
         for metric in plan_.metrics:
-            shape = ("numerator" in metric.measures, metric.derived_expr is None, plan_.allowed_segments(metric))
+            shape = (isinstance(metric, Ratio), not isinstance(metric, Derived), plan_.allowed_segments(metric))
             branch = spliced.named(shape, metric.name, lambda n, p=plan_, s=shape: _long_branch(p, dims, n, *s))
             branches.append(branch.this)
     description = (
@@ -591,9 +539,8 @@ def render_long_table(project: Project, plans: list[AggregatePlan], dialect: Dia
 # -- files --------------------------------------------------------------------------------------
 
 
-def render_sql(project: Project, dialect: Dialect) -> dict[str, str]:
+def render_sql(project: Project, plans: Sequence[AggregatePlan], dialect: Dialect) -> dict[str, str]:
     """Every generated model for one dialect: {file name: SQL}."""
-    plans = plan(project)
     files = {f"{e.model}.sql": render_entity_model(project, e, dialect) for e in ENTITIES.values()}
     # The grains of an entity differ only in their bucketing: what else they share is rendered once.
     shared: dict[tuple[str, tuple[str, ...]], tuple[list[str], str]] = {}

@@ -27,13 +27,8 @@ from outcome_metrics.semantic.expressions import (
     suggestion,
 )
 from outcome_metrics.semantic.expressions import parse as parse_expression
-from outcome_metrics.semantic.model import (
-    Project,
-    ResolvedGrouped,
-    ResolvedMeasure,
-    ResolvedMetric,
-    ResolvedOutcome,
-)
+from outcome_metrics.semantic.kinds import Derived, Grouped, Ratio, ResolvedMeasure, ResolvedMetric, Simple
+from outcome_metrics.semantic.model import Project, ResolvedOutcome
 from outcome_metrics.spec.parse import AnyMetric, Parsed
 from outcome_metrics.spec.shapes import (
     Agg,
@@ -208,9 +203,14 @@ class _Rules:
             elif isinstance(metric, RatioMetric):
                 measures["numerator"] = self._measure(metric, entity, metric.numerator, "numerator")
                 measures["denominator"] = self._measure(metric, entity, metric.denominator, "denominator")
-            if ok and all(m is not None for m in measures.values()):
-                path = self.parsed.locations[("metric", metric.name)].path
-                self.metrics[metric.name] = ResolvedMetric(metric, entity, path, measures)  # type: ignore[arg-type]
+            if not ok or any(m is None for m in measures.values()):
+                continue
+            path = self.parsed.locations[("metric", metric.name)].path
+            if isinstance(metric, SimpleMetric):
+                self.metrics[metric.name] = Simple(metric, entity, path, measures["value"])  # type: ignore[arg-type]
+            else:
+                self.metrics[metric.name] = Ratio(metric, entity, path, measures["numerator"],  # type: ignore[arg-type]
+                                                  measures["denominator"])  # type: ignore[arg-type]  # fmt: skip
 
     def rule_derived(self) -> None:
         derived = {m.name: m for m in self.parsed.metrics if isinstance(m, DerivedMetric)}
@@ -286,7 +286,7 @@ class _Rules:
         if not ok:
             return None
         path = self.parsed.locations[("metric", name)].path
-        resolved_metric = ResolvedMetric(metric, entity, path, {}, exprs[name], inputs)
+        resolved_metric = Derived(metric, entity, path, exprs[name], inputs)
         self.metrics[name] = resolved_metric
         return resolved_metric
 
@@ -325,8 +325,7 @@ class _Rules:
             combine = self._combine(metric, names)
             if ok and group_by is not None and combine is not None:
                 path = self.parsed.locations[("metric", metric.name)].path
-                grouped = ResolvedGrouped(group_by, filter_, per_group, having, combine)
-                self.metrics[metric.name] = ResolvedMetric(metric, entity, path, {}, grouped=grouped)
+                self.metrics[metric.name] = Grouped(metric, entity, path, group_by, filter_, per_group, having, combine)
 
     def _combine(self, metric: GroupedMetric, names: tuple[str, ...]) -> exp.Expression | None:
         """`combine` may use sum/avg/count/min/max over per_group names, and arithmetic around them."""
