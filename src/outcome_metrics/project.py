@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from outcome_metrics import naming
-from outcome_metrics.errors import SpecError
+from outcome_metrics.errors import ProjectNotFound, SpecError
 from outcome_metrics.planning import plan
 from outcome_metrics.rendering.dialects import DIALECTS
 from outcome_metrics.rendering.properties import (
@@ -34,7 +34,7 @@ def find_root(start: Path | str = ".") -> Path:
     for candidate in (path, *path.parents):
         if (candidate / "dbt_project.yml").is_file() and (candidate / "metrics").is_dir():
             return candidate
-    raise FileNotFoundError(f"no outcome-metrics project (dbt_project.yml and metrics/) at or above {path}")
+    raise ProjectNotFound(f"no outcome-metrics project (dbt_project.yml and metrics/) at or above {path}")
 
 
 def load_project(root: Path | str = ".", metrics_dir: Path | str | None = None) -> Project:

@@ -13,10 +13,10 @@ from typing import Any
 import click
 
 from outcome_metrics import contract
+from outcome_metrics.engines import ENGINES
 from outcome_metrics.errors import OutcomesError, SpecError, stderr
 from outcome_metrics.project import compile_project, find_root, load_project
 
-TARGETS = ("duckdb", "postgres", "spark")
 
 
 def _root(ctx: click.Context) -> Path:
@@ -49,7 +49,7 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 target_option = click.option(
-    "--target", type=click.Choice(TARGETS), default=lambda: os.environ.get("OUTCOMES_TARGET", "duckdb"),
+    "--target", type=click.Choice(ENGINES), default=lambda: os.environ.get("OUTCOMES_TARGET", "duckdb"),
     show_default="duckdb, or $OUTCOMES_TARGET", help="dbt target in profiles.yml.",
 )  # fmt: skip
 
@@ -175,7 +175,7 @@ def list_command(ctx: click.Context, as_json: bool, columns: bool, metrics_dir: 
 @main.command()
 @click.argument("metric")
 @click.option("--grain", type=click.Choice(["day", "week", "month"]), default="day", show_default=True)
-@click.option("--dialect", type=click.Choice(TARGETS), default="duckdb", show_default=True)
+@click.option("--dialect", type=click.Choice(ENGINES), default="duckdb", show_default=True)
 @click.pass_context
 @handle_errors
 def explain(ctx: click.Context, metric: str, grain: str, dialect: str) -> None:

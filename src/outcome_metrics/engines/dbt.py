@@ -12,7 +12,6 @@ from typing import Any
 
 from outcome_metrics.errors import OutcomesError
 
-TARGETS = ("duckdb", "postgres", "spark")
 
 
 @dataclass

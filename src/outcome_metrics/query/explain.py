@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from outcome_metrics.errors import OutcomesError
+from outcome_metrics.errors import OutcomesError, did_you_mean
 from outcome_metrics.rendering.dialects import DIALECTS
 from outcome_metrics.planning import plan
 from outcome_metrics.rendering.sql import render_aggregated
-from outcome_metrics.semantic.expressions import did_you_mean
 from outcome_metrics.semantic.kinds import Derived
 from outcome_metrics.semantic.model import Project
 from outcome_metrics.spec.shapes import Grain

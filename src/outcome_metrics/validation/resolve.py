@@ -6,12 +6,13 @@ their checked expressions, ready to plan.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from sqlglot import exp
 
-from outcome_metrics.errors import Issue, SpecError
+from outcome_metrics import naming
+from outcome_metrics.errors import Issue, SpecError, suggestion
 from outcome_metrics.semantic.entities import (
     ALL_DIMENSIONS,
     ENTITIES,
@@ -24,7 +25,6 @@ from outcome_metrics.semantic.expressions import (
     Type,
     check,
     substitute,
-    suggestion,
 )
 from outcome_metrics.semantic.expressions import parse as parse_expression
 from outcome_metrics.semantic.kinds import Derived, Grouped, Ratio, ResolvedMeasure, ResolvedMetric, Simple
@@ -41,8 +41,7 @@ from outcome_metrics.spec.shapes import (
     SimpleMetric,
 )  # fmt: skip
 
-RESERVED_NAMES = frozenset({"metric", "grain", "period_start", "segment_by", "value", "numerator", "denominator",
-                            "sample_size", *ALL_DIMENSIONS})  # fmt: skip
+RESERVED_NAMES = frozenset({*naming.LONG_TABLE_COLUMNS, *ALL_DIMENSIONS})
 
 #: Aggregations whose expression must be a number (count and count_distinct take any type).
 NUMERIC_AGGS = frozenset({Agg.SUM, Agg.AVERAGE, Agg.MIN, Agg.MAX, Agg.MEDIAN, Agg.PERCENTILE, RatioAgg.SUM})
@@ -403,9 +402,3 @@ def validate(parsed: Parsed) -> Project:
     """Run every rule; raise SpecError with all issues, or return the validated project."""
     return _Rules(parsed).run()
 
-
-def iter_issues(parsed: Parsed) -> Iterator[Issue]:
-    try:
-        validate(parsed)
-    except SpecError as error:
-        yield from error.issues
