@@ -1,16 +1,23 @@
-"""`outcomes explain METRIC`: the definition, and the SQL that computes the metric alone."""
+"""`outcomes explain METRIC`: the definition, and the SQL that computes the metric alone: a dbt
+template (`explain_metric`), or that template compiled by dbt for a target (`runnable_sql`), which
+runs as it is in the target's database."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from pathlib import Path
 
 from outcome_metrics.errors import OutcomesError, did_you_mean
 from outcome_metrics.rendering.dialects import DIALECTS
 from outcome_metrics.planning import plan
-from outcome_metrics.rendering.sql import render_aggregated
+from outcome_metrics.rendering.sql import fill_placeholders, render_aggregated
 from outcome_metrics.semantic.kinds import Derived
 from outcome_metrics.semantic.model import Project
 from outcome_metrics.spec.shapes import Grain
+
+
+EXPLAIN_HASH = "explain"  # the SQL is not a build's: no definition hash to compare with
 
 
 def _inputs(project: Project, name: str) -> list[str]:
@@ -44,4 +51,15 @@ def explain_metric(project: Project, name: str, grain: str = "day", dialect: str
             sql = DIALECTS[dialect].render(outcome.expr).splitlines()
             lines += [f"--   {outcome.spec.name} = {sql[0]}", *(f"--   {line}" for line in sql[1:])]
     lines.append("")
-    return "\n".join(lines) + "\n" + render_aggregated(project, plan_, DIALECTS[dialect])
+    model = fill_placeholders(render_aggregated(project, plan_, DIALECTS[dialect]), EXPLAIN_HASH)
+    return "\n".join(lines) + "\n" + model
+
+
+def runnable_sql(root: Path, template: str, *, target: str = "duckdb", db_path: Path | None = None) -> str:
+    """`template` (from `explain_metric`) compiled by dbt for `target`: refs become the relations of
+    the target's database and the model is its full-build form (no incremental filters)."""
+    from outcome_metrics.engines.dbt import dbt_compile
+
+    header, _, body = template.partition("\n\n")  # the definition comments, then the model
+    body = re.sub(r"^\{\{ config\(.*?\) \}\}\n", "", body, count=1, flags=re.M | re.S)  # a model's, not a query's
+    return header + "\n\n" + dbt_compile(root, body, target=target, db_path=db_path).strip() + "\n"

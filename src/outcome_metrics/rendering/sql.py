@@ -556,9 +556,10 @@ def render_sql(project: Project, plans: Sequence[AggregatePlan], dialect: Dialec
     # a change to any definition (or to the generator) changes the hash, and incremental models
     # rewrite everything on their next run
     digest = hashlib.sha256("".join(files[name] for name in sorted(files)).encode()).hexdigest()[:16]
-    return {name: _fill(sql, digest) for name, sql in files.items()}
+    return {name: fill_placeholders(sql, digest) for name, sql in files.items()}
 
 
-def _fill(sql: str, digest: str) -> str:
+def fill_placeholders(sql: str, digest: str) -> str:
+    """The text placeholders of a rendered model, filled: the definition hash and the run's stamp."""
     sql = sql.replace(DEFINITION_HASH, digest).replace(BUILT_AT, "{{ outcome_metrics.built_at() }}")
     return sql.replace(CHANGED_ROWS, f"{{{{ outcome_metrics.changed_rows('{digest}') }}}}")
