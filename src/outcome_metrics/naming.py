@@ -10,6 +10,7 @@ LONG_TABLE = "fct_metric_values"
 #: macros/tests/metric_invariants.sql `dimensions_of`, which a test keeps equal to this)
 LONG_TABLE_COLUMNS = ("metric", "grain", "period_start", "segment_by", "value", "numerator", "denominator", "sample_size")
 DAYS_MODEL = "int_days"
+METRICS_CATALOG = "dim_metrics"
 GENERATED_DIR = "generated"
 PROPERTIES_FILE = "_generated__models.yml"
 SOURCES_FILE = "_outcomes__sources.yml"

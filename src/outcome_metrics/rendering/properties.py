@@ -15,6 +15,7 @@ import yaml
 
 from outcome_metrics import contract, naming
 from outcome_metrics.planning import AggregatePlan, long_dimensions
+from outcome_metrics.rendering import catalog
 from outcome_metrics.semantic.entities import ENTITIES
 from outcome_metrics.semantic.kinds import Ratio, ResolvedMetric, Simple
 from outcome_metrics.semantic.model import Project
@@ -294,6 +295,16 @@ def _long_table(project: Project, plans: Sequence[AggregatePlan]) -> dict[str, A
     }  # fmt: skip
 
 
+def _catalog() -> dict[str, Any]:
+    columns: list[dict[str, Any]] = [{"name": name, "description": text} for name, text in catalog.COLUMNS]
+    columns[0]["data_tests"] = ["unique", "not_null"]
+    return {
+        "name": naming.METRICS_CATALOG,
+        "description": "One row per declared metric: its definition, for BI tools to join fct_metric_values on `metric`.",
+        "columns": columns,
+    }
+
+
 def _entity_model(project: Project, entity_name: str) -> dict[str, Any]:
     entity = ENTITIES[entity_name]
     columns: list[dict[str, Any]] = [{"name": c.name, "description": c.description} for c in entity.columns]
@@ -310,4 +321,6 @@ def models_yaml(project: Project, plans: Sequence[AggregatePlan]) -> str:
         models += [_aggregated_model(plan_), _wide_mart(plan_)]
     if plans:
         models.append(_long_table(project, plans))
+    if project.metrics:
+        models.append(_catalog())
     return dump({"version": 2, "models": models}, "metrics/*.yml")

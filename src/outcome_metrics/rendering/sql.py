@@ -17,17 +17,35 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from typing import assert_never
 from dataclasses import dataclass, field
+from typing import assert_never
 
 from sqlglot import exp
 
 from outcome_metrics import naming
+from outcome_metrics.planning import AggregatePlan, long_dimensions
+from outcome_metrics.rendering.builders import (
+    alias,
+    cast,
+    col,
+    null_as,
+    select_,
+    table,
+    when,
+)
+from outcome_metrics.rendering.catalog import catalog_select
 from outcome_metrics.rendering.dialects import Dialect, finish
 from outcome_metrics.semantic.entities import ENTITIES, Entity
 from outcome_metrics.semantic.expressions import safe_division
-from outcome_metrics.planning import AggregatePlan, long_dimensions
-from outcome_metrics.semantic.kinds import Derived, Grouped, Part, Ratio, ResolvedMeasure, ResolvedMetric, Simple
+from outcome_metrics.semantic.kinds import (
+    Derived,
+    Grouped,
+    Part,
+    Ratio,
+    ResolvedMeasure,
+    ResolvedMetric,
+    Simple,
+)
 from outcome_metrics.semantic.model import Project
 from outcome_metrics.spec.shapes import Agg, Grain
 
@@ -56,48 +74,6 @@ def _bookkeeping() -> list[exp.Expression]:
 
 
 
-def select_(*expressions: str | exp.Expression) -> exp.Select:
-    """A SELECT of freshly built expressions (no defensive copies: they are not shared)."""
-    return exp.Select().select(*expressions, copy=False)
-
-
-def col(name: str, table: str | None = None) -> exp.Column:
-    return exp.column(name, table=table)
-
-
-def table(name: str) -> exp.Table:
-    """A table by name. Builders such as `from_` parse a string argument; this does not parse."""
-    return exp.Table(this=exp.to_identifier(name))
-
-
-def alias(node: exp.Expression, name: str) -> exp.Alias:
-    return exp.Alias(this=node, alias=exp.to_identifier(name))
-
-
-_TYPES: dict[str, exp.DataType] = {}
-
-
-def _type(to: str) -> exp.DataType:
-    if to not in _TYPES:  # parsing a type name is slow; build each once
-        _TYPES[to] = exp.DataType.build(to)
-    return _TYPES[to].copy()
-
-
-def cast(node: exp.Expression, to: str) -> exp.Cast:
-    return exp.Cast(this=node, to=_type(to))
-
-
-def null_as(to: str) -> exp.Cast:
-    return exp.Cast(this=exp.null(), to=_type(to))
-
-
-def _when(condition: exp.Expression | None, value: exp.Expression) -> exp.Expression:
-    if condition is None:
-        return value
-    return exp.Case(ifs=[exp.If(this=exp.paren(condition.copy()) if isinstance(condition, exp.Connector) else
-                                condition.copy(), true=value)])  # fmt: skip
-
-
 # -- aggregate expressions ----------------------------------------------------------------------
 
 
@@ -115,8 +91,8 @@ def _aggregate(measure: ResolvedMeasure, dialect: Dialect, percentile: float | N
     if agg == Agg.COUNT and measure.expr is None:
         if measure.filter is None:
             return exp.Count(this=exp.Star())
-        return exp.Count(this=_when(measure.filter, exp.Literal.number(1)))
-    value = _when(measure.filter, measure.expr)
+        return exp.Count(this=when(measure.filter, exp.Literal.number(1)))
+    value = when(measure.filter, measure.expr)
     if agg == Agg.COUNT:
         return exp.Count(this=value)
     if agg == Agg.COUNT_DISTINCT:
@@ -141,7 +117,7 @@ def _sample_size(measure: ResolvedMeasure) -> exp.Expression:
     """Rows the value is computed from: rows passing the filter (with a non-NULL expr)."""
     if measure.expr is None:
         return _aggregate(ResolvedMeasure(Agg.COUNT, None, measure.filter), None)  # type: ignore[arg-type]
-    return exp.Count(this=_when(measure.filter, measure.expr))
+    return exp.Count(this=when(measure.filter, measure.expr))
 
 
 PLACEHOLDER = "__name__"  # never a metric or column name: those start with a letter (spec.IDENTIFIER)
@@ -469,7 +445,7 @@ def wide_mart_cte(plan_: AggregatePlan, dialect: Dialect) -> str:
         value = col(naming.component(metric.name, naming.VALUE))
         allowed = plan_.allowed_segments(metric)
         if len(allowed) != len(plan_.segments):
-            value = _when(spliced(allowed, lambda a=allowed: _in_segments(a)), value)
+            value = when(spliced(allowed, lambda a=allowed: _in_segments(a)), value)
         columns.append(alias(value, metric.name))
     return _cte(dialect, "final", select_(*columns).from_(table("aggregated"), copy=False))
 
@@ -536,6 +512,15 @@ def render_long_table(project: Project, plans: Sequence[AggregatePlan], dialect:
                  config)  # fmt: skip
 
 
+def render_catalog(project: Project, dialect: Dialect) -> str:
+    description = (
+        "One row per metric: what it means, its unit and good direction, its kind, grains and dimensions,\n"
+        "and the YAML file that defines it. Join fct_metric_values (and the marts' columns) on `metric`."
+    )
+    return _file(dialect, {m.path for m in project.metrics}, description,
+                 [_cte(dialect, "final", catalog_select(project))], "materialized='table'")  # fmt: skip
+
+
 # -- files --------------------------------------------------------------------------------------
 
 
@@ -553,6 +538,8 @@ def render_sql(project: Project, plans: Sequence[AggregatePlan], dialect: Dialec
         files[f"{plan_.mart}.sql"] = render_wide_mart(plan_, dialect, mart)
     if plans:
         files[f"{naming.LONG_TABLE}.sql"] = render_long_table(project, plans, dialect)
+    if project.metrics:
+        files[f"{naming.METRICS_CATALOG}.sql"] = render_catalog(project, dialect)
     # a change to any definition (or to the generator) changes the hash, and incremental models
     # rewrite everything on their next run
     digest = hashlib.sha256("".join(files[name] for name in sorted(files)).encode()).hexdigest()[:16]

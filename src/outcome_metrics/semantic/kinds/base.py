@@ -55,6 +55,11 @@ class ResolvedBase:
         return self.spec.name
 
     @property
+    def kind(self) -> str:
+        """Its YAML `type`: simple, ratio, derived or grouped."""
+        return self.spec.type
+
+    @property
     def dimensions(self) -> tuple[str, ...]:
         return self.spec.dimensions
 

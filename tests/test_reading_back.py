@@ -1,4 +1,5 @@
-"""`outcomes explain` prints SQL that runs as it is in the built database and gives the build's numbers."""
+"""Reading back what a build computed: `outcomes explain` prints SQL that runs as it is in the built
+database and gives the build's numbers; dim_metrics describes every declared metric."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from click.testing import CliRunner
 from outcome_metrics.cli import main
 from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.engines.duckdb import load_arrow_batches
+from outcome_metrics.project import load_project
 from outcome_metrics.sim import simulate
 from tests.conftest import copy_project
 
@@ -48,3 +50,18 @@ def test_explained_sql_runs_in_the_database_and_equals_the_built_values(built, m
         assert (got is None) == (want is None), key
         if want is not None:
             assert got == pytest.approx(want, rel=1e-9), key
+
+
+def test_dim_metrics_has_one_row_per_declared_metric_with_its_definition(built):
+    root, db_path = built
+    project = load_project(root)
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        rows = con.execute("select metric, unit, good, entity, kind, grains, dimensions, source, description "
+                           "from dim_metrics").fetchall()
+    assert sorted(r[0] for r in rows) == sorted(m.name for m in project.metrics)
+    by_name = {r[0]: r for r in rows}
+    ece = by_name["expected_calibration_error"]
+    assert ece[1:6] == ("rate", "down", "interaction", "grouped", "day,week,month")
+    assert ece[7] == "metrics/trust.yml"
+    edit = next(r for r in rows if "interaction's" in r[8])  # a quote inside a description survives
+    assert edit[4] in {"simple", "ratio"}
