@@ -17,5 +17,5 @@
 {% macro spark__day_spine(bounds, start_date, end_date) -%}
     select explode(sequence({{ start_date }}, {{ end_date }}, interval 1 day)) as period_date
     from {{ bounds }}
-    where {{ start_date }} is not null
+    where {{ start_date }} is not null and {{ end_date }} >= {{ start_date }}  -- sequence() fails on a reversed range
 {%- endmacro %}

@@ -59,8 +59,11 @@
 {#-
     The periods a generated aggregated model rewrites (`select period_start from ...`): every period
     of the spine on a full build; on an incremental one, the periods of entity rows written since
-    its last build, spine periods it does not have yet, periods it has that no entity row is in any
-    more, and every period when the metric definitions changed since (`definition_hash`).
+    its last build, spine periods it does not have yet, periods it has that no entity row is in
+    any more, every period when the metric definitions changed since (`definition_hash`), and the
+    last period, of the spine and of its previous build: the day the data runs through
+    (int_days) is in one of them, and a period gains or loses days, and completeness, when that
+    day moves. Periods after the spine's last are deleted by `delete_periods_after_data`.
 -#}
 {% macro rebuilt_periods(spine, dated, definition_hash) -%}
     select period_start from {{ spine }}
@@ -68,8 +71,22 @@
     where period_start in (select period_start from {{ dated }} where _built_at > {{ outcome_metrics.last_build() }})
         or not exists (select 1 from {{ this }} as previous where previous.period_start = {{ spine }}.period_start)
         or not exists (select 1 from {{ dated }} as rows_now where rows_now.period_start = {{ spine }}.period_start)
+        or period_start >= (select max(period_start) from {{ this }})
+        or period_start >= (select max(period_start) from {{ spine }})
         or {{ outcome_metrics.definitions_changed(definition_hash) }}
     {%- endif %}
+{%- endmacro %}
+
+
+{#-
+    A post-hook for incremental models keyed on periods: rows of periods that start after the last
+    day of the data (int_days), which a run never names once the data is cut shorter (a smaller
+    `outcomes_data_through`). Spark rebuilds its tables.
+-#}
+{% macro delete_periods_after_data() -%}
+    {%- if target.type != 'spark' -%}
+        delete from {{ this }} where period_start > (select max(period_date) from {{ ref('int_days') }})
+    {%- endif -%}
 {%- endmacro %}
 
 

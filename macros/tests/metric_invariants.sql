@@ -184,6 +184,7 @@ with from_events as (
         where event_scope = 'interaction'
         group by interaction_id
     ) as interactions
+    where period_start in (select period_date from {{ ref('int_days') }})  -- days past the data are not reported
     group by period_start
 
 ),
@@ -213,7 +214,7 @@ where coalesce(from_metrics.value, 0) <> coalesce(from_events.interactions, 0)
 
 {#- The dimension columns of fct_metric_values (not its fixed columns, nor `_built_at` and the like). -#}
 {% macro dimensions_of(model) %}
-    {%- set fixed = ['metric', 'grain', 'period_start', 'segment_by', 'value', 'numerator', 'denominator', 'sample_size'] -%}
+    {%- set fixed = ['metric', 'grain', 'period_start', 'segment_by', 'value', 'numerator', 'denominator', 'sample_size', 'is_complete'] -%}
     {%- set columns = adapter.get_columns_in_relation(model) if execute else [] -%}
     {%- set dimensions = [] -%}
     {%- for name in columns | map(attribute='name') | map('lower') if name not in fixed and not name.startswith('_') -%}

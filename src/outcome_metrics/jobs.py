@@ -149,7 +149,8 @@ def run_demo(root: Path, *, events: int, days: int, seed: int) -> bool:
     stderr("== 4/4 headline metrics")
     project = load_project(root)
     period, rows = headlines(project, query_function(root, "duckdb"), "main")
-    click.echo(f"\nHeadline metrics, month starting {period} (best and worst persona by each metric's good direction):\n")
+    click.echo(f"\nHeadline metrics, {period}, the latest complete one (best and worst persona by each metric's good "
+               "direction):\n")
     click.echo(headline_table(rows))
     click.echo(f"\nDatabase: {db_path}")
     click.echo("Try:")

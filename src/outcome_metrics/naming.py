@@ -8,7 +8,8 @@ from outcome_metrics.spec.shapes import Grain
 LONG_TABLE = "fct_metric_values"
 #: fct_metric_values' own columns, before its dimension columns (also listed in
 #: macros/tests/metric_invariants.sql `dimensions_of`, which a test keeps equal to this)
-LONG_TABLE_COLUMNS = ("metric", "grain", "period_start", "segment_by", "value", "numerator", "denominator", "sample_size")
+LONG_TABLE_COLUMNS = ("metric", "grain", "period_start", "segment_by", "value", "numerator", "denominator", "sample_size",
+                      "is_complete")  # fmt: skip
 DAYS_MODEL = "int_days"
 METRICS_CATALOG = "dim_metrics"
 GENERATED_DIR = "generated"

@@ -22,8 +22,9 @@
 --     task_completed event;
 --   * a user-day's persona is the earliest persona the user logged that day (adoption, retention
 --     and the trust gap are segmented by it);
---   * the day spine (and the d30 window's "data") runs from the first to the last clean event's
---     date, late events included.
+--   * the day spine runs from the first clean event's date to the last day with an ai_request
+--     (README "Complete periods"): days holding only late events are not reported; the d30
+--     window's "data" runs to the last clean event's date, late events included.
 
 -- Clean events --------------------------------------------------------------------------------
 -- Contract, event_id: "Rows repeating an event_id are duplicates: the earliest received_at (then
@@ -52,14 +53,14 @@ select
 from ranked
 where copy_rank = 1;
 
--- The day spine: every day from the first to the last clean event, so an empty day still has an
--- overall row (counts 0, rates NULL). [inferred: the spine spans min..max occurred_at date of all
--- clean events, late feedback / judge / completion events included]
+-- The day spine: every day from the first clean event to the last day with an ai_request, so an
+-- empty day still has an overall row (counts 0, rates NULL), and a day after the data (only late
+-- feedback, judge or completion events) has none.
 create or replace temp table ref_days as
 select cast(day as date) as period_start
 from range(
     (select min(event_date) from ref_events),
-    (select max(event_date) from ref_events) + interval 1 day,
+    (select max(event_date) from ref_events where event_type = 'ai_request') + interval 1 day,
     interval 1 day
 ) as spine(day);
 
@@ -334,7 +335,7 @@ select
     user_days.period_date = first_use.first_use_date as is_first_ai_use_day,
     returned.user_id is not null as has_ai_use_d28_35,
     -- "NULL until 35 days of data after the period exist": the spine reaches period + 35 days
-    user_days.period_date + 35 <= (select max(period_start) from ref_days) as is_d30_window_complete,
+    user_days.period_date + 35 <= (select max(event_date) from ref_events) as is_d30_window_complete,
     user_days.surveys,
     user_days.survey_score_total,
     coalesce(interaction_days.interactions, 0) as interactions,
@@ -345,41 +346,51 @@ left join returned using (user_id)
 left join interaction_days using (user_id, period_date);
 
 -- Output rows -----------------------------------------------------------------------------------
--- Each entity counts in its day's overall row (persona NULL) and in its persona's row. A spine
--- day without any entity still gets an overall row, as one all-NULL row: metric files therefore
+-- Each entity counts in its day's overall row (persona NULL) and in its persona's row, on the
+-- spine's days only. A spine day without any entity still gets an overall row, as one all-NULL
+-- row: metric files therefore
 -- count entities with count(<key>) or count(*) filter (where <flag>), never a bare count(*).
 create or replace temp view ref_interaction_rows as
-select period_date as period_start, cast(null as varchar) as persona, * exclude (period_date, persona)
-from ref_interactions
-union all by name
-select period_date as period_start, persona, * exclude (period_date, persona)
-from ref_interactions
-union all by name
-select period_start, cast(null as varchar) as persona
-from ref_days
-where period_start not in (select period_date from ref_interactions);
+select * from (
+    select period_date as period_start, cast(null as varchar) as persona, * exclude (period_date, persona)
+    from ref_interactions
+    union all by name
+    select period_date as period_start, persona, * exclude (period_date, persona)
+    from ref_interactions
+    union all by name
+    select period_start, cast(null as varchar) as persona
+    from ref_days
+    where period_start not in (select period_date from ref_interactions)
+)
+where period_start in (select period_start from ref_days);  -- no rows for days after the data
 
 create or replace temp view ref_task_rows as
-select period_date as period_start, cast(null as varchar) as persona, * exclude (period_date, persona)
-from ref_tasks
-union all by name
-select period_date as period_start, persona, * exclude (period_date, persona)
-from ref_tasks
-union all by name
-select period_start, cast(null as varchar) as persona
-from ref_days
-where period_start not in (select period_date from ref_tasks);
+select * from (
+    select period_date as period_start, cast(null as varchar) as persona, * exclude (period_date, persona)
+    from ref_tasks
+    union all by name
+    select period_date as period_start, persona, * exclude (period_date, persona)
+    from ref_tasks
+    union all by name
+    select period_start, cast(null as varchar) as persona
+    from ref_days
+    where period_start not in (select period_date from ref_tasks)
+)
+where period_start in (select period_start from ref_days);  -- no rows for days after the data
 
 create or replace temp view ref_user_day_rows as
-select period_date as period_start, cast(null as varchar) as persona, * exclude (period_date, persona)
-from ref_user_days
-union all by name
-select period_date as period_start, persona, * exclude (period_date, persona)
-from ref_user_days
-union all by name
-select period_start, cast(null as varchar) as persona
-from ref_days
-where period_start not in (select period_date from ref_user_days);
+select * from (
+    select period_date as period_start, cast(null as varchar) as persona, * exclude (period_date, persona)
+    from ref_user_days
+    union all by name
+    select period_date as period_start, persona, * exclude (period_date, persona)
+    from ref_user_days
+    union all by name
+    select period_start, cast(null as varchar) as persona
+    from ref_days
+    where period_start not in (select period_date from ref_user_days)
+)
+where period_start in (select period_start from ref_days);  -- no rows for days after the data
 
 -- "a rate with an empty population is NULL, never 0 or an error"
 create or replace temp macro ratio(numerator, denominator) as

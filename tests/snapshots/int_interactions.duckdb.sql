@@ -63,7 +63,7 @@ final as (
         has_task_abandonment,
         task_completed_at,
         has_accept and not has_fallback as is_successful,
-        '3c323375a957ce50' as _definition_hash,
+        'ab346b0c982bab02' as _definition_hash,
         _built_at
     from interactions
 

@@ -6,7 +6,7 @@
 -- last event, counts zero-filled. Columns <metric>__value, __numerator, __denominator, __sample_size.
 -- Incremental: a run rewrites the periods of the rows written since the last run (macros/incremental.sql).
 
-{{ config(materialized=outcome_metrics.incremental_materialization(), unique_key='period_start', on_schema_change='sync_all_columns') }}
+{{ config(materialized=outcome_metrics.incremental_materialization(), unique_key='period_start', on_schema_change='sync_all_columns', post_hook="{{ outcome_metrics.delete_periods_after_data() }}") }}
 
 with interactions as (
 
@@ -16,9 +16,10 @@ with interactions as (
 
 periods as (
 
-    -- every day from the first to the last event
-    select distinct
-        period_date as period_start
+    -- every day of the spine (int_days), complete when the data covers all its days
+    select
+        period_date as period_start,
+        true as is_complete
     from {{ ref('int_days') }}
 
 ),
@@ -29,13 +30,19 @@ dated as (
         *,
         period_date as period_start
     from interactions
+    where
+        period_date <= (
+            select
+                max(period_date)
+            from {{ ref('int_days') }}
+        )
 
 ),
 
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated', 'fcbbc09f627394b4') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated', 'df061dca6579ea08') }}
 
 ),
 
@@ -204,6 +211,7 @@ final as (
         segment_by,
         persona,
         feature,
+        is_complete,
         cast(interactions__value as double) as interactions__value,
         interactions__sample_size,
         cast(success_rate__numerator as double) / nullif(success_rate__denominator, 0) as success_rate__value,
@@ -219,9 +227,11 @@ final as (
         ), 0) as success_per_interaction__value,
         cast(calibration_error__value as double) as calibration_error__value,
         calibration_error__sample_size,
-        'fcbbc09f627394b4' as _definition_hash,
+        'df061dca6579ea08' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from filled
+    join periods
+        using (period_start)
 
 )
 

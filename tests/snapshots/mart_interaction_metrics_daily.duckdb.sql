@@ -20,6 +20,7 @@ final as (
         segment_by,
         persona,
         feature,
+        is_complete,
         interactions__value as interactions,
         case when segment_by in ('', 'persona') then success_rate__value end as success_rate,
         latency_p95_ms__value as latency_p95_ms,

@@ -123,7 +123,7 @@ final as (
             or has_override
             or has_fallback
         ) as is_judged_silent_failure,
-        'b17fb723d953c16e' as _definition_hash,
+        '569ebcfc1ec64aba' as _definition_hash,
         _built_at
     from interactions
 

@@ -6,7 +6,7 @@
 -- last event, counts zero-filled. Columns <metric>__value, __numerator, __denominator, __sample_size.
 -- Incremental: a run rewrites the periods of the rows written since the last run (macros/incremental.sql).
 
-{{ config(materialized=outcome_metrics.incremental_materialization(), unique_key='period_start', on_schema_change='sync_all_columns') }}
+{{ config(materialized=outcome_metrics.incremental_materialization(), unique_key='period_start', on_schema_change='sync_all_columns', post_hook="{{ outcome_metrics.delete_periods_after_data() }}") }}
 
 with interactions as (
 
@@ -16,10 +16,23 @@ with interactions as (
 
 periods as (
 
-    -- every month from the first to the last event
-    select distinct
-        cast(date_trunc('MONTH', period_date) as date) as period_start
-    from {{ ref('int_days') }}
+    -- every month of the spine (int_days), complete when the data covers all its days
+    select
+        period_start,
+        min(period_date) = period_start
+        and (
+            max(period_date) + interval 1 day
+        ) = (
+            period_start + interval 1 month
+        ) as is_complete
+    from (
+        select
+            *,
+            cast(date_trunc('MONTH', period_date) as date) as period_start
+        from {{ ref('int_days') }}
+    ) as days
+    group by
+        period_start
 
 ),
 
@@ -29,13 +42,19 @@ dated as (
         *,
         cast(date_trunc('MONTH', period_date) as date) as period_start
     from interactions
+    where
+        period_date <= (
+            select
+                max(period_date)
+            from {{ ref('int_days') }}
+        )
 
 ),
 
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated', 'b17fb723d953c16e') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated', '569ebcfc1ec64aba') }}
 
 ),
 
@@ -533,6 +552,7 @@ final as (
         prompt_version,
         workflow,
         variant,
+        is_complete,
         cast(success_rate__numerator as double) / nullif(success_rate__denominator, 0) as success_rate__value,
         success_rate__numerator,
         success_rate__denominator,
@@ -630,9 +650,11 @@ final as (
         interactions__sample_size,
         cast(active_ai_users__value as double) as active_ai_users__value,
         active_ai_users__sample_size,
-        'b17fb723d953c16e' as _definition_hash,
+        '569ebcfc1ec64aba' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from filled
+    join periods
+        using (period_start)
 
 )
 

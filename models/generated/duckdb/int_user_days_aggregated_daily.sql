@@ -16,9 +16,10 @@ with user_days as (
 
 periods as (
 
-    -- every day from the first to the last event
-    select distinct
-        period_date as period_start
+    -- every day of the spine (int_days), complete when the data covers all its days
+    select
+        period_date as period_start,
+        true as is_complete
     from {{ ref('int_days') }}
 
 ),
@@ -29,13 +30,19 @@ dated as (
         *,
         period_date as period_start
     from user_days
+    where
+        period_date <= (
+            select
+                max(period_date)
+            from {{ ref('int_days') }}
+        )
 
 ),
 
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated', 'b17fb723d953c16e') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated', '569ebcfc1ec64aba') }}
 
 ),
 
@@ -204,6 +211,7 @@ final as (
         period_start,
         segment_by,
         persona,
+        is_complete,
         cast(trust_calibration_gap__value as double) as trust_calibration_gap__value,
         trust_calibration_gap__sample_size,
         cast(feature_adoption_rate__numerator as double) / nullif(feature_adoption_rate__denominator, 0) as feature_adoption_rate__value,
@@ -214,9 +222,11 @@ final as (
         ai_user_retention_d30__numerator,
         ai_user_retention_d30__denominator,
         ai_user_retention_d30__sample_size,
-        'b17fb723d953c16e' as _definition_hash,
+        '569ebcfc1ec64aba' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from filled
+    join periods
+        using (period_start)
 
 )
 

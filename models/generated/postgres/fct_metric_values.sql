@@ -5,8 +5,9 @@
 -- segment_by names the grouped dimensions (alphabetical, comma-separated; '' for the overall row).
 -- To re-aggregate a ratio, sum numerator and denominator, then divide; never average `value`.
 -- Incremental: a run rewrites the (metric, grain, period) rows whose aggregated rows changed.
+-- depends_on: {{ ref('int_days') }} (its post-hook deletes periods after the data)
 
-{{ config(materialized=outcome_metrics.incremental_materialization(), unique_key=['metric', 'grain', 'period_start'], on_schema_change='sync_all_columns', post_hook="{{ outcome_metrics.delete_stale_definitions('b6146b309bea0897') }}") }}
+{{ config(materialized=outcome_metrics.incremental_materialization(), unique_key=['metric', 'grain', 'period_start'], on_schema_change='sync_all_columns', post_hook=["{{ outcome_metrics.delete_stale_definitions('02c74cf2f5bbe7a0') }}", "{{ outcome_metrics.delete_periods_after_data() }}"]) }}
 
 with int_interactions_aggregated_daily as (
 
@@ -79,11 +80,12 @@ final as (
         cast(success_rate__numerator as double precision) as numerator,
         cast(success_rate__denominator as double precision) as denominator,
         cast(success_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'silent_failure_rate' as metric,
@@ -100,11 +102,12 @@ final as (
         cast(silent_failure_rate__numerator as double precision) as numerator,
         cast(silent_failure_rate__denominator as double precision) as denominator,
         cast(silent_failure_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'judged_silent_failure_rate' as metric,
@@ -121,11 +124,12 @@ final as (
         cast(judged_silent_failure_rate__numerator as double precision) as numerator,
         cast(judged_silent_failure_rate__denominator as double precision) as denominator,
         cast(judged_silent_failure_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'acceptance_rate' as metric,
@@ -142,11 +146,12 @@ final as (
         cast(acceptance_rate__numerator as double precision) as numerator,
         cast(acceptance_rate__denominator as double precision) as denominator,
         cast(acceptance_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'edit_rate' as metric,
@@ -163,11 +168,12 @@ final as (
         cast(edit_rate__numerator as double precision) as numerator,
         cast(edit_rate__denominator as double precision) as denominator,
         cast(edit_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'mean_edit_ratio' as metric,
@@ -184,11 +190,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(mean_edit_ratio__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'regeneration_rate' as metric,
@@ -205,11 +212,12 @@ final as (
         cast(regeneration_rate__numerator as double precision) as numerator,
         cast(regeneration_rate__denominator as double precision) as denominator,
         cast(regeneration_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'override_rate' as metric,
@@ -226,11 +234,12 @@ final as (
         cast(override_rate__numerator as double precision) as numerator,
         cast(override_rate__denominator as double precision) as denominator,
         cast(override_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'fallback_rate' as metric,
@@ -247,11 +256,12 @@ final as (
         cast(fallback_rate__numerator as double precision) as numerator,
         cast(fallback_rate__denominator as double precision) as denominator,
         cast(fallback_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'escalation_rate' as metric,
@@ -268,11 +278,12 @@ final as (
         cast(escalation_rate__numerator as double precision) as numerator,
         cast(escalation_rate__denominator as double precision) as denominator,
         cast(escalation_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'external_search_rate' as metric,
@@ -289,11 +300,12 @@ final as (
         cast(external_search_rate__numerator as double precision) as numerator,
         cast(external_search_rate__denominator as double precision) as denominator,
         cast(external_search_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'cost_usd' as metric,
@@ -310,11 +322,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(cost_usd__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'cost_per_interaction' as metric,
@@ -331,11 +344,12 @@ final as (
         cast(cost_per_interaction__numerator as double precision) as numerator,
         cast(cost_per_interaction__denominator as double precision) as denominator,
         cast(cost_per_interaction__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'cost_per_successful_interaction' as metric,
@@ -352,11 +366,12 @@ final as (
         cast(cost_per_successful_interaction__numerator as double precision) as numerator,
         cast(cost_per_successful_interaction__denominator as double precision) as denominator,
         cast(cost_per_successful_interaction__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'shadow_cost_usd' as metric,
@@ -373,11 +388,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(shadow_cost_usd__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'error_rate' as metric,
@@ -394,11 +410,12 @@ final as (
         cast(error_rate__numerator as double precision) as numerator,
         cast(error_rate__denominator as double precision) as denominator,
         cast(error_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'latency_p50_ms' as metric,
@@ -415,11 +432,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(latency_p50_ms__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'latency_p95_ms' as metric,
@@ -436,11 +454,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(latency_p95_ms__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'latency_p99_ms' as metric,
@@ -457,11 +476,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(latency_p99_ms__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'tokens_per_interaction' as metric,
@@ -478,11 +498,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(tokens_per_interaction__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'positive_feedback_rate' as metric,
@@ -499,11 +520,12 @@ final as (
         cast(positive_feedback_rate__numerator as double precision) as numerator,
         cast(positive_feedback_rate__denominator as double precision) as denominator,
         cast(positive_feedback_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'feedback_coverage' as metric,
@@ -520,11 +542,12 @@ final as (
         cast(feedback_coverage__numerator as double precision) as numerator,
         cast(feedback_coverage__denominator as double precision) as denominator,
         cast(feedback_coverage__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'judge_task_completion_mean' as metric,
@@ -541,11 +564,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(judge_task_completion_mean__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'judge_relevance_mean' as metric,
@@ -562,11 +586,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(judge_relevance_mean__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'judge_safety_mean' as metric,
@@ -583,11 +608,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(judge_safety_mean__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'weighted_quality_score' as metric,
@@ -604,11 +630,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(null as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'shadow_quality_margin' as metric,
@@ -625,11 +652,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(shadow_quality_margin__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'mean_confidence' as metric,
@@ -646,11 +674,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(mean_confidence__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'expected_calibration_error' as metric,
@@ -667,11 +696,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(expected_calibration_error__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'interactions' as metric,
@@ -688,11 +718,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(interactions__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'active_ai_users' as metric,
@@ -709,11 +740,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(active_ai_users__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'success_rate' as metric,
@@ -730,11 +762,12 @@ final as (
         cast(success_rate__numerator as double precision) as numerator,
         cast(success_rate__denominator as double precision) as denominator,
         cast(success_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'silent_failure_rate' as metric,
@@ -751,11 +784,12 @@ final as (
         cast(silent_failure_rate__numerator as double precision) as numerator,
         cast(silent_failure_rate__denominator as double precision) as denominator,
         cast(silent_failure_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'judged_silent_failure_rate' as metric,
@@ -772,11 +806,12 @@ final as (
         cast(judged_silent_failure_rate__numerator as double precision) as numerator,
         cast(judged_silent_failure_rate__denominator as double precision) as denominator,
         cast(judged_silent_failure_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'acceptance_rate' as metric,
@@ -793,11 +828,12 @@ final as (
         cast(acceptance_rate__numerator as double precision) as numerator,
         cast(acceptance_rate__denominator as double precision) as denominator,
         cast(acceptance_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'edit_rate' as metric,
@@ -814,11 +850,12 @@ final as (
         cast(edit_rate__numerator as double precision) as numerator,
         cast(edit_rate__denominator as double precision) as denominator,
         cast(edit_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'mean_edit_ratio' as metric,
@@ -835,11 +872,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(mean_edit_ratio__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'regeneration_rate' as metric,
@@ -856,11 +894,12 @@ final as (
         cast(regeneration_rate__numerator as double precision) as numerator,
         cast(regeneration_rate__denominator as double precision) as denominator,
         cast(regeneration_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'override_rate' as metric,
@@ -877,11 +916,12 @@ final as (
         cast(override_rate__numerator as double precision) as numerator,
         cast(override_rate__denominator as double precision) as denominator,
         cast(override_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'fallback_rate' as metric,
@@ -898,11 +938,12 @@ final as (
         cast(fallback_rate__numerator as double precision) as numerator,
         cast(fallback_rate__denominator as double precision) as denominator,
         cast(fallback_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'escalation_rate' as metric,
@@ -919,11 +960,12 @@ final as (
         cast(escalation_rate__numerator as double precision) as numerator,
         cast(escalation_rate__denominator as double precision) as denominator,
         cast(escalation_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'external_search_rate' as metric,
@@ -940,11 +982,12 @@ final as (
         cast(external_search_rate__numerator as double precision) as numerator,
         cast(external_search_rate__denominator as double precision) as denominator,
         cast(external_search_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'cost_usd' as metric,
@@ -961,11 +1004,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(cost_usd__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'cost_per_interaction' as metric,
@@ -982,11 +1026,12 @@ final as (
         cast(cost_per_interaction__numerator as double precision) as numerator,
         cast(cost_per_interaction__denominator as double precision) as denominator,
         cast(cost_per_interaction__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'cost_per_successful_interaction' as metric,
@@ -1003,11 +1048,12 @@ final as (
         cast(cost_per_successful_interaction__numerator as double precision) as numerator,
         cast(cost_per_successful_interaction__denominator as double precision) as denominator,
         cast(cost_per_successful_interaction__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'shadow_cost_usd' as metric,
@@ -1024,11 +1070,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(shadow_cost_usd__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'error_rate' as metric,
@@ -1045,11 +1092,12 @@ final as (
         cast(error_rate__numerator as double precision) as numerator,
         cast(error_rate__denominator as double precision) as denominator,
         cast(error_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'latency_p50_ms' as metric,
@@ -1066,11 +1114,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(latency_p50_ms__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'latency_p95_ms' as metric,
@@ -1087,11 +1136,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(latency_p95_ms__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'latency_p99_ms' as metric,
@@ -1108,11 +1158,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(latency_p99_ms__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'tokens_per_interaction' as metric,
@@ -1129,11 +1180,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(tokens_per_interaction__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'positive_feedback_rate' as metric,
@@ -1150,11 +1202,12 @@ final as (
         cast(positive_feedback_rate__numerator as double precision) as numerator,
         cast(positive_feedback_rate__denominator as double precision) as denominator,
         cast(positive_feedback_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'feedback_coverage' as metric,
@@ -1171,11 +1224,12 @@ final as (
         cast(feedback_coverage__numerator as double precision) as numerator,
         cast(feedback_coverage__denominator as double precision) as denominator,
         cast(feedback_coverage__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'judge_task_completion_mean' as metric,
@@ -1192,11 +1246,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(judge_task_completion_mean__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'judge_relevance_mean' as metric,
@@ -1213,11 +1268,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(judge_relevance_mean__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'judge_safety_mean' as metric,
@@ -1234,11 +1290,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(judge_safety_mean__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'weighted_quality_score' as metric,
@@ -1255,11 +1312,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(null as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'shadow_quality_margin' as metric,
@@ -1276,11 +1334,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(shadow_quality_margin__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'mean_confidence' as metric,
@@ -1297,11 +1356,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(mean_confidence__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'expected_calibration_error' as metric,
@@ -1318,11 +1378,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(expected_calibration_error__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'interactions' as metric,
@@ -1339,11 +1400,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(interactions__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'active_ai_users' as metric,
@@ -1360,11 +1422,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(active_ai_users__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'success_rate' as metric,
@@ -1381,11 +1444,12 @@ final as (
         cast(success_rate__numerator as double precision) as numerator,
         cast(success_rate__denominator as double precision) as denominator,
         cast(success_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'silent_failure_rate' as metric,
@@ -1402,11 +1466,12 @@ final as (
         cast(silent_failure_rate__numerator as double precision) as numerator,
         cast(silent_failure_rate__denominator as double precision) as denominator,
         cast(silent_failure_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'judged_silent_failure_rate' as metric,
@@ -1423,11 +1488,12 @@ final as (
         cast(judged_silent_failure_rate__numerator as double precision) as numerator,
         cast(judged_silent_failure_rate__denominator as double precision) as denominator,
         cast(judged_silent_failure_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'acceptance_rate' as metric,
@@ -1444,11 +1510,12 @@ final as (
         cast(acceptance_rate__numerator as double precision) as numerator,
         cast(acceptance_rate__denominator as double precision) as denominator,
         cast(acceptance_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'edit_rate' as metric,
@@ -1465,11 +1532,12 @@ final as (
         cast(edit_rate__numerator as double precision) as numerator,
         cast(edit_rate__denominator as double precision) as denominator,
         cast(edit_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'mean_edit_ratio' as metric,
@@ -1486,11 +1554,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(mean_edit_ratio__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'regeneration_rate' as metric,
@@ -1507,11 +1576,12 @@ final as (
         cast(regeneration_rate__numerator as double precision) as numerator,
         cast(regeneration_rate__denominator as double precision) as denominator,
         cast(regeneration_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'override_rate' as metric,
@@ -1528,11 +1598,12 @@ final as (
         cast(override_rate__numerator as double precision) as numerator,
         cast(override_rate__denominator as double precision) as denominator,
         cast(override_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'fallback_rate' as metric,
@@ -1549,11 +1620,12 @@ final as (
         cast(fallback_rate__numerator as double precision) as numerator,
         cast(fallback_rate__denominator as double precision) as denominator,
         cast(fallback_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'escalation_rate' as metric,
@@ -1570,11 +1642,12 @@ final as (
         cast(escalation_rate__numerator as double precision) as numerator,
         cast(escalation_rate__denominator as double precision) as denominator,
         cast(escalation_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'external_search_rate' as metric,
@@ -1591,11 +1664,12 @@ final as (
         cast(external_search_rate__numerator as double precision) as numerator,
         cast(external_search_rate__denominator as double precision) as denominator,
         cast(external_search_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'cost_usd' as metric,
@@ -1612,11 +1686,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(cost_usd__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'cost_per_interaction' as metric,
@@ -1633,11 +1708,12 @@ final as (
         cast(cost_per_interaction__numerator as double precision) as numerator,
         cast(cost_per_interaction__denominator as double precision) as denominator,
         cast(cost_per_interaction__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'cost_per_successful_interaction' as metric,
@@ -1654,11 +1730,12 @@ final as (
         cast(cost_per_successful_interaction__numerator as double precision) as numerator,
         cast(cost_per_successful_interaction__denominator as double precision) as denominator,
         cast(cost_per_successful_interaction__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'shadow_cost_usd' as metric,
@@ -1675,11 +1752,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(shadow_cost_usd__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'error_rate' as metric,
@@ -1696,11 +1774,12 @@ final as (
         cast(error_rate__numerator as double precision) as numerator,
         cast(error_rate__denominator as double precision) as denominator,
         cast(error_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'latency_p50_ms' as metric,
@@ -1717,11 +1796,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(latency_p50_ms__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'latency_p95_ms' as metric,
@@ -1738,11 +1818,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(latency_p95_ms__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'latency_p99_ms' as metric,
@@ -1759,11 +1840,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(latency_p99_ms__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'tokens_per_interaction' as metric,
@@ -1780,11 +1862,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(tokens_per_interaction__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'positive_feedback_rate' as metric,
@@ -1801,11 +1884,12 @@ final as (
         cast(positive_feedback_rate__numerator as double precision) as numerator,
         cast(positive_feedback_rate__denominator as double precision) as denominator,
         cast(positive_feedback_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'feedback_coverage' as metric,
@@ -1822,11 +1906,12 @@ final as (
         cast(feedback_coverage__numerator as double precision) as numerator,
         cast(feedback_coverage__denominator as double precision) as denominator,
         cast(feedback_coverage__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'judge_task_completion_mean' as metric,
@@ -1843,11 +1928,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(judge_task_completion_mean__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'judge_relevance_mean' as metric,
@@ -1864,11 +1950,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(judge_relevance_mean__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'judge_safety_mean' as metric,
@@ -1885,11 +1972,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(judge_safety_mean__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'weighted_quality_score' as metric,
@@ -1906,11 +1994,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(null as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'shadow_quality_margin' as metric,
@@ -1927,11 +2016,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(shadow_quality_margin__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'mean_confidence' as metric,
@@ -1948,11 +2038,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(mean_confidence__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'expected_calibration_error' as metric,
@@ -1969,11 +2060,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(expected_calibration_error__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'interactions' as metric,
@@ -1990,11 +2082,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(interactions__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'active_ai_users' as metric,
@@ -2011,11 +2104,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(active_ai_users__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'task_completion_rate' as metric,
@@ -2032,11 +2126,12 @@ final as (
         cast(task_completion_rate__numerator as double precision) as numerator,
         cast(task_completion_rate__denominator as double precision) as denominator,
         cast(task_completion_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'time_to_completion_p50_s' as metric,
@@ -2053,11 +2148,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(time_to_completion_p50_s__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'interactions_per_task' as metric,
@@ -2074,11 +2170,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(interactions_per_task__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'task_completion_rate' as metric,
@@ -2095,11 +2192,12 @@ final as (
         cast(task_completion_rate__numerator as double precision) as numerator,
         cast(task_completion_rate__denominator as double precision) as denominator,
         cast(task_completion_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'time_to_completion_p50_s' as metric,
@@ -2116,11 +2214,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(time_to_completion_p50_s__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'interactions_per_task' as metric,
@@ -2137,11 +2236,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(interactions_per_task__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'task_completion_rate' as metric,
@@ -2158,11 +2258,12 @@ final as (
         cast(task_completion_rate__numerator as double precision) as numerator,
         cast(task_completion_rate__denominator as double precision) as denominator,
         cast(task_completion_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'time_to_completion_p50_s' as metric,
@@ -2179,11 +2280,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(time_to_completion_p50_s__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'interactions_per_task' as metric,
@@ -2200,11 +2302,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(interactions_per_task__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'trust_calibration_gap' as metric,
@@ -2221,11 +2324,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(trust_calibration_gap__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'feature_adoption_rate' as metric,
@@ -2242,11 +2346,12 @@ final as (
         cast(feature_adoption_rate__numerator as double precision) as numerator,
         cast(feature_adoption_rate__denominator as double precision) as denominator,
         cast(feature_adoption_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'ai_user_retention_d30' as metric,
@@ -2263,11 +2368,12 @@ final as (
         cast(ai_user_retention_d30__numerator as double precision) as numerator,
         cast(ai_user_retention_d30__denominator as double precision) as denominator,
         cast(ai_user_retention_d30__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'trust_calibration_gap' as metric,
@@ -2284,11 +2390,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(trust_calibration_gap__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'feature_adoption_rate' as metric,
@@ -2305,11 +2412,12 @@ final as (
         cast(feature_adoption_rate__numerator as double precision) as numerator,
         cast(feature_adoption_rate__denominator as double precision) as denominator,
         cast(feature_adoption_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'ai_user_retention_d30' as metric,
@@ -2326,11 +2434,12 @@ final as (
         cast(ai_user_retention_d30__numerator as double precision) as numerator,
         cast(ai_user_retention_d30__denominator as double precision) as denominator,
         cast(ai_user_retention_d30__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'trust_calibration_gap' as metric,
@@ -2347,11 +2456,12 @@ final as (
         cast(null as double precision) as numerator,
         cast(null as double precision) as denominator,
         cast(trust_calibration_gap__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'feature_adoption_rate' as metric,
@@ -2368,11 +2478,12 @@ final as (
         cast(feature_adoption_rate__numerator as double precision) as numerator,
         cast(feature_adoption_rate__denominator as double precision) as denominator,
         cast(feature_adoption_rate__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
     union all
     select
         'ai_user_retention_d30' as metric,
@@ -2389,11 +2500,12 @@ final as (
         cast(ai_user_retention_d30__numerator as double precision) as numerator,
         cast(ai_user_retention_d30__denominator as double precision) as denominator,
         cast(ai_user_retention_d30__sample_size as bigint) as sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        is_complete,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('b6146b309bea0897') }}
+        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
 
 )
 

@@ -123,7 +123,7 @@ final as (
             or has_override
             or has_fallback
         ) as is_judged_silent_failure,
-        'b6146b309bea0897' as _definition_hash,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         _built_at
     from interactions
 

@@ -6,7 +6,7 @@
 -- last event, counts zero-filled. Columns <metric>__value, __numerator, __denominator, __sample_size.
 -- Incremental: a run rewrites the periods of the rows written since the last run (macros/incremental.sql).
 
-{{ config(materialized=outcome_metrics.incremental_materialization(), unique_key='period_start', on_schema_change='sync_all_columns') }}
+{{ config(materialized=outcome_metrics.incremental_materialization(), unique_key='period_start', on_schema_change='sync_all_columns', post_hook="{{ outcome_metrics.delete_periods_after_data() }}") }}
 
 with tasks as (
 
@@ -16,9 +16,10 @@ with tasks as (
 
 periods as (
 
-    -- every day from the first to the last event
-    select distinct
-        period_date as period_start
+    -- every day of the spine (int_days), complete when the data covers all its days
+    select
+        period_date as period_start,
+        true as is_complete
     from {{ ref('int_days') }}
 
 ),
@@ -29,13 +30,19 @@ dated as (
         *,
         period_date as period_start
     from tasks
+    where
+        period_date <= (
+            select
+                max(period_date)
+            from {{ ref('int_days') }}
+        )
 
 ),
 
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated', 'b6146b309bea0897') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated', '02c74cf2f5bbe7a0') }}
 
 ),
 
@@ -203,6 +210,7 @@ final as (
         prompt_version,
         workflow,
         variant,
+        is_complete,
         cast(task_completion_rate__numerator as double precision) / nullif(task_completion_rate__denominator, 0) as task_completion_rate__value,
         task_completion_rate__numerator,
         task_completion_rate__denominator,
@@ -211,9 +219,11 @@ final as (
         time_to_completion_p50_s__sample_size,
         cast(interactions_per_task__value as double precision) as interactions_per_task__value,
         interactions_per_task__sample_size,
-        'b6146b309bea0897' as _definition_hash,
+        '02c74cf2f5bbe7a0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from filled
+    join periods
+        using (period_start)
 
 )
 

@@ -24,6 +24,7 @@ final as (
         prompt_version,
         workflow,
         variant,
+        is_complete,
         task_completion_rate__value as task_completion_rate,
         time_to_completion_p50_s__value as time_to_completion_p50_s,
         interactions_per_task__value as interactions_per_task

@@ -19,6 +19,7 @@ final as (
         period_start,
         segment_by,
         persona,
+        is_complete,
         trust_calibration_gap__value as trust_calibration_gap,
         feature_adoption_rate__value as feature_adoption_rate,
         ai_user_retention_d30__value as ai_user_retention_d30

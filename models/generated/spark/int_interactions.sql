@@ -123,7 +123,7 @@ final as (
             or has_override
             or has_fallback
         ) as is_judged_silent_failure,
-        '4d8b1b302e4521d0' as _definition_hash,
+        '5e084e25466330ca' as _definition_hash,
         _built_at
     from interactions
 

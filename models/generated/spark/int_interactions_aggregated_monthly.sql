@@ -6,7 +6,7 @@
 -- last event, counts zero-filled. Columns <metric>__value, __numerator, __denominator, __sample_size.
 -- Incremental: a run rewrites the periods of the rows written since the last run (macros/incremental.sql).
 
-{{ config(materialized=outcome_metrics.incremental_materialization(), unique_key='period_start', on_schema_change='sync_all_columns') }}
+{{ config(materialized=outcome_metrics.incremental_materialization(), unique_key='period_start', on_schema_change='sync_all_columns', post_hook="{{ outcome_metrics.delete_periods_after_data() }}") }}
 
 with interactions as (
 
@@ -16,10 +16,19 @@ with interactions as (
 
 periods as (
 
-    -- every month from the first to the last event
-    select distinct
-        cast(trunc(period_date, 'MONTH') as date) as period_start
-    from {{ ref('int_days') }}
+    -- every month of the spine (int_days), complete when the data covers all its days
+    select
+        period_start,
+        min(period_date) = period_start
+        and date_add(max(period_date), 1) = add_months(period_start, 1) as is_complete
+    from (
+        select
+            *,
+            cast(trunc(period_date, 'MONTH') as date) as period_start
+        from {{ ref('int_days') }}
+    ) as days
+    group by
+        period_start
 
 ),
 
@@ -29,13 +38,19 @@ dated as (
         *,
         cast(trunc(period_date, 'MONTH') as date) as period_start
     from interactions
+    where
+        period_date <= (
+            select
+                max(period_date)
+            from {{ ref('int_days') }}
+        )
 
 ),
 
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated', '4d8b1b302e4521d0') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated', '5e084e25466330ca') }}
 
 ),
 
@@ -533,6 +548,7 @@ final as (
         prompt_version,
         workflow,
         variant,
+        is_complete,
         cast(success_rate__numerator as double) / nullif(success_rate__denominator, 0) as success_rate__value,
         success_rate__numerator,
         success_rate__denominator,
@@ -630,9 +646,11 @@ final as (
         interactions__sample_size,
         cast(active_ai_users__value as double) as active_ai_users__value,
         active_ai_users__sample_size,
-        '4d8b1b302e4521d0' as _definition_hash,
+        '5e084e25466330ca' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from filled
+    join periods
+        using (period_start)
 
 )
 

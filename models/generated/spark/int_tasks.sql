@@ -34,7 +34,7 @@ final as (
         task_completed_at,
         time_to_completion_s,
         cost_usd,
-        '4d8b1b302e4521d0' as _definition_hash,
+        '5e084e25466330ca' as _definition_hash,
         _built_at
     from tasks
 

@@ -16,10 +16,19 @@ with user_days as (
 
 periods as (
 
-    -- every month from the first to the last event
-    select distinct
-        cast(trunc(period_date, 'MONTH') as date) as period_start
-    from {{ ref('int_days') }}
+    -- every month of the spine (int_days), complete when the data covers all its days
+    select
+        period_start,
+        min(period_date) = period_start
+        and date_add(max(period_date), 1) = add_months(period_start, 1) as is_complete
+    from (
+        select
+            *,
+            cast(trunc(period_date, 'MONTH') as date) as period_start
+        from {{ ref('int_days') }}
+    ) as days
+    group by
+        period_start
 
 ),
 
@@ -29,13 +38,19 @@ dated as (
         *,
         cast(trunc(period_date, 'MONTH') as date) as period_start
     from user_days
+    where
+        period_date <= (
+            select
+                max(period_date)
+            from {{ ref('int_days') }}
+        )
 
 ),
 
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated', '4d8b1b302e4521d0') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated', '5e084e25466330ca') }}
 
 ),
 
@@ -204,6 +219,7 @@ final as (
         period_start,
         segment_by,
         persona,
+        is_complete,
         cast(trust_calibration_gap__value as double) as trust_calibration_gap__value,
         trust_calibration_gap__sample_size,
         cast(feature_adoption_rate__numerator as double) / nullif(feature_adoption_rate__denominator, 0) as feature_adoption_rate__value,
@@ -214,9 +230,11 @@ final as (
         ai_user_retention_d30__numerator,
         ai_user_retention_d30__denominator,
         ai_user_retention_d30__sample_size,
-        '4d8b1b302e4521d0' as _definition_hash,
+        '5e084e25466330ca' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from filled
+    join periods
+        using (period_start)
 
 )
 

@@ -24,6 +24,7 @@ final as (
         prompt_version,
         workflow,
         variant,
+        is_complete,
         success_rate__value as success_rate,
         silent_failure_rate__value as silent_failure_rate,
         judged_silent_failure_rate__value as judged_silent_failure_rate,

@@ -81,18 +81,22 @@ class Headline:
     worst: tuple[str, float] | None
 
 
-def headlines(project: Project, query: Query, schema: str, grain: str = "month") -> tuple[str | None, list[Headline]]:
-    """Each metric's overall value in the latest complete period, with the best and worst persona."""
-    period = query(
-        f"""
-        with bounds as (select max(period_date) as last_day from {schema}.int_days)
-        select max(period_start) as period_start
-        from {schema}.fct_metric_values, bounds
-        where grain = '{grain}' and segment_by = ''
-            and period_start <= last_day
-        """
-    )[0]["period_start"]
-    if period is None:
+def headlines(project: Project, query: Query, schema: str, grains: tuple[str, ...] = ("month", "week", "day")
+              ) -> tuple[str | None, list[Headline]]:  # fmt: skip
+    """Each metric's overall value in the latest complete period (of the first of `grains` that has
+    one: a partial period would look like a collapse), with the best and worst persona. The period
+    is returned as e.g. 'month starting 2026-01-01'."""
+    for grain in grains:
+        period = query(
+            f"""
+            select max(period_start) as period_start
+            from {schema}.fct_metric_values
+            where grain = '{grain}' and segment_by = '' and is_complete
+            """
+        )[0]["period_start"]
+        if period is not None:
+            break
+    else:
         return None, []
     rows = query(
         f"""
@@ -123,7 +127,7 @@ def headlines(project: Project, query: Query, schema: str, grain: str = "month")
                 low, high = personas[0], personas[-1]
                 best, worst = (high, low) if metric.spec.good == Direction.UP else (low, high)
         out.append(Headline(metric.name, metric.spec.unit.value, None if overall is None else float(overall), best, worst))
-    return str(period), out
+    return f"{grain} starting {period}", out
 
 
 def format_value(value: float | None, unit: str) -> str:

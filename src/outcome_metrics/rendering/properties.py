@@ -175,8 +175,14 @@ def _period_columns(grain: str | None = None) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def _is_complete() -> dict[str, Any]:
+    return {"name": "is_complete", "description": "the data covers every day of the period (int_days: from the first "
+            "event through outcomes_data_through, else the last day with an ai_request); false for a partial first or "
+            "last period, which a dashboard should mark rather than show as a collapse", "data_tests": ["not_null"]}
+
+
 def _aggregated_model(plan_: AggregatePlan) -> dict[str, Any]:
-    columns = _period_columns(plan_.grain.value) + _dimension_columns(plan_.dimensions)
+    columns = _period_columns(plan_.grain.value) + _dimension_columns(plan_.dimensions) + [_is_complete()]
     for metric in plan_.metrics:
         columns.append({"name": naming.component(metric.name, naming.VALUE), "description": _metric_doc(metric)})
     return {
@@ -190,7 +196,7 @@ def _aggregated_model(plan_: AggregatePlan) -> dict[str, Any]:
 
 
 def _wide_mart(plan_: AggregatePlan) -> dict[str, Any]:
-    columns = _period_columns(plan_.grain.value) + _dimension_columns(plan_.dimensions)
+    columns = _period_columns(plan_.grain.value) + _dimension_columns(plan_.dimensions) + [_is_complete()]
     columns += [{"name": m.name, "description": _metric_doc(m)} for m in plan_.metrics]
     return {
         "name": plan_.mart,
@@ -291,6 +297,7 @@ def _long_table(project: Project, plans: Sequence[AggregatePlan]) -> dict[str, A
             {"name": "denominator", "description": "ratio metrics: the denominator (re-aggregable by sum)"},
             {"name": "sample_size", "description": "entity rows the value is computed from (the ratio's "
              "denominator population; non-NULL inputs of averages and percentiles)"},
+            _is_complete(),
         ],
     }  # fmt: skip
 

@@ -381,7 +381,8 @@ def aggregate_ctes(project: Project, plan_: AggregatePlan, dialect: Dialect) -> 
     )
     filled_rows = exp.union(overall, segmented, distinct=False, copy=False)
 
-    final_columns: list[exp.Expression] = [col("period_start"), col("segment_by"), *(col(d) for d in dims)]
+    final_columns: list[exp.Expression] = [col("period_start"), col("segment_by"), *(col(d) for d in dims),
+                                           col("is_complete")]  # fmt: skip
     for metric in plan_.metrics:
         if not isinstance(metric, Derived):
             ratio = isinstance(metric, Ratio)
@@ -390,7 +391,11 @@ def aggregate_ctes(project: Project, plan_: AggregatePlan, dialect: Dialect) -> 
         else:
             final_columns.append(alias(value_expression(metric, project), naming.component(metric.name, naming.VALUE)))
         final_columns += [col(c.name) for c in by_metric[metric.name] if not c.name.endswith("__" + naming.VALUE)]
-    final = select_(*final_columns, *_bookkeeping()).from_(table("filled"), copy=False)
+    final = (
+        select_(*final_columns, *_bookkeeping())
+        .from_(table("filled"), copy=False)
+        .join(table("periods"), using=["period_start"], copy=False)
+    )
 
     return [
         _cte(dialect, "aggregated", aggregated, "one scan, every segment"),
@@ -402,16 +407,41 @@ def aggregate_ctes(project: Project, plan_: AggregatePlan, dialect: Dialect) -> 
     ]
 
 
+def _periods(grain: Grain, dialect: Dialect) -> exp.Select:
+    """Every period of the spine with `is_complete`: the data covers all of its days. The spine runs
+    from the first event to the day the data runs through, so only a first or last period can be partial."""
+    days = dialect.ref(naming.DAYS_MODEL)
+    if grain == Grain.DAY:
+        return select_(alias(col("period_date"), "period_start"), alias(exp.true(), "is_complete")).from_(days, copy=False)
+
+    def plus_one(node: exp.Expression, unit: str) -> exp.Expression:
+        return exp.DateAdd(this=node, expression=exp.Literal.number(1), unit=exp.Var(this=unit))
+
+    starts = select_("*", alias(_period_start(grain), "period_start")).from_(days, copy=False)
+    covers_all_days = exp.and_(
+        exp.EQ(this=exp.Min(this=col("period_date")), expression=col("period_start")),
+        exp.EQ(this=plus_one(exp.Max(this=col("period_date")), "DAY"),
+               expression=plus_one(col("period_start"), grain.value.upper())),
+    )  # fmt: skip
+    return (
+        select_(col("period_start"), alias(covers_all_days, "is_complete"))
+        .from_(exp.Subquery(this=starts, alias=exp.TableAlias(this=exp.to_identifier("days"))), copy=False)
+        .group_by(col("period_start"), copy=False)
+    )
+
+
 def render_aggregated(project: Project, plan_: AggregatePlan, dialect: Dialect, shared: list[str] | None = None
                       ) -> str:  # fmt: skip
     """The aggregated model; `shared` is `aggregate_ctes(project, plan_, dialect)` when already rendered."""
     entity, grain = plan_.entity, plan_.grain
-    periods = (
-        select_(alias(_period_start(grain), "period_start"))
-        .distinct(copy=False)
-        .from_(dialect.ref(naming.DAYS_MODEL), copy=False)
+    periods = _periods(grain, dialect)
+    # rows after the day the data runs through (int_days' last) are in no period, at any grain
+    last_day = select_(exp.Max(this=col("period_date"))).from_(dialect.ref(naming.DAYS_MODEL), copy=False)
+    dated = (
+        select_("*", alias(_period_start(grain), "period_start"))
+        .from_(table(entity.plural), copy=False)
+        .where(exp.LTE(this=col("period_date"), expression=exp.Subquery(this=last_day)), copy=False)
     )
-    dated = select_("*", alias(_period_start(grain), "period_start")).from_(table(entity.plural), copy=False)
     rebuilt = f"{{{{ outcome_metrics.rebuilt_periods('periods', 'dated', '{DEFINITION_HASH}') }}}}"
     rebuilt_starts = select_(col("period_start")).from_(table("rebuilt_periods"), copy=False)
     bucketed = select_("*").from_(table("dated"), copy=False).where(col("period_start").isin(query=rebuilt_starts), copy=False)
@@ -422,10 +452,12 @@ def render_aggregated(project: Project, plan_: AggregatePlan, dialect: Dialect, 
         + ("Incremental: a run rewrites the periods of the rows written since the last run (macros/incremental.sql)."
            if entity.incremental else f"Rebuilt on every run, like {entity.base_model}.")
     )  # fmt: skip
-    config = _incremental("'period_start'") if entity.incremental else "materialized='table'"
+    config = (_incremental("'period_start'") + ', post_hook="{{ outcome_metrics.delete_periods_after_data() }}"'
+              if entity.incremental else "materialized='table'")  # fmt: skip
     return _file(dialect, plan_.sources, description, [
         _cte(dialect, entity.plural, _select_star_from_ref(dialect, entity.model)),
-        _cte(dialect, "periods", periods, f"every {grain.value} from the first to the last event"),
+        _cte(dialect, "periods", periods, f"every {grain.value} of the spine (int_days), complete when the data covers "
+             "all its days"),
         _cte(dialect, "dated", dated),
         _cte(dialect, "rebuilt_periods", rebuilt, "all of them, or on an incremental run those whose rows changed"),
         _cte(dialect, "bucketed", bucketed),
@@ -440,7 +472,8 @@ def _in_segments(segments: Iterable[tuple[str, ...]]) -> exp.Expression:
 def wide_mart_cte(plan_: AggregatePlan, dialect: Dialect) -> str:
     """The wide mart's `final` CTE, rendered; like `aggregate_ctes`, the same for every grain."""
     spliced = Spliced(dialect)
-    columns: list[exp.Expression] = [col("period_start"), col("segment_by"), *(col(d) for d in plan_.dimensions)]
+    columns: list[exp.Expression] = [col("period_start"), col("segment_by"), *(col(d) for d in plan_.dimensions),
+                                     col("is_complete")]  # fmt: skip
     for metric in plan_.metrics:
         value = col(naming.component(metric.name, naming.VALUE))
         allowed = plan_.allowed_segments(metric)
@@ -480,6 +513,7 @@ def _long_branch(plan_: AggregatePlan, dims: tuple[str, ...], name: str, ratio: 
         alias(part(naming.NUMERATOR, "double", present=ratio), "numerator"),
         alias(part(naming.DENOMINATOR, "double", present=ratio), "denominator"),
         alias(part(naming.SAMPLE_SIZE, "bigint", present=sampled), "sample_size"),
+        col("is_complete"),
     ).from_(table(plan_.model), copy=False)
     branch = branch.where(col(CHANGED_ROWS), copy=False)
     if len(allowed) != len(plan_.segments):
@@ -503,11 +537,13 @@ def render_long_table(project: Project, plans: Sequence[AggregatePlan], dialect:
         "Every metric value: one row per (metric, grain, period_start, segment).\n"
         "segment_by names the grouped dimensions (alphabetical, comma-separated; '' for the overall row).\n"
         "To re-aggregate a ratio, sum numerator and denominator, then divide; never average `value`.\n"
-        "Incremental: a run rewrites the (metric, grain, period) rows whose aggregated rows changed."
+        "Incremental: a run rewrites the (metric, grain, period) rows whose aggregated rows changed.\n"
+        "depends_on: {{ ref('int_days') }} (its post-hook deletes periods after the data)"
     )
     union = "\nunion all\n".join(branches)  # as sqlglot lays out UNION ALL
     config = (_incremental("['metric', 'grain', 'period_start']")
-              + f", post_hook=\"{{{{ outcome_metrics.delete_stale_definitions('{DEFINITION_HASH}') }}}}\"")  # fmt: skip
+              + f", post_hook=[\"{{{{ outcome_metrics.delete_stale_definitions('{DEFINITION_HASH}') }}}}\", "
+              "\"{{ outcome_metrics.delete_periods_after_data() }}\"]")  # fmt: skip
     return _file(dialect, {m.path for m in project.metrics}, description, [*ctes, _cte(dialect, "final", union)],
                  config)  # fmt: skip
 

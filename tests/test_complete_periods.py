@@ -1,0 +1,127 @@
+"""Partial periods are marked, and days after the data are not reported (issue 12 item 7).
+
+Events: one interaction a day from Wednesday 2026-01-07 to Sunday 2026-01-18 (an ai_request and
+its response), and a late +1 feedback on Tuesday 2026-01-20 for the last one. So the data runs
+through Sunday the 18th: the week of Monday the 5th starts mid-week (partial), the week of the
+12th is whole, January is partial, and the 20th is no day of its own.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+import duckdb
+import pytest
+
+from outcome_metrics.engines.dbt import dbt_build
+from outcome_metrics.ingest import ingest
+from tests.conftest import copy_project
+
+pytestmark = pytest.mark.slow
+
+FIRST, LAST = datetime.date(2026, 1, 7), datetime.date(2026, 1, 18)
+DAYS = [FIRST + datetime.timedelta(days=n) for n in range((LAST - FIRST).days + 1)]
+
+
+def interaction(day: datetime.date) -> list[dict]:
+    i = f"i{day:%d}"
+    base = {"user_id": "u1", "feature": "summarize", "interaction_id": i, "persona": "power"}
+    return [
+        {**base, "event_id": f"{i}-req", "event_type": "ai_request", "occurred_at": f"{day} 09:00:00"},
+        {**base, "event_id": f"{i}-resp", "event_type": "ai_response", "occurred_at": f"{day} 09:00:02",
+         "model": "m1", "latency_ms": 2000, "cost_usd": 0.01, "input_tokens": 10, "output_tokens": 5},
+    ]
+
+
+LATE_FEEDBACK = {"event_id": "late-fb", "event_type": "feedback", "occurred_at": "2026-01-20 08:00:00",
+                 "user_id": "u1", "feature": "summarize", "interaction_id": "i18", "feedback_score": 1}
+
+
+def build(root, events: list[dict], db_name: str, **build_options) -> duckdb.DuckDBPyConnection:
+    db_path = root / f"{db_name}.duckdb"
+    if events:
+        path = root / f"{db_name}.jsonl"
+        path.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+        ingest(db_path, [path])
+    result = dbt_build(root, db_path=db_path, **build_options)
+    assert result.success, result.failures
+    return duckdb.connect(str(db_path), read_only=True)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    return copy_project(tmp_path_factory.mktemp("project"))
+
+
+@pytest.fixture(scope="module")
+def con(project):
+    events = [e for day in DAYS for e in interaction(day)] + [LATE_FEEDBACK]
+    connection = build(project, events, "complete")
+    yield connection
+    connection.close()
+
+
+def completeness(con, grain: str) -> dict[datetime.date, bool]:
+    rows = con.execute("select period_start, is_complete from fct_metric_values "
+                       "where metric = 'interactions' and grain = ? and segment_by = ''", [grain]).fetchall()
+    return dict(rows)
+
+
+def test_the_spine_ends_on_the_last_day_with_an_ai_request(con):
+    days = [d for (d,) in con.execute("select period_date from int_days order by 1").fetchall()]
+    assert days == DAYS
+    assert con.execute("select count(*) from fct_metric_values where period_start > ?", [LAST]).fetchone() == (0,)
+
+
+def test_only_periods_the_data_covers_whole_are_complete(con):
+    assert completeness(con, "day") == dict.fromkeys(DAYS, True)
+    assert completeness(con, "week") == {datetime.date(2026, 1, 5): False, datetime.date(2026, 1, 12): True}
+    assert completeness(con, "month") == {datetime.date(2026, 1, 1): False}
+
+
+def test_the_marts_carry_the_same_flag(con):
+    rows = con.execute("select period_start, is_complete from mart_interaction_metrics_weekly "
+                       "where segment_by = '' order by 1").fetchall()
+    assert rows == [(datetime.date(2026, 1, 5), False), (datetime.date(2026, 1, 12), True)]
+
+
+def test_a_late_event_still_counts_for_its_interactions_day(con):
+    # the +1 feedback of the 20th belongs to i18 (the 18th): the day is gone, the event is not
+    assert con.execute("select value from fct_metric_values where metric = 'interactions' and grain = 'day' "
+                       "and segment_by = '' and period_start = ?", [LAST]).fetchone() == (1,)
+
+
+def test_data_through_var_cuts_the_spine_and_the_periods_after_it(project):
+    events = [e for day in DAYS for e in interaction(day)]
+    with build(project, events, "through", extra_vars={"outcomes_data_through": "2026-01-15"}) as con:
+        assert con.execute("select max(period_date) from int_days").fetchone() == (datetime.date(2026, 1, 15),)
+        assert completeness(con, "week") == {datetime.date(2026, 1, 5): False, datetime.date(2026, 1, 12): False}
+        assert con.execute("select sum(value) from fct_metric_values where metric = 'interactions' "
+                           "and grain = 'day' and segment_by = ''").fetchone() == (9,)  # the 7th to the 15th
+
+
+def test_an_incremental_run_marks_a_week_complete_when_its_last_day_arrives(project):
+    through_saturday = [e for day in DAYS[:-1] for e in interaction(day)]
+    build(project, through_saturday, "incremental").close()
+    assert completeness_of(project, "incremental")[datetime.date(2026, 1, 12)] is False
+    with build(project, interaction(LAST), "incremental") as con:  # ingest appends; the build is incremental
+        assert completeness(con, "week") == {datetime.date(2026, 1, 5): False, datetime.date(2026, 1, 12): True}
+        assert con.execute("select count(distinct _built_at) from fct_metric_values").fetchone()[0] >= 2
+
+
+def test_an_incremental_run_rewrites_a_period_whose_completeness_alone_changed(project):
+    # Events through Sunday the 25th, loaded at once; only the day the data runs through moves, from
+    # Saturday the 17th to Sunday the 18th. No row of the week of the 12th changes (an incremental run
+    # re-reads only the last day of arrivals, the 24th and 25th), yet the week is now complete.
+    two_weeks = [FIRST + datetime.timedelta(days=n) for n in range(19)]
+    events = [e for day in two_weeks for e in interaction(day)]
+    build(project, events, "moved", extra_vars={"outcomes_data_through": "2026-01-17"}).close()
+    assert completeness_of(project, "moved")[datetime.date(2026, 1, 12)] is False
+    with build(project, [], "moved", extra_vars={"outcomes_data_through": "2026-01-18"}) as con:
+        assert completeness(con, "week") == {datetime.date(2026, 1, 5): False, datetime.date(2026, 1, 12): True}
+
+
+def completeness_of(project, db_name: str) -> dict[datetime.date, bool]:
+    with duckdb.connect(str(project / f"{db_name}.duckdb"), read_only=True) as con:
+        return completeness(con, "week")
