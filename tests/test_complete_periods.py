@@ -122,6 +122,19 @@ def test_an_incremental_run_rewrites_a_period_whose_completeness_alone_changed(p
         assert completeness(con, "week") == {datetime.date(2026, 1, 5): False, datetime.date(2026, 1, 12): True}
 
 
+def test_an_incremental_run_after_cutting_the_data_shorter_drops_the_periods_after_it(project):
+    events = [e for day in DAYS for e in interaction(day)]
+    build(project, events, "cut").close()
+    with build(project, [], "cut", extra_vars={"outcomes_data_through": "2026-01-11"}) as con:
+        assert completeness(con, "week") == {datetime.date(2026, 1, 5): False}
+        assert con.execute("select max(period_start) from fct_metric_values where grain = 'day'").fetchone() == (
+            datetime.date(2026, 1, 11),)
+        assert con.execute("select max(period_start) from int_interactions_aggregated_daily").fetchone() == (
+            datetime.date(2026, 1, 11),)
+        assert con.execute("select value from fct_metric_values where metric = 'interactions' and grain = 'month' "
+                           "and segment_by = ''").fetchone() == (5,)  # the 7th to the 11th
+
+
 def completeness_of(project, db_name: str) -> dict[datetime.date, bool]:
     with duckdb.connect(str(project / f"{db_name}.duckdb"), read_only=True) as con:
         return completeness(con, "week")
