@@ -20,8 +20,8 @@ Suffixes after `__` name a variant of the model before them, not a source (the d
   `__valid`: the rows that meet it, every copy; `__duplicates`, `__quarantined`: what is not used.
 - `__<part>` on a column: a metric's component (`silent_failure_rate__numerator`).
 
-Generated files live under GENERATED_ROOTS, which `project.write` sweeps, plus the properties file
-of a hand-written folder (GENERATED_FILES), with a header saying it is generated.
+Generated files live under GENERATED_ROOTS, which `project.write` sweeps, plus the properties files
+of two hand-written folders (GENERATED_FILES), each with a header saying it is generated.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ DAYS_MODEL = "int_days"
 GENERATED_DIR = "generated"
 PROPERTIES_FILE = "_generated__models.yml"
 SOURCES_FILE = "_outcomes__sources.yml"
+INTERMEDIATE_PROPERTIES_FILE = "_intermediate__models.yml"
 SEEDS_PROPERTIES_FILE = "_seeds.yml"
 EVENT_TYPES_SEED = "contract_event_types"
 
@@ -41,7 +42,7 @@ EVENT_TYPES_SEED = "contract_event_types"
 GENERATED_MODELS_DIR = f"models/{GENERATED_DIR}"
 GENERATED_SEEDS_DIR = f"seeds/{GENERATED_DIR}"
 GENERATED_ROOTS = (GENERATED_MODELS_DIR, GENERATED_SEEDS_DIR)
-GENERATED_FILES = (f"models/staging/{SOURCES_FILE}",)
+GENERATED_FILES = (f"models/staging/{SOURCES_FILE}", f"models/intermediate/{INTERMEDIATE_PROPERTIES_FILE}")
 
 # the subfolder of models/generated/<dialect>/ a model goes in, by name prefix
 LAYERS = {"int_": "intermediate", "mart_": "marts", "fct_": "marts", "dim_": "marts", "rpt_": "reports"}

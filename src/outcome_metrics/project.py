@@ -13,6 +13,7 @@ from pathlib import Path
 from outcome_metrics import naming
 from outcome_metrics.errors import SpecError
 from outcome_metrics.rendering.dialects import DIALECTS
+from outcome_metrics.rendering.intermediate_docs import intermediate_models_yaml
 from outcome_metrics.rendering.properties import (
     event_types_csv,
     models_yaml,
@@ -47,9 +48,10 @@ def load_project(root: Path | str = ".", metrics_dir: Path | str | None = None) 
 def generate(project: Project) -> dict[str, str]:
     """Every generated file, by path relative to the project root: each under one of
     naming.GENERATED_ROOTS, or one of naming.GENERATED_FILES."""
-    (sources,) = naming.GENERATED_FILES
+    sources, intermediate_properties = naming.GENERATED_FILES
     files = {
         sources: sources_yaml(),
+        intermediate_properties: intermediate_models_yaml(),
         f"{naming.GENERATED_SEEDS_DIR}/{naming.EVENT_TYPES_SEED}.csv": event_types_csv(),
         f"{naming.GENERATED_SEEDS_DIR}/{naming.SEEDS_PROPERTIES_FILE}": seeds_yaml(),
         f"{naming.GENERATED_MODELS_DIR}/{naming.PROPERTIES_FILE}": models_yaml(project),
