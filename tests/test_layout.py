@@ -35,8 +35,9 @@ def test_generated_models_are_split_into_intermediate_and_marts(files, dialect):
             assert match, path
             layers.setdefault(match[1], set()).add(match[2])
     assert all(m.startswith("int_") for m in layers["intermediate"])
-    assert all(m.startswith(("mart_", "fct_")) for m in layers["marts"])
-    assert "int_interactions" in layers["intermediate"] and "fct_metric_values" in layers["marts"]
+    assert all(m.startswith(("mart_", "fct_", "dim_")) for m in layers["marts"])
+    assert "int_interactions" in layers["intermediate"]
+    assert {"fct_metric_values", "dim_metrics"} <= layers["marts"]
 
 
 def test_a_model_without_a_layer_prefix_is_refused():
@@ -61,7 +62,7 @@ def test_write_removes_stale_files_in_every_generated_root_and_leaves_hand_writt
 
 
 def test_write_refuses_a_file_outside_the_generated_roots(tmp_path):
-    with pytest.raises(ValueError, match="not a generated path: models/staging/stg_mine.sql"):
+    with pytest.raises(ValueError, match=r"not a generated path: models/staging/stg_mine\.sql"):
         write(tmp_path, {"models/staging/stg_mine.sql": "select 1\n"})
     assert not (tmp_path / "models").exists()
 

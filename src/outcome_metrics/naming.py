@@ -9,7 +9,7 @@ Model names, by layer (dbt folders in the README's Development section):
 - `mart_<entity>_metrics_<grain>`: wide tables for BI tools, one column per metric.
 - `fct_<what>`: long facts, one row per event of interest (`fct_metric_values`: per metric, grain,
   period and segment).
-- `dim_<what>`: one row per thing described (reserved: `dim_metrics`).
+- `dim_<what>`: one row per thing described (`dim_metrics`: one row per metric).
 - `rpt_<what>`: decision reports (reserved for the reports/ folder).
 
 Suffixes after `__` name a variant of the model before them, not a source (the dbt guide's use):
@@ -30,7 +30,11 @@ from outcome_metrics.semantic.entities import Entity
 from outcome_metrics.spec.shapes import Grain
 
 LONG_TABLE = "fct_metric_values"
+#: fct_metric_values' own columns, before its dimension columns (also listed in
+#: macros/tests/metric_invariants.sql `dimensions_of`, which a test keeps equal to this)
+LONG_TABLE_COLUMNS = ("metric", "grain", "period_start", "segment_by", "value", "numerator", "denominator", "sample_size")
 DAYS_MODEL = "int_days"
+METRICS_CATALOG = "dim_metrics"
 GENERATED_DIR = "generated"
 PROPERTIES_FILE = "_generated__models.yml"
 SOURCES_FILE = "_outcomes__sources.yml"
@@ -49,10 +53,6 @@ LAYERS = {"int_": "intermediate", "mart_": "marts", "fct_": "marts", "dim_": "ma
 
 # component suffixes of a metric inside an aggregated model
 VALUE, NUMERATOR, DENOMINATOR, SAMPLE_SIZE = "value", "numerator", "denominator", "sample_size"
-
-
-def entity_model(entity: Entity) -> str:
-    return entity.model
 
 
 def aggregated_model(entity: Entity, grain: Grain) -> str:

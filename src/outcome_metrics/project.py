@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from outcome_metrics import naming
-from outcome_metrics.errors import SpecError
+from outcome_metrics.errors import ProjectNotFound, SpecError
+from outcome_metrics.planning import plan
 from outcome_metrics.rendering.dialects import DIALECTS
 from outcome_metrics.rendering.intermediate_docs import intermediate_models_yaml
 from outcome_metrics.rendering.properties import (
@@ -26,13 +27,14 @@ from outcome_metrics.spec.loader import load
 from outcome_metrics.spec.parse import parse
 from outcome_metrics.validation import validate
 
+
 def find_root(start: Path | str = ".") -> Path:
     """The project root: the nearest directory (upwards) with dbt_project.yml and metrics/."""
     path = Path(start).resolve()
     for candidate in (path, *path.parents):
         if (candidate / "dbt_project.yml").is_file() and (candidate / "metrics").is_dir():
             return candidate
-    raise FileNotFoundError(f"no outcome-metrics project (dbt_project.yml and metrics/) at or above {path}")
+    raise ProjectNotFound(f"no outcome-metrics project (dbt_project.yml and metrics/) at or above {path}")
 
 
 def load_project(root: Path | str = ".", metrics_dir: Path | str | None = None) -> Project:
@@ -48,16 +50,17 @@ def load_project(root: Path | str = ".", metrics_dir: Path | str | None = None) 
 def generate(project: Project) -> dict[str, str]:
     """Every generated file, by path relative to the project root: each under one of
     naming.GENERATED_ROOTS, or one of naming.GENERATED_FILES."""
+    plans = plan(project)  # stage 4, once: every renderer reads the same plans
     sources, intermediate_properties = naming.GENERATED_FILES
     files = {
         sources: sources_yaml(),
         intermediate_properties: intermediate_models_yaml(),
         f"{naming.GENERATED_SEEDS_DIR}/{naming.EVENT_TYPES_SEED}.csv": event_types_csv(),
         f"{naming.GENERATED_SEEDS_DIR}/{naming.SEEDS_PROPERTIES_FILE}": seeds_yaml(),
-        f"{naming.GENERATED_MODELS_DIR}/{naming.PROPERTIES_FILE}": models_yaml(project),
+        f"{naming.GENERATED_MODELS_DIR}/{naming.PROPERTIES_FILE}": models_yaml(project, plans),
     }
     for dialect_name in project.dialects:
-        for name, sql in render_sql(project, DIALECTS[dialect_name]).items():
+        for name, sql in render_sql(project, plans, DIALECTS[dialect_name]).items():
             files[naming.generated_model_path(dialect_name, Path(name).stem)] = sql
     return dict(sorted(files.items()))
 
