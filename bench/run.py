@@ -162,7 +162,7 @@ def _project_with_500_metrics(work: Path) -> Path:
 
 def scans(project: Path) -> dict[str, int]:
     """In each compiled aggregated model, how many times the entity model is read."""
-    compiled = project / "target" / "compiled" / "outcome_metrics" / "models" / "generated" / "duckdb"
+    compiled = project / "target" / "compiled" / "outcome_metrics" / "models" / "generated" / "duckdb" / "intermediate"
     counts = {}
     for path in sorted(compiled.glob("int_*_aggregated_*.sql")):
         entity_model = path.name.split("_aggregated_")[0]

@@ -48,7 +48,7 @@ def test_compile_check_passes_on_the_committed_files(repo):
 
 def test_compile_check_fails_on_a_stale_file_and_writes_nothing(tmp_path):
     project = copy_project(tmp_path / "p")
-    stale = project / "models" / "generated" / "duckdb" / "fct_metric_values.sql"
+    stale = project / "models" / "generated" / "duckdb" / "marts" / "fct_metric_values.sql"
     stale.write_text("-- edited by hand\n")
     result = CliRunner().invoke(main, ["--project-dir", str(project), "compile", "--check"])
     assert result.exit_code == 1
@@ -58,12 +58,12 @@ def test_compile_check_fails_on_a_stale_file_and_writes_nothing(tmp_path):
 
 def test_compile_rewrites_a_stale_file_and_removes_an_extra_one(tmp_path):
     project = copy_project(tmp_path / "p")
-    stale = project / "models" / "generated" / "duckdb" / "fct_metric_values.sql"
+    stale = project / "models" / "generated" / "duckdb" / "marts" / "fct_metric_values.sql"
     stale.write_text("-- edited by hand\n")
-    extra = project / "models" / "generated" / "duckdb" / "old_model.sql"
+    extra = project / "models" / "generated" / "duckdb" / "marts" / "old_model.sql"
     extra.write_text("select 1\n")
     assert CliRunner().invoke(main, ["--project-dir", str(project), "compile"]).exit_code == 0
-    assert stale.read_text() == (REPO / "models/generated/duckdb/fct_metric_values.sql").read_text()
+    assert stale.read_text() == (REPO / "models/generated/duckdb/marts/fct_metric_values.sql").read_text()
     assert not extra.exists()
 
 

@@ -135,6 +135,20 @@ def repeated(metric: str, grain: str, period: str, persona: str | None = None):
     return mutate
 
 
+def with_column(name: str, value: Any):
+    """The good table with one more column."""
+    def mutate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**r, name: value} for r in rows]
+    return mutate
+
+
+def without_column(name: str):
+    """The good table without one of its columns."""
+    def mutate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{c: v for c, v in r.items() if c != name} for r in rows]
+    return mutate
+
+
 @dataclass(frozen=True)
 class Case:
     id: str
@@ -188,6 +202,8 @@ CASES = [
     Case("duplicate_overall_row", "unique_combination",
          {"columns": ["metric", "grain", "period_start", "segment_by", "persona", "feature"]},
          repeated("success_rate", "day", MON), 1),
+    Case("extra_column", "columns_equal", {"columns": list(COLUMNS)}, with_column("stray", 1), 1),
+    Case("missing_column", "columns_equal", {"columns": list(COLUMNS)}, without_column("sample_size"), 1),
 ]  # fmt: skip
 
 
@@ -200,8 +216,10 @@ def _literal(value: Any, sql_type: str) -> str:
 
 
 def table_sql(rows: list[dict[str, Any]]) -> str:
+    """The rows as SQL: the COLUMNS each row has, then any other (as integers)."""
+    types = {**COLUMNS, **{c: "integer" for r in rows for c in r if c not in COLUMNS}}
     selects = [
-        "select " + ", ".join(f"{_literal(r[c], t)} as {c}" for c, t in COLUMNS.items())
+        "select " + ", ".join(f"{_literal(r[c], t)} as {c}" for c, t in types.items() if c in r)
         for r in rows
     ]
     return "-- hand-made for tests/test_invariant_tests_can_fail.py\n" + "\nunion all\n".join(selects) + "\n"
@@ -241,10 +259,11 @@ def results(tmp_path_factory) -> dict[str, Any]:
     root = copy_project(tmp_path_factory.mktemp("invariants"))
     # Only the invariants are under test here. Each dbt node costs time, so keep the staging
     # models and int_days (the invariants ref them), and drop the metric models and the tests on
-    # staging (tests/test_quarantine.py runs those).
+    # staging and intermediate (tests/test_quarantine.py runs the former).
     shutil.rmtree(root / "models" / "generated")
     shutil.rmtree(root / "data-tests")
     (root / "models" / "staging" / "_staging__models.yml").unlink()
+    (root / "models" / "intermediate" / "_intermediate__models.yml").unlink()
     for path in (root / "models" / "intermediate").glob("*.sql"):
         if path.stem != "int_days":
             path.unlink()

@@ -295,7 +295,7 @@ def builds(request, cluster, tmp_path_factory) -> Builds:
     postgres = _create_database(cluster, request.param)  # one database per event set
     first, rest = split_by_arrival(events)
     assert load_events(postgres, first) == first.num_rows
-    models = tuple(sorted(p.stem for p in (root / "models" / "generated" / "duckdb").glob("*.sql")))
+    models = tuple(sorted(p.stem for p in (root / "models" / "generated" / "duckdb").rglob("*.sql")))
     built = Builds(request.param, events.num_rows, db_path, postgres, models)
     with pytest.MonkeyPatch.context() as env:  # dbt_build sets OUTCOMES_TARGET and _DUCKDB_PATH: restore them after
         for name, value in {**profile_env(postgres, PG_SCHEMA), "OUTCOMES_TARGET": "duckdb",

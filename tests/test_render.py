@@ -17,7 +17,7 @@ from outcome_metrics.project import generate, load_project
 FIXTURE = Path(__file__).parent / "fixtures" / "snapshot_project"
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 DIALECTS = ("duckdb", "postgres", "spark")
-MODELS = ("int_interactions_aggregated_daily", "mart_interaction_metrics_daily", "int_interactions")
+MODELS = ("intermediate/int_interactions_aggregated_daily", "marts/mart_interaction_metrics_daily", "intermediate/int_interactions")
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def files() -> dict[str, str]:
 @pytest.mark.parametrize("model", MODELS)
 def test_rendered_sql_matches_snapshot(files, dialect, model):
     rendered = files[f"models/generated/{dialect}/{model}.sql"]
-    snapshot = SNAPSHOTS / f"{model}.{dialect}.sql"
+    snapshot = SNAPSHOTS / f"{model.split('/')[1]}.{dialect}.sql"
     if os.environ.get("UPDATE_SNAPSHOTS"):
         snapshot.write_text(rendered)
     assert snapshot.exists(), f"no snapshot {snapshot.name}: run with UPDATE_SNAPSHOTS=1 and review it"
@@ -65,16 +65,16 @@ def test_generation_is_deterministic():
 
 def test_one_scan_of_the_entity_per_aggregated_model(files):
     # every metric shares one read of the entity model (the grouped metric reads `bucketed`)
-    sql = files["models/generated/duckdb/int_interactions_aggregated_daily.sql"]
+    sql = files["models/generated/duckdb/intermediate/int_interactions_aggregated_daily.sql"]
     assert sql.count("{{ ref('int_interactions') }}") == 1
     assert sql.count("from bucketed") == 2  # the one-scan aggregate, and the grouped metric's rows
 
 
 def test_percentile_renders_per_dialect(files):
-    assert "quantile_cont(" in files["models/generated/duckdb/int_interactions_aggregated_daily.sql"]
+    assert "quantile_cont(" in files["models/generated/duckdb/intermediate/int_interactions_aggregated_daily.sql"]
     assert "percentile_cont(0.95) within group (order by" in \
-        files["models/generated/postgres/int_interactions_aggregated_daily.sql"]
-    assert "percentile(" in files["models/generated/spark/int_interactions_aggregated_daily.sql"]
+        files["models/generated/postgres/intermediate/int_interactions_aggregated_daily.sql"]
+    assert "percentile(" in files["models/generated/spark/intermediate/int_interactions_aggregated_daily.sql"]
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)

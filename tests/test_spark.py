@@ -93,7 +93,7 @@ def builds(tmp_path_factory) -> Iterator[Builds]:
     root = copy_project(tmp_path_factory.mktemp("project"))
     db_path = root / "warehouse.duckdb"
     load_arrow_batches(db_path, events.to_batches())
-    models = tuple(sorted(p.stem for p in (root / "models" / "generated" / "spark").glob("*.sql")))
+    models = tuple(sorted(p.stem for p in (root / "models" / "generated" / "spark").rglob("*.sql")))
     spark_dir = tmp_path_factory.mktemp("spark")  # warehouse, Derby metastore and derby.log
     with pytest.MonkeyPatch.context() as env:  # dbt_build sets OUTCOMES_TARGET and _DUCKDB_PATH: restore them after
         env.setenv("OUTCOMES_SPARK_SCHEMA", SPARK_SCHEMA)

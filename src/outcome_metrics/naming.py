@@ -1,4 +1,28 @@
-"""Every generated model, CTE and column name comes from here, built from spec names."""
+"""Every generated model, CTE and column name comes from here, built from spec names; and where
+each generated file goes.
+
+Model names, by layer (dbt folders in the README's Development section):
+
+- `stg_<source>` (`stg_ai_events`): staging, hand-written, models/staging/.
+- `int_<entities>`: one row per entity instance (`int_interactions`); `int_<entities>_aggregated_<grain>`:
+  an entity's metric components per period and segment; `int_days`: the day spine.
+- `mart_<entity>_metrics_<grain>`: wide tables for BI tools, one column per metric.
+- `fct_<what>`: long facts, one row per event of interest (`fct_metric_values`: per metric, grain,
+  period and segment).
+- `dim_<what>`: one row per thing described (`dim_metrics`: one row per metric).
+- `rpt_<what>`: decision reports (reserved for the reports/ folder).
+
+Suffixes after `__` name a variant of the model before them, not a source (the dbt guide's use):
+
+- `__base`: the hand-written facts of an entity (`int_interactions__base`); `int_<entities>` adds
+  the outcomes declared in YAML.
+- `__checked`: every raw row, typed, with the reason it breaks the contract;
+  `__valid`: the rows that meet it, every copy; `__duplicates`, `__quarantined`: what is not used.
+- `__<part>` on a column: a metric's component (`silent_failure_rate__numerator`).
+
+Generated files live under GENERATED_ROOTS, which `project.write` sweeps, plus the properties files
+of two hand-written folders (GENERATED_FILES), each with a header saying it is generated.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +39,18 @@ METRICS_CATALOG = "dim_metrics"
 GENERATED_DIR = "generated"
 PROPERTIES_FILE = "_generated__models.yml"
 SOURCES_FILE = "_outcomes__sources.yml"
+INTERMEDIATE_PROPERTIES_FILE = "_intermediate__models.yml"
+SEEDS_PROPERTIES_FILE = "_seeds.yml"
 EVENT_TYPES_SEED = "contract_event_types"
+
+# where generated files go, relative to the project root (posix paths)
+GENERATED_MODELS_DIR = f"models/{GENERATED_DIR}"
+GENERATED_SEEDS_DIR = f"seeds/{GENERATED_DIR}"
+GENERATED_ROOTS = (GENERATED_MODELS_DIR, GENERATED_SEEDS_DIR)
+GENERATED_FILES = (f"models/staging/{SOURCES_FILE}", f"models/intermediate/{INTERMEDIATE_PROPERTIES_FILE}")
+
+# the subfolder of models/generated/<dialect>/ a model goes in, by name prefix
+LAYERS = {"int_": "intermediate", "mart_": "marts", "fct_": "marts", "dim_": "marts", "rpt_": "reports"}
 
 # component suffixes of a metric inside an aggregated model
 VALUE, NUMERATOR, DENOMINATOR, SAMPLE_SIZE = "value", "numerator", "denominator", "sample_size"
@@ -36,3 +71,16 @@ def component(metric: str, part: str) -> str:
 def segment_label(dimensions: tuple[str, ...]) -> str:
     """The `segment_by` value: grouped dimension names, alphabetical, comma-separated."""
     return ",".join(sorted(dimensions))
+
+
+def layer(model: str) -> str:
+    """The folder of models/generated/<dialect>/ that `model` goes in, from its prefix."""
+    prefix = next((p for p in LAYERS if model.startswith(p)), None)
+    if prefix is None:
+        raise ValueError(f"model {model!r} has none of the prefixes {', '.join(LAYERS)}")
+    return LAYERS[prefix]
+
+
+def generated_model_path(dialect: str, model: str) -> str:
+    """Where a generated model's SQL goes: models/generated/<dialect>/<layer>/<model>.sql."""
+    return f"{GENERATED_MODELS_DIR}/{dialect}/{layer(model)}/{model}.sql"

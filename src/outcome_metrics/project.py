@@ -14,18 +14,18 @@ from outcome_metrics import naming
 from outcome_metrics.errors import ProjectNotFound, SpecError
 from outcome_metrics.planning import plan
 from outcome_metrics.rendering.dialects import DIALECTS
+from outcome_metrics.rendering.intermediate_docs import intermediate_models_yaml
 from outcome_metrics.rendering.properties import (
     event_types_csv,
     models_yaml,
     sources_yaml,
 )
+from outcome_metrics.rendering.seed_docs import seeds_yaml
 from outcome_metrics.rendering.sql import render_sql
 from outcome_metrics.semantic import Project
 from outcome_metrics.spec.loader import load
 from outcome_metrics.spec.parse import parse
 from outcome_metrics.validation import validate
-
-GENERATED_ROOT = Path("models") / naming.GENERATED_DIR
 
 
 def find_root(start: Path | str = ".") -> Path:
@@ -48,16 +48,20 @@ def load_project(root: Path | str = ".", metrics_dir: Path | str | None = None) 
 
 
 def generate(project: Project) -> dict[str, str]:
-    """Every generated file, by path relative to the project root."""
+    """Every generated file, by path relative to the project root: each under one of
+    naming.GENERATED_ROOTS, or one of naming.GENERATED_FILES."""
     plans = plan(project)  # stage 4, once: every renderer reads the same plans
+    sources, intermediate_properties = naming.GENERATED_FILES
     files = {
-        f"models/staging/{naming.SOURCES_FILE}": sources_yaml(),
-        f"seeds/{naming.EVENT_TYPES_SEED}.csv": event_types_csv(),
-        str(GENERATED_ROOT / naming.PROPERTIES_FILE): models_yaml(project, plans),
+        sources: sources_yaml(),
+        intermediate_properties: intermediate_models_yaml(),
+        f"{naming.GENERATED_SEEDS_DIR}/{naming.EVENT_TYPES_SEED}.csv": event_types_csv(),
+        f"{naming.GENERATED_SEEDS_DIR}/{naming.SEEDS_PROPERTIES_FILE}": seeds_yaml(),
+        f"{naming.GENERATED_MODELS_DIR}/{naming.PROPERTIES_FILE}": models_yaml(project, plans),
     }
     for dialect_name in project.dialects:
         for name, sql in render_sql(project, plans, DIALECTS[dialect_name]).items():
-            files[str(GENERATED_ROOT / dialect_name / name)] = sql
+            files[naming.generated_model_path(dialect_name, Path(name).stem)] = sql
     return dict(sorted(files.items()))
 
 
@@ -73,8 +77,14 @@ class WriteResult:
 
 
 def write(root: Path | str, files: dict[str, str], *, check: bool = False) -> WriteResult:
-    """Write files whose content changed and remove stale generated files. With check, only report."""
+    """Write files whose content changed and remove stale generated files: any file under
+    naming.GENERATED_ROOTS, or among naming.GENERATED_FILES, that is not in `files`. Nothing else is
+    touched. With check, only report."""
     root = Path(root)
+    outside = [p for p in files if not _is_generated(p)]
+    if outside:
+        raise ValueError(f"not a generated path: {', '.join(outside)} (generated files go under "
+                         f"{', '.join(naming.GENERATED_ROOTS)}, or are {', '.join(naming.GENERATED_FILES)})")
     result = WriteResult()
     for relative_path, content in files.items():
         path = root / relative_path
@@ -85,15 +95,28 @@ def write(root: Path | str, files: dict[str, str], *, check: bool = False) -> Wr
         if not check:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content, encoding="utf-8")
-    generated_dir = root / GENERATED_ROOT
-    if generated_dir.is_dir():
-        for path in sorted(generated_dir.rglob("*")):
-            relative_path = str(path.relative_to(root))
-            if path.is_file() and relative_path not in files:
-                result.removed.append(relative_path)
-                if not check:
-                    path.unlink()
+    for path in _generated_files(root):
+        relative_path = path.relative_to(root).as_posix()
+        if relative_path not in files:
+            result.removed.append(relative_path)
+            if not check:
+                path.unlink()
     return result
+
+
+def _is_generated(relative_path: str) -> bool:
+    return relative_path in naming.GENERATED_FILES or any(
+        relative_path.startswith(f"{generated_root}/") for generated_root in naming.GENERATED_ROOTS
+    )
+
+
+def _generated_files(root: Path) -> list[Path]:
+    """The files on disk that generation owns."""
+    paths = [root / p for p in naming.GENERATED_FILES]
+    for generated_root in naming.GENERATED_ROOTS:
+        if (root / generated_root).is_dir():
+            paths += (root / generated_root).rglob("*")
+    return sorted(p for p in paths if p.is_file())
 
 
 def compile_project(root: Path | str = ".", *, check: bool = False, metrics_dir: Path | str | None = None

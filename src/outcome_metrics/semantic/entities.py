@@ -2,7 +2,9 @@
 
 Each entity is one hand-written intermediate model (`int_<plural>__base`, one row per entity
 instance, with the contract's facts) plus a generated model (`int_<plural>`) that adds the outcome
-columns declared in YAML. A test checks these column lists against the built models.
+columns declared in YAML. The base models' documentation is generated from these lists
+(models/intermediate/_intermediate__models.yml), with a `columns_equal` test on each
+(macros/tests/columns_equal.sql) that fails the build when the built model has a column more or less.
 """
 
 from __future__ import annotations
