@@ -34,7 +34,7 @@ final as (
         task_completed_at,
         time_to_completion_s,
         cost_usd,
-        '552a28e642be0e46' as _definition_hash,
+        'afa450f5707db75e' as _definition_hash,
         _built_at
     from tasks
 

@@ -209,20 +209,20 @@ def _grouped_ctes(plan_: AggregatePlan, metric: Grouped, dialect: Dialect) -> li
     if grouped.filter is not None:
         rows = rows.where(grouped.filter.copy(), copy=False)
     per_group = select_(
-        col("period_start"), *(col(d) for d in dims), col("group_key"),
+        col("period_start"), *(col(d) for d in dims), alias(_segment_label(plan_), "segment_by"), col("group_key"),
         *(alias(_aggregate(m, dialect), name) for name, m in grouped.per_group.items()),
         alias(exp.Count(this=exp.Star()), "rows_in_group"),
     ).from_(table(naming.component(metric.name, "rows")), copy=False)  # fmt: skip
     sets = [exp.Tuple(expressions=[col("period_start"), *(col(d) for d in s), col("group_key")]) for s in plan_.segments]
     per_group.set("group", exp.Group(expressions=[exp.GroupingSets(expressions=sets)]))
     combined = select_(
-        col("period_start"), *(col(d) for d in dims),
+        col("period_start"), *(col(d) for d in dims), col("segment_by"),
         alias(safe_division(grouped.combine), naming.component(metric.name, naming.VALUE)),
         alias(exp.Sum(this=col("rows_in_group")), naming.component(metric.name, naming.SAMPLE_SIZE)),
     ).from_(table(naming.component(metric.name, "per_group")), copy=False)  # fmt: skip
     if grouped.having is not None:
         combined = combined.where(grouped.having.copy(), copy=False)
-    combined = combined.group_by(col("period_start"), *(col(d) for d in dims), copy=False)
+    combined = combined.group_by(col("period_start"), *(col(d) for d in dims), col("segment_by"), copy=False)
     return [
         (naming.component(metric.name, "rows"), rows, f"{metric.name}: the rows it is computed from, with their group"),
         (naming.component(metric.name, "per_group"), per_group, f"{metric.name}, stage 1: per group"),
@@ -336,17 +336,16 @@ def render_entity_model(project: Project, entity: Entity, dialect: Dialect) -> s
 
 
 def _segment_label(plan_: AggregatePlan) -> exp.Expression:
-    ifs = []
-    for segment in plan_.segments:
-        conditions = [
-            exp.Not(this=exp.Is(this=col(d), expression=exp.null())) if d in segment else exp.Is(this=col(d), expression=exp.null())
-            for d in plan_.dimensions
-        ]  # fmt: skip
-        condition = exp.and_(*conditions) if conditions else exp.true()
-        ifs.append(exp.If(this=condition, true=exp.Literal.string(naming.segment_label(segment))))
+    """`segment_by` from GROUPING SETS: the grouped dimensions (`grouping(d) = 0`), as `naming.segment_label`
+    names them (alphabetical, comma-separated; '' for the overall row: concat_ws skips NULLs on every engine,
+    and gives '' when all are NULL). It asks the GROUP BY, so a NULL dimension value is labelled right too."""
     if not plan_.dimensions:
         return exp.Literal.string("")
-    return exp.Case(ifs=ifs)
+    names = [exp.Case(ifs=[exp.If(this=exp.EQ(this=exp.Grouping(expressions=[col(d)]), expression=exp.Literal.number(0)),
+                                  true=exp.Literal.string(naming.segment_label((d,))))])
+             for d in sorted(plan_.dimensions)]  # fmt: skip
+    # safe and coalesce: concat_ws skips NULL arguments (sqlglot otherwise guards DuckDB's against them)
+    return exp.ConcatWs(expressions=[exp.Literal.string(","), *names], safe=True, coalesce=True)
 
 
 def aggregate_ctes(project: Project, plan_: AggregatePlan, dialect: Dialect) -> list[str]:
@@ -358,7 +357,8 @@ def aggregate_ctes(project: Project, plan_: AggregatePlan, dialect: Dialect) -> 
     grouped = [m for m in plan_.metrics if isinstance(m, Grouped)]
     dims = plan_.dimensions
 
-    aggregated = select_(col("period_start"), *(col(d) for d in dims), *(alias(c.node, c.name) for c in scanned))
+    keys = [col("period_start"), *(col(d) for d in dims)]
+    aggregated = select_(*keys, alias(_segment_label(plan_), "segment_by"), *(alias(c.node, c.name) for c in scanned))
     aggregated = aggregated.from_(table("bucketed"), copy=False)
     grouping_sets = [exp.Tuple(expressions=[col("period_start"), *(col(d) for d in s)]) for s in plan_.segments]
     aggregated.set("group", exp.Group(expressions=[exp.GroupingSets(expressions=grouping_sets)]))
@@ -367,40 +367,42 @@ def aggregate_ctes(project: Project, plan_: AggregatePlan, dialect: Dialect) -> 
     source = "aggregated"
     if grouped:
         joined = select_(
-            *(col(c, "aggregated") for c in ("period_start", *dims)),
+            *(col(c, "aggregated") for c in ("period_start", *dims, "segment_by")),
             *(col(c.name, "aggregated") for c in scanned),
             *(col(c.name, naming.component(m.name, "combined")) for m in grouped for c in by_metric[m.name]),
         ).from_(table("aggregated"), copy=False)  # fmt: skip
         for m in grouped:
             other = naming.component(m.name, "combined")
-            on = exp.and_(*(exp.NullSafeEQ(this=col(c, "aggregated"), expression=col(c, other))
-                            for c in ("period_start", *dims)))  # fmt: skip
+            on = exp.and_(
+                exp.EQ(this=col("period_start", "aggregated"), expression=col("period_start", other)),
+                exp.EQ(this=col("segment_by", "aggregated"), expression=col("segment_by", other)),
+                *(exp.NullSafeEQ(this=col(d, "aggregated"), expression=col(d, other)) for d in dims),
+            )  # fmt: skip
             joined = joined.join(table(other), on=on, join_type="left", copy=False)
         source = "joined"
 
-    labelled = select_("*", alias(_segment_label(plan_), "segment_by")).from_(table(source), copy=False)
-    # UNION ALL matches columns by position: the overall rows list them in `labelled`'s order
+    # UNION ALL matches columns by position: the overall rows list them in `source`'s order
     source_order = scanned + [c for m in grouped for c in by_metric[m.name]]
 
     def filled(name: str, zero_filled: bool) -> exp.Expression:
-        value = col(name, "labelled")
+        value = col(name, source)
         return alias(exp.Coalesce(this=value, expressions=[exp.Literal.number(0)]), name) if zero_filled else value
 
     overall = (
-        select_(  # the same columns, in the same order, as `labelled`
+        select_(  # the same columns, in the same order, as `source`
             col("period_start", "rebuilt_periods"),
             *(alias(null_as("varchar"), d) for d in dims),
+            alias(exp.Literal.string(""), "segment_by"),
             *(spliced.named(("filled", c.zero_filled), c.name, lambda n, z=c.zero_filled: filled(n, z))
               for c in source_order),
-            alias(exp.Literal.string(""), "segment_by"),
         )
         .from_(table("rebuilt_periods"), copy=False)
-        .join(table("labelled"), on=exp.and_(
-            exp.EQ(this=col("period_start", "labelled"), expression=col("period_start", "rebuilt_periods")),
-            exp.EQ(this=col("segment_by", "labelled"), expression=exp.Literal.string("")),
+        .join(table(source), on=exp.and_(
+            exp.EQ(this=col("period_start", source), expression=col("period_start", "rebuilt_periods")),
+            exp.EQ(this=col("segment_by", source), expression=exp.Literal.string("")),
         ), join_type="left", copy=False)
     )  # fmt: skip
-    segmented = select_("*").from_(table("labelled"), copy=False).where(
+    segmented = select_("*").from_(table(source), copy=False).where(
         exp.NEQ(this=col("segment_by"), expression=exp.Literal.string("")), copy=False
     )
     filled_rows = exp.union(overall, segmented, distinct=False, copy=False)
@@ -420,7 +422,6 @@ def aggregate_ctes(project: Project, plan_: AggregatePlan, dialect: Dialect) -> 
         _cte(dialect, "aggregated", aggregated, "one scan, every segment"),
         *grouped_ctes,
         *([_cte(dialect, "joined", joined, "grouped metrics joined to their segments")] if grouped else []),
-        _cte(dialect, "labelled", labelled),
         _cte(dialect, "filled", filled_rows, "overall rows for every period, zero-filled"),
         _cte(dialect, "final", final),
     ]
