@@ -50,9 +50,12 @@
 {%- endmacro %}
 
 
-{#- Whether this model's rows were written by other metric definitions than `definition_hash`. -#}
-{% macro definitions_changed(definition_hash) -%}
-    '{{ definition_hash }}' <> (select max(_definition_hash) from {{ this }})
+{#-
+    Whether this model's rows were written by other metric definitions than today's: the hash of the
+    generated models, in macros/generated/definition_hash.sql (`outcomes compile` writes it).
+-#}
+{% macro definitions_changed() -%}
+    {{ outcome_metrics.definition_hash() }} <> (select max(_definition_hash) from {{ this }})
 {%- endmacro %}
 
 
@@ -60,23 +63,23 @@
     The periods a generated aggregated model rewrites (`select period_start from ...`): every period
     of the spine on a full build; on an incremental one, the periods of entity rows written since
     its last build, spine periods it does not have yet, periods it has that no entity row is in any
-    more, and every period when the metric definitions changed since (`definition_hash`).
+    more, and every period when the metric definitions changed since (`definitions_changed`).
 -#}
-{% macro rebuilt_periods(spine, dated, definition_hash) -%}
+{% macro rebuilt_periods(spine, dated) -%}
     select period_start from {{ spine }}
     {%- if is_incremental() %}
     where period_start in (select period_start from {{ dated }} where _built_at > {{ outcome_metrics.last_build() }})
         or not exists (select 1 from {{ this }} as previous where previous.period_start = {{ spine }}.period_start)
         or not exists (select 1 from {{ dated }} as rows_now where rows_now.period_start = {{ spine }}.period_start)
-        or {{ outcome_metrics.definitions_changed(definition_hash) }}
+        or {{ outcome_metrics.definitions_changed() }}
     {%- endif %}
 {%- endmacro %}
 
 
 {#- Rows of an aggregated model the long table rewrites: those written since its last build. -#}
-{% macro changed_rows(definition_hash) -%}
+{% macro changed_rows() -%}
     {%- if is_incremental() -%}
-        (_built_at > {{ outcome_metrics.last_build() }} or {{ outcome_metrics.definitions_changed(definition_hash) }})
+        (_built_at > {{ outcome_metrics.last_build() }} or {{ outcome_metrics.definitions_changed() }})
     {%- else -%}
         (1 = 1)
     {%- endif -%}
@@ -88,8 +91,8 @@
     after a definition change every rewritten row carries the new hash, so rows still carrying an
     old one belong to metrics that no longer exist.
 -#}
-{% macro delete_stale_definitions(definition_hash) -%}
+{% macro delete_stale_definitions() -%}
     {%- if target.type != 'spark' -%}
-        delete from {{ this }} where _definition_hash <> '{{ definition_hash }}'
+        delete from {{ this }} where _definition_hash <> {{ outcome_metrics.definition_hash() }}
     {%- endif -%}
 {%- endmacro %}

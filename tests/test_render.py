@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import sqlglot
 
 from outcome_metrics.project import generate, load_project
 
+REPO = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "snapshot_project"
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 DIALECTS = ("duckdb", "postgres", "spark")
@@ -49,6 +51,7 @@ def as_full_build(sql: str) -> str:
     sql = re.sub(r"\{\{ ref\('(\w+)'\) \}\}", r"\1", sql)
     sql = re.sub(r"\{\{ outcome_metrics\.rebuilt_periods\('(\w+)', .*?\) \}\}", r"select period_start from \1", sql)
     sql = sql.replace("{{ outcome_metrics.built_at() }}", "cast('2026-01-01 00:00:00' as timestamp)")
+    sql = sql.replace("{{ outcome_metrics.definition_hash() }}", "'0123456789abcdef'")
     return re.sub(r"\{\{ outcome_metrics\.changed_rows\(.*?\) \}\}", "(1 = 1)", sql)
 
 
@@ -61,6 +64,26 @@ def test_generated_files_start_with_a_provenance_header(files):
 
 def test_generation_is_deterministic():
     assert generate(load_project(FIXTURE)) == generate(load_project(FIXTURE))
+
+
+def test_a_one_metric_edit_changes_only_the_files_it_is_in_and_the_hash_macro(tmp_path):
+    shutil.copytree(REPO / "metrics", tmp_path / "metrics")
+    before = generate(load_project(tmp_path))
+    behaviour = tmp_path / "metrics" / "behaviour.yml"
+    numerator = "numerator: {filter: has_response and has_external_search}"
+    assert numerator in behaviour.read_text()
+    behaviour.write_text(behaviour.read_text().replace(numerator, numerator[:-1] + " and not has_accept}"))
+    after = generate(load_project(tmp_path))
+
+    macro = "macros/generated/definition_hash.sql"
+    changed = {path for path in before.keys() | after.keys() if before.get(path) != after.get(path)}
+    assert changed == {macro} | {f"models/generated/{dialect}/int_interactions_aggregated_{grain}.sql"
+                                 for dialect in DIALECTS for grain in ("daily", "weekly", "monthly")}  # fmt: skip
+    assert all("external_search_rate" in after[path] for path in changed - {macro})
+    hashes = re.compile(r"'(\w+)': '([0-9a-f]{16})'")
+    old, new = dict(hashes.findall(before[macro])), dict(hashes.findall(after[macro]))
+    assert old.keys() == new.keys() == set(DIALECTS)
+    assert all(old[dialect] != new[dialect] for dialect in DIALECTS)  # incremental models rewrite everything
 
 
 def test_one_scan_of_the_entity_per_aggregated_model(files):

@@ -19,13 +19,15 @@ from outcome_metrics.rendering.properties import (
     models_yaml,
     sources_yaml,
 )
-from outcome_metrics.rendering.sql import render_sql
+from outcome_metrics.rendering.sql import DEFINITION_HASH_MACRO, definition_hash, render_definition_hash, render_sql
 from outcome_metrics.semantic import Project
 from outcome_metrics.spec.loader import load
 from outcome_metrics.spec.parse import parse
 from outcome_metrics.validation import validate
 
 GENERATED_ROOT = Path("models") / naming.GENERATED_DIR
+GENERATED_MACROS = Path("macros") / naming.GENERATED_DIR
+GENERATED_ROOTS = (GENERATED_ROOT, GENERATED_MACROS)  # write() removes any file in them it was not given
 
 
 def find_root(start: Path | str = ".") -> Path:
@@ -55,9 +57,13 @@ def generate(project: Project) -> dict[str, str]:
         f"seeds/{naming.EVENT_TYPES_SEED}.csv": event_types_csv(),
         str(GENERATED_ROOT / naming.PROPERTIES_FILE): models_yaml(project, plans),
     }
+    hashes = {}
     for dialect_name in project.dialects:
-        for name, sql in render_sql(project, plans, DIALECTS[dialect_name]).items():
+        models = render_sql(project, plans, DIALECTS[dialect_name])
+        hashes[dialect_name] = definition_hash(models)
+        for name, sql in models.items():
             files[str(GENERATED_ROOT / dialect_name / name)] = sql
+    files[str(GENERATED_MACROS / DEFINITION_HASH_MACRO)] = render_definition_hash(project, hashes)
     return dict(sorted(files.items()))
 
 
@@ -85,9 +91,8 @@ def write(root: Path | str, files: dict[str, str], *, check: bool = False) -> Wr
         if not check:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content, encoding="utf-8")
-    generated_dir = root / GENERATED_ROOT
-    if generated_dir.is_dir():
-        for path in sorted(generated_dir.rglob("*")):
+    for generated_root in GENERATED_ROOTS:
+        for path in sorted((root / generated_root).rglob("*")):
             relative_path = str(path.relative_to(root))
             if path.is_file() and relative_path not in files:
                 result.removed.append(relative_path)

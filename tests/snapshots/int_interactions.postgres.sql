@@ -63,7 +63,7 @@ final as (
         has_task_abandonment,
         task_completed_at,
         has_accept and not has_fallback as is_successful,
-        '9fe58878cc172b7b' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         _built_at
     from interactions
 

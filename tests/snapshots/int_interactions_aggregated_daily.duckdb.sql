@@ -35,7 +35,7 @@ dated as (
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated', 'c048c97188410903') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated') }}
 
 ),
 
@@ -217,7 +217,7 @@ final as (
         ), 0) as success_per_interaction__value,
         cast(calibration_error__value as double) as calibration_error__value,
         calibration_error__sample_size,
-        'c048c97188410903' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from filled
 

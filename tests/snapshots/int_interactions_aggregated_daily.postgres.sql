@@ -35,7 +35,7 @@ dated as (
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated', '9fe58878cc172b7b') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated') }}
 
 ),
 
@@ -218,7 +218,7 @@ final as (
         ), 0) as success_per_interaction__value,
         cast(calibration_error__value as double precision) as calibration_error__value,
         calibration_error__sample_size,
-        '9fe58878cc172b7b' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from filled
 

@@ -35,7 +35,7 @@ dated as (
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated', 'e2aa84979b7109db') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated') }}
 
 ),
 
@@ -211,7 +211,7 @@ final as (
         ai_user_retention_d30__numerator,
         ai_user_retention_d30__denominator,
         ai_user_retention_d30__sample_size,
-        'e2aa84979b7109db' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from filled
 

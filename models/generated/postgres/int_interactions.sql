@@ -123,7 +123,7 @@ final as (
             or has_override
             or has_fallback
         ) as is_judged_silent_failure,
-        'afa450f5707db75e' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         _built_at
     from interactions
 

@@ -35,7 +35,7 @@ dated as (
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated', 'afa450f5707db75e') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated') }}
 
 ),
 
@@ -148,7 +148,7 @@ final as (
         time_to_completion_p50_s__sample_size,
         cast(interactions_per_task__value as double precision) as interactions_per_task__value,
         interactions_per_task__sample_size,
-        'afa450f5707db75e' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from filled
 

@@ -36,10 +36,12 @@ GENERATED_HEADER = (
     "-- Do not edit: change the YAML and run `outcomes compile`.\n"
 )
 
-CHANGED_ROWS = "__outcomes_changed_rows__"  # {{ outcome_metrics.changed_rows(...) }}
-# Placeholders filled in once a dialect's files are rendered (see `render_sql`)
-DEFINITION_HASH = "__outcomes_definition_hash__"  # a hash of every generated model of the dialect
+# Placeholders (column names in the AST) filled in once a dialect's files are rendered (see `_fill`)
+CHANGED_ROWS = "__outcomes_changed_rows__"  # {{ outcome_metrics.changed_rows() }}
 BUILT_AT = "__outcomes_built_at__"  # the run's stamp, {{ outcome_metrics.built_at() }}
+# The definition hash is in one generated macro (`render_definition_hash`); models call it
+DEFINITION_HASH = "{{ outcome_metrics.definition_hash() }}"
+DEFINITION_HASH_MACRO = "definition_hash.sql"
 
 VIEW = "materialized='view'"
 
@@ -52,7 +54,11 @@ def _incremental(unique_key: str) -> str:
 
 def _bookkeeping() -> list[exp.Expression]:
     """The columns incremental runs use: which definitions wrote a row, and which run."""
-    return [alias(exp.Literal.string(DEFINITION_HASH), "_definition_hash"), alias(col(BUILT_AT), "_built_at")]
+    return [_definition_hash(), alias(col(BUILT_AT), "_built_at")]
+
+
+def _definition_hash() -> exp.Alias:
+    return alias(exp.Var(this=DEFINITION_HASH), "_definition_hash")  # a Var is rendered as it is
 
 
 
@@ -314,7 +320,7 @@ def _period_start(grain: Grain, column: str = "period_date") -> exp.Expression:
 def render_entity_model(project: Project, entity: Entity, dialect: Dialect) -> str:
     outcomes = project.outcomes_of(entity)
     columns = [col(c) for c in entity.column_names] + [alias(o.expr.copy(), o.spec.name) for o in outcomes]
-    columns += [alias(exp.Literal.string(DEFINITION_HASH), "_definition_hash"), col("_built_at")]
+    columns += [_definition_hash(), col("_built_at")]
     select = select_(*columns).from_(table(entity.plural), copy=False)
     description = f"{entity.description}\n" + (
         "Adds the outcome columns declared in YAML to " + entity.base_model + "."
@@ -437,7 +443,7 @@ def render_aggregated(project: Project, plan_: AggregatePlan, dialect: Dialect, 
         .from_(dialect.ref(naming.DAYS_MODEL), copy=False)
     )
     dated = select_("*", alias(_period_start(grain), "period_start")).from_(table(entity.plural), copy=False)
-    rebuilt = f"{{{{ outcome_metrics.rebuilt_periods('periods', 'dated', '{DEFINITION_HASH}') }}}}"
+    rebuilt = "{{ outcome_metrics.rebuilt_periods('periods', 'dated') }}"
     rebuilt_starts = select_(col("period_start")).from_(table("rebuilt_periods"), copy=False)
     bucketed = select_("*").from_(table("dated"), copy=False).where(col("period_start").isin(query=rebuilt_starts), copy=False)
     description = (
@@ -532,7 +538,7 @@ def render_long_table(project: Project, plans: Sequence[AggregatePlan], dialect:
     )
     union = "\nunion all\n".join(branches)  # as sqlglot lays out UNION ALL
     config = (_incremental("['metric', 'grain', 'period_start']")
-              + f", post_hook=\"{{{{ outcome_metrics.delete_stale_definitions('{DEFINITION_HASH}') }}}}\"")  # fmt: skip
+              + ", post_hook=\"{{ outcome_metrics.delete_stale_definitions() }}\"")  # fmt: skip
     return _file(dialect, {m.path for m in project.metrics}, description, [*ctes, _cte(dialect, "final", union)],
                  config)  # fmt: skip
 
@@ -554,12 +560,39 @@ def render_sql(project: Project, plans: Sequence[AggregatePlan], dialect: Dialec
         files[f"{plan_.mart}.sql"] = render_wide_mart(plan_, dialect, mart)
     if plans:
         files[f"{naming.LONG_TABLE}.sql"] = render_long_table(project, plans, dialect)
-    # a change to any definition (or to the generator) changes the hash, and incremental models
-    # rewrite everything on their next run
-    digest = hashlib.sha256("".join(files[name] for name in sorted(files)).encode()).hexdigest()[:16]
-    return {name: _fill(sql, digest) for name, sql in files.items()}
+    return {name: _fill(sql) for name, sql in files.items()}
 
 
-def _fill(sql: str, digest: str) -> str:
-    sql = sql.replace(DEFINITION_HASH, digest).replace(BUILT_AT, "{{ outcome_metrics.built_at() }}")
-    return sql.replace(CHANGED_ROWS, f"{{{{ outcome_metrics.changed_rows('{digest}') }}}}")
+def _fill(sql: str) -> str:
+    sql = sql.replace(BUILT_AT, "{{ outcome_metrics.built_at() }}")
+    return sql.replace(CHANGED_ROWS, "{{ outcome_metrics.changed_rows() }}")
+
+
+def definition_hash(files: dict[str, str]) -> str:
+    """A hash of a dialect's generated models (`render_sql`): a change to any definition (or to the
+    generator) changes it, and incremental models rewrite everything on their next run."""
+    return hashlib.sha256("".join(files[name] for name in sorted(files)).encode()).hexdigest()[:16]
+
+
+def render_definition_hash(project: Project, hashes: dict[str, str]) -> str:
+    """macros/generated/definition_hash.sql: the one place the hash is written, per dbt adapter type
+    ({dialect: `definition_hash(files)`}), so a metric change diffs only in its own models and here."""
+    sources = sorted({o.path for o in project.outcomes} | {m.path for m in project.metrics})
+    entries = "".join(f"        '{name}': '{digest}',\n" for name, digest in sorted(hashes.items()))
+    return (
+        GENERATED_HEADER.format(sources=", ".join(sources) or "the event contract")
+        + "--\n"
+        "-- The definition hash: of every generated model of the target's dialect. Generated models write it\n"
+        "-- to `_definition_hash`; an incremental run rewrites everything when it differs (macros/incremental.sql).\n"
+        "\n"
+        "{% macro definition_hash() -%}\n"
+        "    {%- set hashes = {\n"
+        f"{entries}"
+        "    } -%}\n"
+        "    {%- if target.type not in hashes -%}\n"
+        "        {{ exceptions.raise_compiler_error('outcome-metrics generated no models for ' ~ target.type"
+        " ~ ' (add it to dialects in metrics/ and run outcomes compile)') }}\n"
+        "    {%- endif -%}\n"
+        "    '{{ hashes[target.type] }}'\n"
+        "{%- endmacro %}\n"
+    )
