@@ -14,6 +14,7 @@ import pytest
 import sqlglot
 
 from outcome_metrics.project import generate, load_project
+from outcome_metrics.semantic.entities import ENTITIES
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "snapshot_project"
@@ -84,6 +85,19 @@ def test_a_one_metric_edit_changes_only_the_files_it_is_in_and_the_hash_macro(tm
     old, new = dict(hashes.findall(before[macro])), dict(hashes.findall(after[macro]))
     assert old.keys() == new.keys() == set(DIALECTS)
     assert all(old[dialect] != new[dialect] for dialect in DIALECTS)  # incremental models rewrite everything
+
+
+def test_outcomes_render_as_written_after_the_outcomes_they_use():
+    project = load_project(REPO)
+    sql = generate(project)["models/generated/duckdb/int_interactions.sql"]
+    written = "has_response and not is_successful and not is_explicit_negative"  # as in metrics/_outcomes.yml
+    assert f"        -- metrics/_outcomes.yml: {written}\n        {written} as is_silent_failure,\n" in sql
+    levels = project.outcome_levels(ENTITIES["interaction"])
+    assert [o.spec.name for o in levels[-1]] == ["is_silent_failure", "is_judged_silent_failure"]
+    defined = {o.spec.name: sql.index(f" as {o.spec.name}") for level in levels for o in level}
+    for outcome in (o for level in levels for o in level):
+        for used in outcome.uses:  # defined in an earlier level's CTE: one ends between the two
+            assert "\n    from " in sql[defined[used]:defined[outcome.spec.name]], (used, outcome.spec.name)
 
 
 def test_one_scan_of_the_entity_per_aggregated_model(files):

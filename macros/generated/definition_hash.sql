@@ -6,9 +6,9 @@
 
 {% macro definition_hash() -%}
     {%- set hashes = {
-        'duckdb': '56b4347bd07eda2a',
-        'postgres': 'e86ca7fbb1d9ee4e',
-        'spark': '43f0887de2bf9bfe',
+        'duckdb': 'e39c94ebb3dabec8',
+        'postgres': '266a947aac3beba5',
+        'spark': '5766d1896d327031',
     } -%}
     {%- if target.type not in hashes -%}
         {{ exceptions.raise_compiler_error('outcome-metrics generated no models for ' ~ target.type ~ ' (add it to dialects in metrics/ and run outcomes compile)') }}

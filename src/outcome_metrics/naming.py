@@ -28,6 +28,11 @@ def wide_mart(entity: Entity, grain: Grain) -> str:
     return f"mart_{entity.name}_metrics_{grain.adjective}"
 
 
+def outcome_level(level: int) -> str:
+    """The CTE of an entity model adding the outcomes of one dependency level (1: over base columns)."""
+    return f"outcomes_level_{level}"
+
+
 def component(metric: str, part: str) -> str:
     return f"{metric}__{part}"
 

@@ -28,7 +28,7 @@ from outcome_metrics.semantic.entities import ENTITIES, Entity
 from outcome_metrics.semantic.expressions import safe_division
 from outcome_metrics.planning import AggregatePlan, long_dimensions
 from outcome_metrics.semantic.kinds import Derived, Grouped, Part, Ratio, ResolvedMeasure, ResolvedMetric, Simple
-from outcome_metrics.semantic.model import Project
+from outcome_metrics.semantic.model import Project, ResolvedOutcome
 from outcome_metrics.spec.shapes import Agg, Grain
 
 GENERATED_HEADER = (
@@ -319,23 +319,30 @@ def _period_start(grain: Grain, column: str = "period_date") -> exp.Expression:
 
 def render_entity_model(project: Project, entity: Entity, dialect: Dialect) -> str:
     outcomes = project.outcomes_of(entity)
-    columns = [col(c) for c in entity.column_names] + [alias(o.expr.copy(), o.spec.name) for o in outcomes]
+    ctes = [_cte(dialect, entity.plural, _select_star_from_ref(dialect, entity.base_model))]
+    source = entity.plural
+    for number, level in enumerate(project.outcome_levels(entity), start=1):
+        comment = "outcomes over base columns" if number == 1 else "outcomes over the outcomes of the levels before"
+        ctes.append(_cte(dialect, naming.outcome_level(number), _outcome_level(level, source, dialect), comment))
+        source = naming.outcome_level(number)
+    columns = [col(c) for c in (*entity.column_names, *(o.spec.name for o in outcomes))]
     columns += [_definition_hash(), col("_built_at")]
-    select = select_(*columns).from_(table(entity.plural), copy=False)
+    ctes.append(_cte(dialect, "final", select_(*columns).from_(table(source), copy=False)))
     description = f"{entity.description}\n" + (
-        "Adds the outcome columns declared in YAML to " + entity.base_model + "."
+        "Adds the outcome columns declared in YAML to " + entity.base_model + ", in dependency order."
         if outcomes else f"No outcome columns are declared for this entity; a pass-through of {entity.base_model}."
     )  # fmt: skip
-    return _file(
-        dialect,
-        (o.path for o in outcomes),
-        description,
-        [
-            _cte(dialect, entity.plural, _select_star_from_ref(dialect, entity.base_model)),
-            _cte(dialect, "final", select),
-        ],
-        VIEW,
-    )
+    return _file(dialect, (o.path for o in outcomes), description, ctes, VIEW)
+
+
+def _outcome_level(level: Sequence[ResolvedOutcome], source: str, dialect: Dialect) -> str:
+    """`select *, <outcome> as <name>, ... from source`, each outcome as written and preceded by its YAML
+    (the sqlglot AST of each column rendered; only the layout and the comments are text)."""
+    columns = []
+    for outcome in level:
+        written = _indent(dialect.render(alias(outcome.written.copy(), outcome.spec.name)))
+        columns.append(f"    -- {outcome.path}: {' '.join(outcome.spec.expr.split())}\n{written}")
+    return "select\n    *,\n" + ",\n".join(columns) + f"\nfrom {source}"
 
 
 # -- aggregated models --------------------------------------------------------------------------
