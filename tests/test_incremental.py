@@ -258,7 +258,7 @@ def edited_metrics(directory: Path) -> Path:
     shutil.copytree(REPO / "metrics", directory)
     edits = {
         "_outcomes.yml": ("has_escalation or has_override", "has_escalation"),  # is_explicit_negative
-        "behaviour.yml": ("has_response and has_external_search}", "has_response and has_external_search and not has_accept}"),
+        "behaviour.yml": ("has_response and has_external_search}", "has_response and (has_external_search or has_copy)}"),
     }  # fmt: skip
     for name, (old, new) in edits.items():
         path = directory / name
