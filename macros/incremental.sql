@@ -50,9 +50,12 @@
 {%- endmacro %}
 
 
-{#- Whether this model's rows were written by other metric definitions than `definition_hash`. -#}
-{% macro definitions_changed(definition_hash) -%}
-    '{{ definition_hash }}' <> (select max(_definition_hash) from {{ this }})
+{#-
+    Whether this model's rows were written by other metric definitions than today's: the hash of the
+    generated models, in macros/generated/definition_hash.sql (`outcomes compile` writes it).
+-#}
+{% macro definitions_changed() -%}
+    {{ outcome_metrics.definition_hash() }} <> (select max(_definition_hash) from {{ this }})
 {%- endmacro %}
 
 
@@ -60,12 +63,12 @@
     The periods a generated aggregated model rewrites (`select period_start from ...`): every period
     of the spine on a full build; on an incremental one, the periods of entity rows written since
     its last build, spine periods it does not have yet, periods it has that no entity row is in
-    any more, every period when the metric definitions changed since (`definition_hash`), and the
-    last period, of the spine and of its previous build: the day the data runs through
+    any more, every period when the metric definitions changed since (`definitions_changed`), and
+    the last period, of the spine and of its previous build: the day the data runs through
     (int_days) is in one of them, and a period gains or loses days, and completeness, when that
     day moves. Periods after the spine's last are deleted by `delete_periods_after_data`.
 -#}
-{% macro rebuilt_periods(spine, dated, definition_hash) -%}
+{% macro rebuilt_periods(spine, dated) -%}
     select period_start from {{ spine }}
     {%- if is_incremental() %}
     where period_start in (select period_start from {{ dated }} where _built_at > {{ outcome_metrics.last_build() }})
@@ -73,7 +76,7 @@
         or not exists (select 1 from {{ dated }} as rows_now where rows_now.period_start = {{ spine }}.period_start)
         or period_start >= (select max(period_start) from {{ this }})
         or period_start >= (select max(period_start) from {{ spine }})
-        or {{ outcome_metrics.definitions_changed(definition_hash) }}
+        or {{ outcome_metrics.definitions_changed() }}
     {%- endif %}
 {%- endmacro %}
 
@@ -91,9 +94,9 @@
 
 
 {#- Rows of an aggregated model the long table rewrites: those written since its last build. -#}
-{% macro changed_rows(definition_hash) -%}
+{% macro changed_rows() -%}
     {%- if is_incremental() -%}
-        (_built_at > {{ outcome_metrics.last_build() }} or {{ outcome_metrics.definitions_changed(definition_hash) }})
+        (_built_at > {{ outcome_metrics.last_build() }} or {{ outcome_metrics.definitions_changed() }})
     {%- else -%}
         (1 = 1)
     {%- endif -%}
@@ -105,8 +108,8 @@
     after a definition change every rewritten row carries the new hash, so rows still carrying an
     old one belong to metrics that no longer exist.
 -#}
-{% macro delete_stale_definitions(definition_hash) -%}
+{% macro delete_stale_definitions() -%}
     {%- if target.type != 'spark' -%}
-        delete from {{ this }} where _definition_hash <> '{{ definition_hash }}'
+        delete from {{ this }} where _definition_hash <> {{ outcome_metrics.definition_hash() }}
     {%- endif -%}
 {%- endmacro %}

@@ -67,6 +67,16 @@ def test_compile_rewrites_a_stale_file_and_removes_an_extra_one(tmp_path):
     assert not extra.exists()
 
 
+def test_compile_removes_a_stale_generated_macro_and_keeps_hand_written_ones(tmp_path):
+    project = copy_project(tmp_path / "p")
+    extra = project / "macros" / "generated" / "old_macro.sql"
+    extra.write_text("{% macro old_macro() %}1{% endmacro %}\n")
+    assert CliRunner().invoke(main, ["--project-dir", str(project), "compile"]).exit_code == 0
+    assert not extra.exists()
+    assert (project / "macros" / "generated" / "definition_hash.sql").is_file()
+    assert (project / "macros" / "incremental.sql").is_file()
+
+
 def test_explain_prints_the_definition_and_sql(repo):
     result = run("--project-dir", str(repo), "explain", "silent_failure_rate", "--jinja")
     assert "-- silent_failure_rate: Silent failure rate" in result.output

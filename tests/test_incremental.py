@@ -22,7 +22,8 @@ Then a second database gets the same raw events and one full build. Every table 
 produce (staging, intermediate, aggregates, marts, fct_metric_values) must hold the same rows:
 the same keys, text and integers equal, doubles within 1e-9 relative. `_built_at` (when a row was
 written) is the only column left out. A last incremental build with no new events must change no
-metric value (idempotence).
+metric value (idempotence), and one after an edit to metrics/ (an outcome, a metric's filter, a
+metric removed) must give what a full build of the new definitions gives.
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ import pytest
 from outcome_metrics import contract
 from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.engines.duckdb import load_arrow_batches
+from outcome_metrics.project import compile_project
 from outcome_metrics.sim import DEFAULT_START, simulate
-from tests.conftest import copy_project
+from tests.conftest import REPO, copy_project
 from tests.test_reference import edge_table
 
 pytestmark = pytest.mark.slow
@@ -249,3 +251,45 @@ def test_a_build_without_new_events_changes_no_value(builds, tmp_path):
     assert build.success, build.failures
     for table in ("fct_metric_values", "mart_interaction_metrics_daily", "mart_task_metrics_weekly", "int_tasks"):
         assert not differences(incremental, before, table, tables_of(before)[table])
+
+
+def edited_metrics(directory: Path) -> Path:
+    """metrics/ with an outcome changed, a metric's filter changed and a metric removed."""
+    shutil.copytree(REPO / "metrics", directory)
+    edits = {
+        "_outcomes.yml": ("has_escalation or has_override", "has_escalation"),  # is_explicit_negative
+        "behaviour.yml": ("has_response and has_external_search}", "has_response and (has_external_search or has_copy)}"),
+    }  # fmt: skip
+    for name, (old, new) in edits.items():
+        path = directory / name
+        assert old in path.read_text(), f"{name}: {old!r}"
+        path.write_text(path.read_text().replace(old, new))
+    behaviour = (directory / "behaviour.yml").read_text()
+    (directory / "behaviour.yml").write_text(behaviour[:behaviour.index("  - name: time_to_completion_p50_s")])
+    return directory
+
+
+def test_a_definition_change_rewrites_what_it_changes_without_a_full_refresh(builds, tmp_path):
+    """The new definitions change the definition hash: the incremental run (no new events) rewrites
+    every period and drops the removed metric's rows, and equals a full build of the new definitions."""
+    incremental, full, _ = builds
+    project = copy_project(tmp_path / "project", metrics_dir=edited_metrics(tmp_path / "metrics"))
+    assert compile_project(project).changed
+    changed, rebuilt = tmp_path / "changed.duckdb", tmp_path / "rebuilt.duckdb"
+    shutil.copy(incremental, changed)
+    shutil.copy(full, rebuilt)
+    for db_path, full_refresh in ((changed, False), (rebuilt, True)):
+        build = dbt_build(project, db_path=db_path, full_refresh=full_refresh)
+        assert build.success, build.failures
+    expected, got = tables_of(rebuilt), tables_of(changed)
+    assert sorted(got) == sorted(expected)
+    problems = [p for table, columns in sorted(expected.items()) for p in differences(changed, rebuilt, table, columns)]
+    assert not problems, f"{len(problems)} differences, first ones:\n" + "\n".join(problems[:20])
+    # and the edits changed what they should (or the comparison above would prove little)
+    rate = ("select grain, period_start, segment_by, persona, feature, model, value from fct_metric_values "
+            "where metric = '{}' order by all")  # fmt: skip
+    with duckdb.connect(str(changed), read_only=True) as now, duckdb.connect(str(incremental), read_only=True) as then:
+        assert now.execute(rate.format("time_to_completion_p50_s")).fetchall() == []
+        assert then.execute(rate.format("time_to_completion_p50_s")).fetchall() != []
+        for metric in ("silent_failure_rate", "external_search_rate"):
+            assert now.execute(rate.format(metric)).fetchall() != then.execute(rate.format(metric)).fetchall(), metric

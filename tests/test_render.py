@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 import sqlglot
 
 from outcome_metrics.project import generate, load_project
+from outcome_metrics.semantic.entities import ENTITIES
 
+REPO = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "snapshot_project"
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 DIALECTS = ("duckdb", "postgres", "spark")
@@ -49,6 +52,7 @@ def as_full_build(sql: str) -> str:
     sql = re.sub(r"\{\{ ref\('(\w+)'\) \}\}", r"\1", sql)
     sql = re.sub(r"\{\{ outcome_metrics\.rebuilt_periods\('(\w+)', .*?\) \}\}", r"select period_start from \1", sql)
     sql = sql.replace("{{ outcome_metrics.built_at() }}", "cast('2026-01-01 00:00:00' as timestamp)")
+    sql = sql.replace("{{ outcome_metrics.definition_hash() }}", "'0123456789abcdef'")
     return re.sub(r"\{\{ outcome_metrics\.changed_rows\(.*?\) \}\}", "(1 = 1)", sql)
 
 
@@ -61,6 +65,39 @@ def test_generated_files_start_with_a_provenance_header(files):
 
 def test_generation_is_deterministic():
     assert generate(load_project(FIXTURE)) == generate(load_project(FIXTURE))
+
+
+def test_a_one_metric_edit_changes_only_the_files_it_is_in_and_the_hash_macro(tmp_path):
+    shutil.copytree(REPO / "metrics", tmp_path / "metrics")
+    before = generate(load_project(tmp_path))
+    behaviour = tmp_path / "metrics" / "behaviour.yml"
+    numerator = "numerator: {filter: has_response and has_external_search}"
+    assert numerator in behaviour.read_text()
+    behaviour.write_text(behaviour.read_text().replace(numerator, numerator[:-1] + " and not has_accept}"))
+    after = generate(load_project(tmp_path))
+
+    macro = "macros/generated/definition_hash.sql"
+    changed = {path for path in before.keys() | after.keys() if before.get(path) != after.get(path)}
+    assert changed == {macro} | {f"models/generated/{dialect}/intermediate/int_interactions_aggregated_{grain}.sql"
+                                 for dialect in DIALECTS for grain in ("daily", "weekly", "monthly")}  # fmt: skip
+    assert all("external_search_rate" in after[path] for path in changed - {macro})
+    hashes = re.compile(r"'(\w+)': '([0-9a-f]{16})'")
+    old, new = dict(hashes.findall(before[macro])), dict(hashes.findall(after[macro]))
+    assert old.keys() == new.keys() == set(DIALECTS)
+    assert all(old[dialect] != new[dialect] for dialect in DIALECTS)  # incremental models rewrite everything
+
+
+def test_outcomes_render_as_written_after_the_outcomes_they_use():
+    project = load_project(REPO)
+    sql = generate(project)["models/generated/duckdb/intermediate/int_interactions.sql"]
+    written = "has_response and not is_successful and not is_explicit_negative"  # as in metrics/_outcomes.yml
+    assert f"        -- metrics/_outcomes.yml: {written}\n        {written} as is_silent_failure,\n" in sql
+    levels = project.outcome_levels(ENTITIES["interaction"])
+    assert [o.spec.name for o in levels[-1]] == ["is_silent_failure", "is_judged_silent_failure"]
+    defined = {o.spec.name: sql.index(f" as {o.spec.name}") for level in levels for o in level}
+    for outcome in (o for level in levels for o in level):
+        for used in outcome.uses:  # defined in an earlier level's CTE: one ends between the two
+            assert "\n    from " in sql[defined[used]:defined[outcome.spec.name]], (used, outcome.spec.name)
 
 
 def test_one_scan_of_the_entity_per_aggregated_model(files):

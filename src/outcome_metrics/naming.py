@@ -46,7 +46,8 @@ EVENT_TYPES_SEED = "contract_event_types"
 # where generated files go, relative to the project root (posix paths)
 GENERATED_MODELS_DIR = f"models/{GENERATED_DIR}"
 GENERATED_SEEDS_DIR = f"seeds/{GENERATED_DIR}"
-GENERATED_ROOTS = (GENERATED_MODELS_DIR, GENERATED_SEEDS_DIR)
+GENERATED_MACROS_DIR = f"macros/{GENERATED_DIR}"
+GENERATED_ROOTS = (GENERATED_MODELS_DIR, GENERATED_SEEDS_DIR, GENERATED_MACROS_DIR)
 GENERATED_FILES = (f"models/staging/{SOURCES_FILE}", f"models/intermediate/{INTERMEDIATE_PROPERTIES_FILE}")
 
 # the subfolder of models/generated/<dialect>/ a model goes in, by name prefix
@@ -62,6 +63,11 @@ def aggregated_model(entity: Entity, grain: Grain) -> str:
 
 def wide_mart(entity: Entity, grain: Grain) -> str:
     return f"mart_{entity.name}_metrics_{grain.adjective}"
+
+
+def outcome_level(level: int) -> str:
+    """The CTE of an entity model adding the outcomes of one dependency level (1: over base columns)."""
+    return f"outcomes_level_{level}"
 
 
 def component(metric: str, part: str) -> str:

@@ -21,7 +21,7 @@ from outcome_metrics.rendering.properties import (
     sources_yaml,
 )
 from outcome_metrics.rendering.seed_docs import seeds_yaml
-from outcome_metrics.rendering.sql import render_sql
+from outcome_metrics.rendering.sql import DEFINITION_HASH_MACRO, definition_hash, render_definition_hash, render_sql
 from outcome_metrics.semantic import Project
 from outcome_metrics.spec.loader import load
 from outcome_metrics.spec.parse import parse
@@ -59,9 +59,13 @@ def generate(project: Project) -> dict[str, str]:
         f"{naming.GENERATED_SEEDS_DIR}/{naming.SEEDS_PROPERTIES_FILE}": seeds_yaml(),
         f"{naming.GENERATED_MODELS_DIR}/{naming.PROPERTIES_FILE}": models_yaml(project, plans),
     }
+    hashes = {}
     for dialect_name in project.dialects:
-        for name, sql in render_sql(project, plans, DIALECTS[dialect_name]).items():
+        models = render_sql(project, plans, DIALECTS[dialect_name])
+        hashes[dialect_name] = definition_hash(models)
+        for name, sql in models.items():
             files[naming.generated_model_path(dialect_name, Path(name).stem)] = sql
+    files[f"{naming.GENERATED_MACROS_DIR}/{DEFINITION_HASH_MACRO}"] = render_definition_hash(project, hashes)
     return dict(sorted(files.items()))
 
 

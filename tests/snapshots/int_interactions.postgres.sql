@@ -2,13 +2,24 @@
 -- Do not edit: change the YAML and run `outcomes compile`.
 --
 -- One AI request/response round, with everything the user did about it.
--- Adds the outcome columns declared in YAML to int_interactions__base.
+-- Adds the outcome columns declared in YAML to int_interactions__base, in dependency order.
 
 {{ config(materialized='view') }}
 
 with interactions as (
 
     select * from {{ ref('int_interactions__base') }}
+
+),
+
+outcomes_level_1 as (
+
+    -- outcomes over base columns
+    select
+        *,
+        -- metrics/snapshot.yml: has_accept and not has_fallback
+        has_accept and not has_fallback as is_successful
+    from interactions
 
 ),
 
@@ -62,10 +73,10 @@ final as (
         has_task_completion,
         has_task_abandonment,
         task_completed_at,
-        has_accept and not has_fallback as is_successful,
-        'acb1402fc775668d' as _definition_hash,
+        is_successful,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         _built_at
-    from interactions
+    from outcomes_level_1
 
 )
 

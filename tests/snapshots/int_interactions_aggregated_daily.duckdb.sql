@@ -42,7 +42,7 @@ dated as (
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated', 'ab346b0c982bab02') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated') }}
 
 ),
 
@@ -67,6 +67,11 @@ aggregated as (
         period_start,
         persona,
         feature,
+        concat_ws(
+            ',',
+            case when grouping(feature) = 0 then 'feature' end,
+            case when grouping(persona) = 0 then 'persona' end
+        ) as segment_by,
         count(*) as interactions__value,
         count(*) as interactions__sample_size,
         count(case when is_successful then 1 end) as success_rate__numerator,
@@ -103,6 +108,11 @@ calibration_error__per_group as (
         period_start,
         persona,
         feature,
+        concat_ws(
+            ',',
+            case when grouping(feature) = 0 then 'feature' end,
+            case when grouping(persona) = 0 then 'persona' end
+        ) as segment_by,
         group_key,
         count(*) as responses,
         coalesce(sum(confidence), 0) as confidence_total,
@@ -125,13 +135,15 @@ calibration_error__combined as (
         period_start,
         persona,
         feature,
+        segment_by,
         cast(sum(abs(confidence_total - successes)) as double) / nullif(sum(responses), 0) as calibration_error__value,
         sum(rows_in_group) as calibration_error__sample_size
     from calibration_error__per_group
     group by
         period_start,
         persona,
-        feature
+        feature,
+        segment_by
 
 ),
 
@@ -142,6 +154,7 @@ joined as (
         aggregated.period_start,
         aggregated.persona,
         aggregated.feature,
+        aggregated.segment_by,
         aggregated.interactions__value,
         aggregated.interactions__sample_size,
         aggregated.success_rate__numerator,
@@ -153,25 +166,10 @@ joined as (
         calibration_error__combined.calibration_error__sample_size
     from aggregated
     left join calibration_error__combined
-        on aggregated.period_start is not distinct from calibration_error__combined.period_start
+        on aggregated.period_start = calibration_error__combined.period_start
+        and aggregated.segment_by = calibration_error__combined.segment_by
         and aggregated.persona is not distinct from calibration_error__combined.persona
         and aggregated.feature is not distinct from calibration_error__combined.feature
-
-),
-
-labelled as (
-
-    select
-        *,
-        case
-            when persona is null and feature is null
-            then ''
-            when not persona is null and feature is null
-            then 'persona'
-            when not persona is null and not feature is null
-            then 'feature,persona'
-        end as segment_by
-    from joined
 
 ),
 
@@ -182,23 +180,23 @@ filled as (
         rebuilt_periods.period_start,
         cast(null as text) as persona,
         cast(null as text) as feature,
-        coalesce(labelled.interactions__value, 0) as interactions__value,
-        coalesce(labelled.interactions__sample_size, 0) as interactions__sample_size,
-        coalesce(labelled.success_rate__numerator, 0) as success_rate__numerator,
-        coalesce(labelled.success_rate__denominator, 0) as success_rate__denominator,
-        coalesce(labelled.success_rate__sample_size, 0) as success_rate__sample_size,
-        labelled.latency_p95_ms__value,
-        coalesce(labelled.latency_p95_ms__sample_size, 0) as latency_p95_ms__sample_size,
-        labelled.calibration_error__value,
-        coalesce(labelled.calibration_error__sample_size, 0) as calibration_error__sample_size,
-        '' as segment_by
+        '' as segment_by,
+        coalesce(joined.interactions__value, 0) as interactions__value,
+        coalesce(joined.interactions__sample_size, 0) as interactions__sample_size,
+        coalesce(joined.success_rate__numerator, 0) as success_rate__numerator,
+        coalesce(joined.success_rate__denominator, 0) as success_rate__denominator,
+        coalesce(joined.success_rate__sample_size, 0) as success_rate__sample_size,
+        joined.latency_p95_ms__value,
+        coalesce(joined.latency_p95_ms__sample_size, 0) as latency_p95_ms__sample_size,
+        joined.calibration_error__value,
+        coalesce(joined.calibration_error__sample_size, 0) as calibration_error__sample_size
     from rebuilt_periods
-    left join labelled
-        on labelled.period_start = rebuilt_periods.period_start and labelled.segment_by = ''
+    left join joined
+        on joined.period_start = rebuilt_periods.period_start and joined.segment_by = ''
     union all
     select
         *
-    from labelled
+    from joined
     where
         segment_by <> ''
 
@@ -227,7 +225,7 @@ final as (
         ), 0) as success_per_interaction__value,
         cast(calibration_error__value as double) as calibration_error__value,
         calibration_error__sample_size,
-        'ab346b0c982bab02' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from filled
     join periods

@@ -17,9 +17,6 @@ from outcome_metrics.semantic.model import Project
 from outcome_metrics.spec.shapes import Grain
 
 
-EXPLAIN_HASH = "explain"  # the SQL is not a build's: no definition hash to compare with
-
-
 def _inputs(project: Project, name: str) -> list[str]:
     metric = project.metric(name)
     names = [name]
@@ -51,7 +48,7 @@ def explain_metric(project: Project, name: str, grain: str = "day", dialect: str
             sql = DIALECTS[dialect].render(outcome.expr).splitlines()
             lines += [f"--   {outcome.spec.name} = {sql[0]}", *(f"--   {line}" for line in sql[1:])]
     lines.append("")
-    model = fill_placeholders(render_aggregated(project, plan_, DIALECTS[dialect]), EXPLAIN_HASH)
+    model = fill_placeholders(render_aggregated(project, plan_, DIALECTS[dialect]))
     return "\n".join(lines) + "\n" + model
 
 

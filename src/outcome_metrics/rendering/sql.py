@@ -37,16 +37,8 @@ from outcome_metrics.rendering.catalog import catalog_select
 from outcome_metrics.rendering.dialects import Dialect, finish
 from outcome_metrics.semantic.entities import ENTITIES, Entity
 from outcome_metrics.semantic.expressions import safe_division
-from outcome_metrics.semantic.kinds import (
-    Derived,
-    Grouped,
-    Part,
-    Ratio,
-    ResolvedMeasure,
-    ResolvedMetric,
-    Simple,
-)
-from outcome_metrics.semantic.model import Project
+from outcome_metrics.semantic.kinds import Derived, Grouped, Part, Ratio, ResolvedMeasure, ResolvedMetric, Simple
+from outcome_metrics.semantic.model import Project, ResolvedOutcome
 from outcome_metrics.spec.shapes import Agg, Grain
 
 GENERATED_HEADER = (
@@ -54,10 +46,12 @@ GENERATED_HEADER = (
     "-- Do not edit: change the YAML and run `outcomes compile`.\n"
 )
 
-CHANGED_ROWS = "__outcomes_changed_rows__"  # {{ outcome_metrics.changed_rows(...) }}
-# Placeholders filled in once a dialect's files are rendered (see `render_sql`)
-DEFINITION_HASH = "__outcomes_definition_hash__"  # a hash of every generated model of the dialect
+# Placeholders (column names in the AST) filled in once a dialect's files are rendered (see `_fill`)
+CHANGED_ROWS = "__outcomes_changed_rows__"  # {{ outcome_metrics.changed_rows() }}
 BUILT_AT = "__outcomes_built_at__"  # the run's stamp, {{ outcome_metrics.built_at() }}
+# The definition hash is in one generated macro (`render_definition_hash`); models call it
+DEFINITION_HASH = "{{ outcome_metrics.definition_hash() }}"
+DEFINITION_HASH_MACRO = "definition_hash.sql"
 
 VIEW = "materialized='view'"
 
@@ -70,7 +64,11 @@ def _incremental(unique_key: str) -> str:
 
 def _bookkeeping() -> list[exp.Expression]:
     """The columns incremental runs use: which definitions wrote a row, and which run."""
-    return [alias(exp.Literal.string(DEFINITION_HASH), "_definition_hash"), alias(col(BUILT_AT), "_built_at")]
+    return [_definition_hash(), alias(col(BUILT_AT), "_built_at")]
+
+
+def _definition_hash() -> exp.Alias:
+    return alias(exp.Var(this=DEFINITION_HASH), "_definition_hash")  # a Var is rendered as it is
 
 
 
@@ -185,20 +183,20 @@ def _grouped_ctes(plan_: AggregatePlan, metric: Grouped, dialect: Dialect) -> li
     if grouped.filter is not None:
         rows = rows.where(grouped.filter.copy(), copy=False)
     per_group = select_(
-        col("period_start"), *(col(d) for d in dims), col("group_key"),
+        col("period_start"), *(col(d) for d in dims), alias(_segment_label(plan_), "segment_by"), col("group_key"),
         *(alias(_aggregate(m, dialect), name) for name, m in grouped.per_group.items()),
         alias(exp.Count(this=exp.Star()), "rows_in_group"),
     ).from_(table(naming.component(metric.name, "rows")), copy=False)  # fmt: skip
     sets = [exp.Tuple(expressions=[col("period_start"), *(col(d) for d in s), col("group_key")]) for s in plan_.segments]
     per_group.set("group", exp.Group(expressions=[exp.GroupingSets(expressions=sets)]))
     combined = select_(
-        col("period_start"), *(col(d) for d in dims),
+        col("period_start"), *(col(d) for d in dims), col("segment_by"),
         alias(safe_division(grouped.combine), naming.component(metric.name, naming.VALUE)),
         alias(exp.Sum(this=col("rows_in_group")), naming.component(metric.name, naming.SAMPLE_SIZE)),
     ).from_(table(naming.component(metric.name, "per_group")), copy=False)  # fmt: skip
     if grouped.having is not None:
         combined = combined.where(grouped.having.copy(), copy=False)
-    combined = combined.group_by(col("period_start"), *(col(d) for d in dims), copy=False)
+    combined = combined.group_by(col("period_start"), *(col(d) for d in dims), col("segment_by"), copy=False)
     return [
         (naming.component(metric.name, "rows"), rows, f"{metric.name}: the rows it is computed from, with their group"),
         (naming.component(metric.name, "per_group"), per_group, f"{metric.name}, stage 1: per group"),
@@ -289,40 +287,46 @@ def _period_start(grain: Grain, column: str = "period_date") -> exp.Expression:
 
 def render_entity_model(project: Project, entity: Entity, dialect: Dialect) -> str:
     outcomes = project.outcomes_of(entity)
-    columns = [col(c) for c in entity.column_names] + [alias(o.expr.copy(), o.spec.name) for o in outcomes]
-    columns += [alias(exp.Literal.string(DEFINITION_HASH), "_definition_hash"), col("_built_at")]
-    select = select_(*columns).from_(table(entity.plural), copy=False)
+    ctes = [_cte(dialect, entity.plural, _select_star_from_ref(dialect, entity.base_model))]
+    source = entity.plural
+    for number, level in enumerate(project.outcome_levels(entity), start=1):
+        comment = "outcomes over base columns" if number == 1 else "outcomes over the outcomes of the levels before"
+        ctes.append(_cte(dialect, naming.outcome_level(number), _outcome_level(level, source, dialect), comment))
+        source = naming.outcome_level(number)
+    columns = [col(c) for c in (*entity.column_names, *(o.spec.name for o in outcomes))]
+    columns += [_definition_hash(), col("_built_at")]
+    ctes.append(_cte(dialect, "final", select_(*columns).from_(table(source), copy=False)))
     description = f"{entity.description}\n" + (
-        "Adds the outcome columns declared in YAML to " + entity.base_model + "."
+        "Adds the outcome columns declared in YAML to " + entity.base_model + ", in dependency order."
         if outcomes else f"No outcome columns are declared for this entity; a pass-through of {entity.base_model}."
     )  # fmt: skip
-    return _file(
-        dialect,
-        (o.path for o in outcomes),
-        description,
-        [
-            _cte(dialect, entity.plural, _select_star_from_ref(dialect, entity.base_model)),
-            _cte(dialect, "final", select),
-        ],
-        VIEW,
-    )
+    return _file(dialect, (o.path for o in outcomes), description, ctes, VIEW)
+
+
+def _outcome_level(level: Sequence[ResolvedOutcome], source: str, dialect: Dialect) -> str:
+    """`select *, <outcome> as <name>, ... from source`, each outcome as written and preceded by its YAML
+    (the sqlglot AST of each column rendered; only the layout and the comments are text)."""
+    columns = []
+    for outcome in level:
+        written = _indent(dialect.render(alias(outcome.written.copy(), outcome.spec.name)))
+        columns.append(f"    -- {outcome.path}: {' '.join(outcome.spec.expr.split())}\n{written}")
+    return "select\n    *,\n" + ",\n".join(columns) + f"\nfrom {source}"
 
 
 # -- aggregated models --------------------------------------------------------------------------
 
 
 def _segment_label(plan_: AggregatePlan) -> exp.Expression:
-    ifs = []
-    for segment in plan_.segments:
-        conditions = [
-            exp.Not(this=exp.Is(this=col(d), expression=exp.null())) if d in segment else exp.Is(this=col(d), expression=exp.null())
-            for d in plan_.dimensions
-        ]  # fmt: skip
-        condition = exp.and_(*conditions) if conditions else exp.true()
-        ifs.append(exp.If(this=condition, true=exp.Literal.string(naming.segment_label(segment))))
+    """`segment_by` from GROUPING SETS: the grouped dimensions (`grouping(d) = 0`), as `naming.segment_label`
+    names them (alphabetical, comma-separated; '' for the overall row: concat_ws skips NULLs on every engine,
+    and gives '' when all are NULL). It asks the GROUP BY, so a NULL dimension value is labelled right too."""
     if not plan_.dimensions:
         return exp.Literal.string("")
-    return exp.Case(ifs=ifs)
+    names = [exp.Case(ifs=[exp.If(this=exp.EQ(this=exp.Grouping(expressions=[col(d)]), expression=exp.Literal.number(0)),
+                                  true=exp.Literal.string(naming.segment_label((d,))))])
+             for d in sorted(plan_.dimensions)]  # fmt: skip
+    # safe and coalesce: concat_ws skips NULL arguments (sqlglot otherwise guards DuckDB's against them)
+    return exp.ConcatWs(expressions=[exp.Literal.string(","), *names], safe=True, coalesce=True)
 
 
 def aggregate_ctes(project: Project, plan_: AggregatePlan, dialect: Dialect) -> list[str]:
@@ -334,7 +338,8 @@ def aggregate_ctes(project: Project, plan_: AggregatePlan, dialect: Dialect) -> 
     grouped = [m for m in plan_.metrics if isinstance(m, Grouped)]
     dims = plan_.dimensions
 
-    aggregated = select_(col("period_start"), *(col(d) for d in dims), *(alias(c.node, c.name) for c in scanned))
+    keys = [col("period_start"), *(col(d) for d in dims)]
+    aggregated = select_(*keys, alias(_segment_label(plan_), "segment_by"), *(alias(c.node, c.name) for c in scanned))
     aggregated = aggregated.from_(table("bucketed"), copy=False)
     grouping_sets = [exp.Tuple(expressions=[col("period_start"), *(col(d) for d in s)]) for s in plan_.segments]
     aggregated.set("group", exp.Group(expressions=[exp.GroupingSets(expressions=grouping_sets)]))
@@ -343,40 +348,42 @@ def aggregate_ctes(project: Project, plan_: AggregatePlan, dialect: Dialect) -> 
     source = "aggregated"
     if grouped:
         joined = select_(
-            *(col(c, "aggregated") for c in ("period_start", *dims)),
+            *(col(c, "aggregated") for c in ("period_start", *dims, "segment_by")),
             *(col(c.name, "aggregated") for c in scanned),
             *(col(c.name, naming.component(m.name, "combined")) for m in grouped for c in by_metric[m.name]),
         ).from_(table("aggregated"), copy=False)  # fmt: skip
         for m in grouped:
             other = naming.component(m.name, "combined")
-            on = exp.and_(*(exp.NullSafeEQ(this=col(c, "aggregated"), expression=col(c, other))
-                            for c in ("period_start", *dims)))  # fmt: skip
+            on = exp.and_(
+                exp.EQ(this=col("period_start", "aggregated"), expression=col("period_start", other)),
+                exp.EQ(this=col("segment_by", "aggregated"), expression=col("segment_by", other)),
+                *(exp.NullSafeEQ(this=col(d, "aggregated"), expression=col(d, other)) for d in dims),
+            )  # fmt: skip
             joined = joined.join(table(other), on=on, join_type="left", copy=False)
         source = "joined"
 
-    labelled = select_("*", alias(_segment_label(plan_), "segment_by")).from_(table(source), copy=False)
-    # UNION ALL matches columns by position: the overall rows list them in `labelled`'s order
+    # UNION ALL matches columns by position: the overall rows list them in `source`'s order
     source_order = scanned + [c for m in grouped for c in by_metric[m.name]]
 
     def filled(name: str, zero_filled: bool) -> exp.Expression:
-        value = col(name, "labelled")
+        value = col(name, source)
         return alias(exp.Coalesce(this=value, expressions=[exp.Literal.number(0)]), name) if zero_filled else value
 
     overall = (
-        select_(  # the same columns, in the same order, as `labelled`
+        select_(  # the same columns, in the same order, as `source`
             col("period_start", "rebuilt_periods"),
             *(alias(null_as("varchar"), d) for d in dims),
+            alias(exp.Literal.string(""), "segment_by"),
             *(spliced.named(("filled", c.zero_filled), c.name, lambda n, z=c.zero_filled: filled(n, z))
               for c in source_order),
-            alias(exp.Literal.string(""), "segment_by"),
         )
         .from_(table("rebuilt_periods"), copy=False)
-        .join(table("labelled"), on=exp.and_(
-            exp.EQ(this=col("period_start", "labelled"), expression=col("period_start", "rebuilt_periods")),
-            exp.EQ(this=col("segment_by", "labelled"), expression=exp.Literal.string("")),
+        .join(table(source), on=exp.and_(
+            exp.EQ(this=col("period_start", source), expression=col("period_start", "rebuilt_periods")),
+            exp.EQ(this=col("segment_by", source), expression=exp.Literal.string("")),
         ), join_type="left", copy=False)
     )  # fmt: skip
-    segmented = select_("*").from_(table("labelled"), copy=False).where(
+    segmented = select_("*").from_(table(source), copy=False).where(
         exp.NEQ(this=col("segment_by"), expression=exp.Literal.string("")), copy=False
     )
     filled_rows = exp.union(overall, segmented, distinct=False, copy=False)
@@ -401,7 +408,6 @@ def aggregate_ctes(project: Project, plan_: AggregatePlan, dialect: Dialect) -> 
         _cte(dialect, "aggregated", aggregated, "one scan, every segment"),
         *grouped_ctes,
         *([_cte(dialect, "joined", joined, "grouped metrics joined to their segments")] if grouped else []),
-        _cte(dialect, "labelled", labelled),
         _cte(dialect, "filled", filled_rows, "overall rows for every period, zero-filled"),
         _cte(dialect, "final", final),
     ]
@@ -442,7 +448,7 @@ def render_aggregated(project: Project, plan_: AggregatePlan, dialect: Dialect, 
         .from_(table(entity.plural), copy=False)
         .where(exp.LTE(this=col("period_date"), expression=exp.Subquery(this=last_day)), copy=False)
     )
-    rebuilt = f"{{{{ outcome_metrics.rebuilt_periods('periods', 'dated', '{DEFINITION_HASH}') }}}}"
+    rebuilt = "{{ outcome_metrics.rebuilt_periods('periods', 'dated') }}"
     rebuilt_starts = select_(col("period_start")).from_(table("rebuilt_periods"), copy=False)
     bucketed = select_("*").from_(table("dated"), copy=False).where(col("period_start").isin(query=rebuilt_starts), copy=False)
     description = (
@@ -542,7 +548,7 @@ def render_long_table(project: Project, plans: Sequence[AggregatePlan], dialect:
     )
     union = "\nunion all\n".join(branches)  # as sqlglot lays out UNION ALL
     config = (_incremental("['metric', 'grain', 'period_start']")
-              + f", post_hook=[\"{{{{ outcome_metrics.delete_stale_definitions('{DEFINITION_HASH}') }}}}\", "
+              + ", post_hook=[\"{{ outcome_metrics.delete_stale_definitions() }}\", "
               "\"{{ outcome_metrics.delete_periods_after_data() }}\"]")  # fmt: skip
     return _file(dialect, {m.path for m in project.metrics}, description, [*ctes, _cte(dialect, "final", union)],
                  config)  # fmt: skip
@@ -576,13 +582,40 @@ def render_sql(project: Project, plans: Sequence[AggregatePlan], dialect: Dialec
         files[f"{naming.LONG_TABLE}.sql"] = render_long_table(project, plans, dialect)
     if project.metrics:
         files[f"{naming.METRICS_CATALOG}.sql"] = render_catalog(project, dialect)
-    # a change to any definition (or to the generator) changes the hash, and incremental models
-    # rewrite everything on their next run
-    digest = hashlib.sha256("".join(files[name] for name in sorted(files)).encode()).hexdigest()[:16]
-    return {name: fill_placeholders(sql, digest) for name, sql in files.items()}
+    return {name: fill_placeholders(sql) for name, sql in files.items()}
 
 
-def fill_placeholders(sql: str, digest: str) -> str:
-    """The text placeholders of a rendered model, filled: the definition hash and the run's stamp."""
-    sql = sql.replace(DEFINITION_HASH, digest).replace(BUILT_AT, "{{ outcome_metrics.built_at() }}")
-    return sql.replace(CHANGED_ROWS, f"{{{{ outcome_metrics.changed_rows('{digest}') }}}}")
+def fill_placeholders(sql: str) -> str:
+    """The text placeholders of a rendered model, filled: the run's stamp and the changed-rows filter."""
+    sql = sql.replace(BUILT_AT, "{{ outcome_metrics.built_at() }}")
+    return sql.replace(CHANGED_ROWS, "{{ outcome_metrics.changed_rows() }}")
+
+
+def definition_hash(files: dict[str, str]) -> str:
+    """A hash of a dialect's generated models (`render_sql`): a change to any definition (or to the
+    generator) changes it, and incremental models rewrite everything on their next run."""
+    return hashlib.sha256("".join(files[name] for name in sorted(files)).encode()).hexdigest()[:16]
+
+
+def render_definition_hash(project: Project, hashes: dict[str, str]) -> str:
+    """macros/generated/definition_hash.sql: the one place the hash is written, per dbt adapter type
+    ({dialect: `definition_hash(files)`}), so a metric change diffs only in its own models and here."""
+    sources = sorted({o.path for o in project.outcomes} | {m.path for m in project.metrics})
+    entries = "".join(f"        '{name}': '{digest}',\n" for name, digest in sorted(hashes.items()))
+    return (
+        GENERATED_HEADER.format(sources=", ".join(sources) or "the event contract")
+        + "--\n"
+        "-- The definition hash: of every generated model of the target's dialect. Generated models write it\n"
+        "-- to `_definition_hash`; an incremental run rewrites everything when it differs (macros/incremental.sql).\n"
+        "\n"
+        "{% macro definition_hash() -%}\n"
+        "    {%- set hashes = {\n"
+        f"{entries}"
+        "    } -%}\n"
+        "    {%- if target.type not in hashes -%}\n"
+        "        {{ exceptions.raise_compiler_error('outcome-metrics generated no models for ' ~ target.type"
+        " ~ ' (add it to dialects in metrics/ and run outcomes compile)') }}\n"
+        "    {%- endif -%}\n"
+        "    '{{ hashes[target.type] }}'\n"
+        "{%- endmacro %}\n"
+    )

@@ -110,7 +110,8 @@ class _Rules:
     def _resolve_outcome(self, name: str, specs: dict[str, Outcome], base: dict[str, Type],
                          first: dict[str, Checked], done: dict[str, ResolvedOutcome | None],
                          stack: tuple[str, ...]) -> ResolvedOutcome | None:  # fmt: skip
-        """Type-check an outcome once the outcomes it uses are typed; expand it to base columns."""
+        """Type-check an outcome once the outcomes it uses are typed; expand it to base columns (the SQL
+        renders it as written, after the outcomes it uses)."""
         if name in stack:
             cycle = " -> ".join((*stack[stack.index(name):], name))
             self.report("outcome", name, f"cycle among outcomes: {cycle} in expr (break the cycle)", "expr")
@@ -130,7 +131,8 @@ class _Rules:
             if checked is not None:
                 expanded = substitute(checked.ast, {ref: o.expr for ref, o in inputs.items() if o is not None})
                 path = self.parsed.locations[("outcome", name)].path
-                resolved = ResolvedOutcome(specs[name], expanded, path, checked.type)
+                resolved = ResolvedOutcome(specs[name], expanded, path, written=checked.ast, uses=tuple(refs),
+                                           type=checked.type)  # fmt: skip
         done[name] = resolved
         return resolved
 

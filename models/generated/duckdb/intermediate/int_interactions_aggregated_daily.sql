@@ -42,7 +42,7 @@ dated as (
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated', '569ebcfc1ec64aba') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated') }}
 
 ),
 
@@ -71,6 +71,15 @@ aggregated as (
         prompt_version,
         workflow,
         variant,
+        concat_ws(
+            ',',
+            case when grouping(feature) = 0 then 'feature' end,
+            case when grouping(model) = 0 then 'model' end,
+            case when grouping(persona) = 0 then 'persona' end,
+            case when grouping(prompt_version) = 0 then 'prompt_version' end,
+            case when grouping(variant) = 0 then 'variant' end,
+            case when grouping(workflow) = 0 then 'workflow' end
+        ) as segment_by,
         count(case when is_successful then 1 end) as success_rate__numerator,
         count(*) as success_rate__denominator,
         count(*) as success_rate__sample_size,
@@ -213,6 +222,15 @@ expected_calibration_error__per_group as (
         prompt_version,
         workflow,
         variant,
+        concat_ws(
+            ',',
+            case when grouping(feature) = 0 then 'feature' end,
+            case when grouping(model) = 0 then 'model' end,
+            case when grouping(persona) = 0 then 'persona' end,
+            case when grouping(prompt_version) = 0 then 'prompt_version' end,
+            case when grouping(variant) = 0 then 'variant' end,
+            case when grouping(workflow) = 0 then 'workflow' end
+        ) as segment_by,
         group_key,
         count(*) as responses,
         coalesce(sum(confidence), 0) as confidence_total,
@@ -245,6 +263,7 @@ expected_calibration_error__combined as (
         prompt_version,
         workflow,
         variant,
+        segment_by,
         cast(sum(abs(confidence_total - successes)) as double) / nullif(sum(responses), 0) as expected_calibration_error__value,
         sum(rows_in_group) as expected_calibration_error__sample_size
     from expected_calibration_error__per_group
@@ -255,7 +274,8 @@ expected_calibration_error__combined as (
         model,
         prompt_version,
         workflow,
-        variant
+        variant,
+        segment_by
 
 ),
 
@@ -270,6 +290,7 @@ joined as (
         aggregated.prompt_version,
         aggregated.workflow,
         aggregated.variant,
+        aggregated.segment_by,
         aggregated.success_rate__numerator,
         aggregated.success_rate__denominator,
         aggregated.success_rate__sample_size,
@@ -347,86 +368,14 @@ joined as (
         expected_calibration_error__combined.expected_calibration_error__sample_size
     from aggregated
     left join expected_calibration_error__combined
-        on aggregated.period_start is not distinct from expected_calibration_error__combined.period_start
+        on aggregated.period_start = expected_calibration_error__combined.period_start
+        and aggregated.segment_by = expected_calibration_error__combined.segment_by
         and aggregated.persona is not distinct from expected_calibration_error__combined.persona
         and aggregated.feature is not distinct from expected_calibration_error__combined.feature
         and aggregated.model is not distinct from expected_calibration_error__combined.model
         and aggregated.prompt_version is not distinct from expected_calibration_error__combined.prompt_version
         and aggregated.workflow is not distinct from expected_calibration_error__combined.workflow
         and aggregated.variant is not distinct from expected_calibration_error__combined.variant
-
-),
-
-labelled as (
-
-    select
-        *,
-        case
-            when persona is null
-            and feature is null
-            and model is null
-            and prompt_version is null
-            and workflow is null
-            and variant is null
-            then ''
-            when persona is null
-            and not feature is null
-            and model is null
-            and prompt_version is null
-            and workflow is null
-            and variant is null
-            then 'feature'
-            when persona is null
-            and feature is null
-            and not model is null
-            and prompt_version is null
-            and workflow is null
-            and variant is null
-            then 'model'
-            when not persona is null
-            and feature is null
-            and model is null
-            and prompt_version is null
-            and workflow is null
-            and variant is null
-            then 'persona'
-            when persona is null
-            and feature is null
-            and model is null
-            and not prompt_version is null
-            and workflow is null
-            and variant is null
-            then 'prompt_version'
-            when persona is null
-            and feature is null
-            and model is null
-            and prompt_version is null
-            and workflow is null
-            and not variant is null
-            then 'variant'
-            when persona is null
-            and feature is null
-            and model is null
-            and prompt_version is null
-            and not workflow is null
-            and variant is null
-            then 'workflow'
-            when not persona is null
-            and not feature is null
-            and model is null
-            and prompt_version is null
-            and workflow is null
-            and variant is null
-            then 'feature,persona'
-            when not persona is null
-            and feature is null
-            and not model is null
-            and prompt_version is null
-            and workflow is null
-            and variant is null
-            then 'model,persona'
-        end as segment_by
-    from joined
 
 ),
 
@@ -441,89 +390,89 @@ filled as (
         cast(null as text) as prompt_version,
         cast(null as text) as workflow,
         cast(null as text) as variant,
-        coalesce(labelled.success_rate__numerator, 0) as success_rate__numerator,
-        coalesce(labelled.success_rate__denominator, 0) as success_rate__denominator,
-        coalesce(labelled.success_rate__sample_size, 0) as success_rate__sample_size,
-        coalesce(labelled.silent_failure_rate__numerator, 0) as silent_failure_rate__numerator,
-        coalesce(labelled.silent_failure_rate__denominator, 0) as silent_failure_rate__denominator,
-        coalesce(labelled.silent_failure_rate__sample_size, 0) as silent_failure_rate__sample_size,
-        coalesce(labelled.judged_silent_failure_rate__numerator, 0) as judged_silent_failure_rate__numerator,
-        coalesce(labelled.judged_silent_failure_rate__denominator, 0) as judged_silent_failure_rate__denominator,
-        coalesce(labelled.judged_silent_failure_rate__sample_size, 0) as judged_silent_failure_rate__sample_size,
-        coalesce(labelled.acceptance_rate__numerator, 0) as acceptance_rate__numerator,
-        coalesce(labelled.acceptance_rate__denominator, 0) as acceptance_rate__denominator,
-        coalesce(labelled.acceptance_rate__sample_size, 0) as acceptance_rate__sample_size,
-        coalesce(labelled.edit_rate__numerator, 0) as edit_rate__numerator,
-        coalesce(labelled.edit_rate__denominator, 0) as edit_rate__denominator,
-        coalesce(labelled.edit_rate__sample_size, 0) as edit_rate__sample_size,
-        labelled.mean_edit_ratio__value,
-        coalesce(labelled.mean_edit_ratio__sample_size, 0) as mean_edit_ratio__sample_size,
-        coalesce(labelled.regeneration_rate__numerator, 0) as regeneration_rate__numerator,
-        coalesce(labelled.regeneration_rate__denominator, 0) as regeneration_rate__denominator,
-        coalesce(labelled.regeneration_rate__sample_size, 0) as regeneration_rate__sample_size,
-        coalesce(labelled.override_rate__numerator, 0) as override_rate__numerator,
-        coalesce(labelled.override_rate__denominator, 0) as override_rate__denominator,
-        coalesce(labelled.override_rate__sample_size, 0) as override_rate__sample_size,
-        coalesce(labelled.fallback_rate__numerator, 0) as fallback_rate__numerator,
-        coalesce(labelled.fallback_rate__denominator, 0) as fallback_rate__denominator,
-        coalesce(labelled.fallback_rate__sample_size, 0) as fallback_rate__sample_size,
-        coalesce(labelled.escalation_rate__numerator, 0) as escalation_rate__numerator,
-        coalesce(labelled.escalation_rate__denominator, 0) as escalation_rate__denominator,
-        coalesce(labelled.escalation_rate__sample_size, 0) as escalation_rate__sample_size,
-        coalesce(labelled.external_search_rate__numerator, 0) as external_search_rate__numerator,
-        coalesce(labelled.external_search_rate__denominator, 0) as external_search_rate__denominator,
-        coalesce(labelled.external_search_rate__sample_size, 0) as external_search_rate__sample_size,
-        coalesce(labelled.cost_usd__value, 0) as cost_usd__value,
-        coalesce(labelled.cost_usd__sample_size, 0) as cost_usd__sample_size,
-        coalesce(labelled.cost_per_interaction__numerator, 0) as cost_per_interaction__numerator,
-        coalesce(labelled.cost_per_interaction__denominator, 0) as cost_per_interaction__denominator,
-        coalesce(labelled.cost_per_interaction__sample_size, 0) as cost_per_interaction__sample_size,
-        coalesce(labelled.cost_per_successful_interaction__numerator, 0) as cost_per_successful_interaction__numerator,
-        coalesce(labelled.cost_per_successful_interaction__denominator, 0) as cost_per_successful_interaction__denominator,
-        coalesce(labelled.cost_per_successful_interaction__sample_size, 0) as cost_per_successful_interaction__sample_size,
-        coalesce(labelled.shadow_cost_usd__value, 0) as shadow_cost_usd__value,
-        coalesce(labelled.shadow_cost_usd__sample_size, 0) as shadow_cost_usd__sample_size,
-        coalesce(labelled.error_rate__numerator, 0) as error_rate__numerator,
-        coalesce(labelled.error_rate__denominator, 0) as error_rate__denominator,
-        coalesce(labelled.error_rate__sample_size, 0) as error_rate__sample_size,
-        labelled.latency_p50_ms__value,
-        coalesce(labelled.latency_p50_ms__sample_size, 0) as latency_p50_ms__sample_size,
-        labelled.latency_p95_ms__value,
-        coalesce(labelled.latency_p95_ms__sample_size, 0) as latency_p95_ms__sample_size,
-        labelled.latency_p99_ms__value,
-        coalesce(labelled.latency_p99_ms__sample_size, 0) as latency_p99_ms__sample_size,
-        labelled.tokens_per_interaction__value,
-        coalesce(labelled.tokens_per_interaction__sample_size, 0) as tokens_per_interaction__sample_size,
-        coalesce(labelled.positive_feedback_rate__numerator, 0) as positive_feedback_rate__numerator,
-        coalesce(labelled.positive_feedback_rate__denominator, 0) as positive_feedback_rate__denominator,
-        coalesce(labelled.positive_feedback_rate__sample_size, 0) as positive_feedback_rate__sample_size,
-        coalesce(labelled.feedback_coverage__numerator, 0) as feedback_coverage__numerator,
-        coalesce(labelled.feedback_coverage__denominator, 0) as feedback_coverage__denominator,
-        coalesce(labelled.feedback_coverage__sample_size, 0) as feedback_coverage__sample_size,
-        labelled.judge_task_completion_mean__value,
-        coalesce(labelled.judge_task_completion_mean__sample_size, 0) as judge_task_completion_mean__sample_size,
-        labelled.judge_relevance_mean__value,
-        coalesce(labelled.judge_relevance_mean__sample_size, 0) as judge_relevance_mean__sample_size,
-        labelled.judge_safety_mean__value,
-        coalesce(labelled.judge_safety_mean__sample_size, 0) as judge_safety_mean__sample_size,
-        labelled.shadow_quality_margin__value,
-        coalesce(labelled.shadow_quality_margin__sample_size, 0) as shadow_quality_margin__sample_size,
-        labelled.mean_confidence__value,
-        coalesce(labelled.mean_confidence__sample_size, 0) as mean_confidence__sample_size,
-        coalesce(labelled.interactions__value, 0) as interactions__value,
-        coalesce(labelled.interactions__sample_size, 0) as interactions__sample_size,
-        coalesce(labelled.active_ai_users__value, 0) as active_ai_users__value,
-        coalesce(labelled.active_ai_users__sample_size, 0) as active_ai_users__sample_size,
-        labelled.expected_calibration_error__value,
-        coalesce(labelled.expected_calibration_error__sample_size, 0) as expected_calibration_error__sample_size,
-        '' as segment_by
+        '' as segment_by,
+        coalesce(joined.success_rate__numerator, 0) as success_rate__numerator,
+        coalesce(joined.success_rate__denominator, 0) as success_rate__denominator,
+        coalesce(joined.success_rate__sample_size, 0) as success_rate__sample_size,
+        coalesce(joined.silent_failure_rate__numerator, 0) as silent_failure_rate__numerator,
+        coalesce(joined.silent_failure_rate__denominator, 0) as silent_failure_rate__denominator,
+        coalesce(joined.silent_failure_rate__sample_size, 0) as silent_failure_rate__sample_size,
+        coalesce(joined.judged_silent_failure_rate__numerator, 0) as judged_silent_failure_rate__numerator,
+        coalesce(joined.judged_silent_failure_rate__denominator, 0) as judged_silent_failure_rate__denominator,
+        coalesce(joined.judged_silent_failure_rate__sample_size, 0) as judged_silent_failure_rate__sample_size,
+        coalesce(joined.acceptance_rate__numerator, 0) as acceptance_rate__numerator,
+        coalesce(joined.acceptance_rate__denominator, 0) as acceptance_rate__denominator,
+        coalesce(joined.acceptance_rate__sample_size, 0) as acceptance_rate__sample_size,
+        coalesce(joined.edit_rate__numerator, 0) as edit_rate__numerator,
+        coalesce(joined.edit_rate__denominator, 0) as edit_rate__denominator,
+        coalesce(joined.edit_rate__sample_size, 0) as edit_rate__sample_size,
+        joined.mean_edit_ratio__value,
+        coalesce(joined.mean_edit_ratio__sample_size, 0) as mean_edit_ratio__sample_size,
+        coalesce(joined.regeneration_rate__numerator, 0) as regeneration_rate__numerator,
+        coalesce(joined.regeneration_rate__denominator, 0) as regeneration_rate__denominator,
+        coalesce(joined.regeneration_rate__sample_size, 0) as regeneration_rate__sample_size,
+        coalesce(joined.override_rate__numerator, 0) as override_rate__numerator,
+        coalesce(joined.override_rate__denominator, 0) as override_rate__denominator,
+        coalesce(joined.override_rate__sample_size, 0) as override_rate__sample_size,
+        coalesce(joined.fallback_rate__numerator, 0) as fallback_rate__numerator,
+        coalesce(joined.fallback_rate__denominator, 0) as fallback_rate__denominator,
+        coalesce(joined.fallback_rate__sample_size, 0) as fallback_rate__sample_size,
+        coalesce(joined.escalation_rate__numerator, 0) as escalation_rate__numerator,
+        coalesce(joined.escalation_rate__denominator, 0) as escalation_rate__denominator,
+        coalesce(joined.escalation_rate__sample_size, 0) as escalation_rate__sample_size,
+        coalesce(joined.external_search_rate__numerator, 0) as external_search_rate__numerator,
+        coalesce(joined.external_search_rate__denominator, 0) as external_search_rate__denominator,
+        coalesce(joined.external_search_rate__sample_size, 0) as external_search_rate__sample_size,
+        coalesce(joined.cost_usd__value, 0) as cost_usd__value,
+        coalesce(joined.cost_usd__sample_size, 0) as cost_usd__sample_size,
+        coalesce(joined.cost_per_interaction__numerator, 0) as cost_per_interaction__numerator,
+        coalesce(joined.cost_per_interaction__denominator, 0) as cost_per_interaction__denominator,
+        coalesce(joined.cost_per_interaction__sample_size, 0) as cost_per_interaction__sample_size,
+        coalesce(joined.cost_per_successful_interaction__numerator, 0) as cost_per_successful_interaction__numerator,
+        coalesce(joined.cost_per_successful_interaction__denominator, 0) as cost_per_successful_interaction__denominator,
+        coalesce(joined.cost_per_successful_interaction__sample_size, 0) as cost_per_successful_interaction__sample_size,
+        coalesce(joined.shadow_cost_usd__value, 0) as shadow_cost_usd__value,
+        coalesce(joined.shadow_cost_usd__sample_size, 0) as shadow_cost_usd__sample_size,
+        coalesce(joined.error_rate__numerator, 0) as error_rate__numerator,
+        coalesce(joined.error_rate__denominator, 0) as error_rate__denominator,
+        coalesce(joined.error_rate__sample_size, 0) as error_rate__sample_size,
+        joined.latency_p50_ms__value,
+        coalesce(joined.latency_p50_ms__sample_size, 0) as latency_p50_ms__sample_size,
+        joined.latency_p95_ms__value,
+        coalesce(joined.latency_p95_ms__sample_size, 0) as latency_p95_ms__sample_size,
+        joined.latency_p99_ms__value,
+        coalesce(joined.latency_p99_ms__sample_size, 0) as latency_p99_ms__sample_size,
+        joined.tokens_per_interaction__value,
+        coalesce(joined.tokens_per_interaction__sample_size, 0) as tokens_per_interaction__sample_size,
+        coalesce(joined.positive_feedback_rate__numerator, 0) as positive_feedback_rate__numerator,
+        coalesce(joined.positive_feedback_rate__denominator, 0) as positive_feedback_rate__denominator,
+        coalesce(joined.positive_feedback_rate__sample_size, 0) as positive_feedback_rate__sample_size,
+        coalesce(joined.feedback_coverage__numerator, 0) as feedback_coverage__numerator,
+        coalesce(joined.feedback_coverage__denominator, 0) as feedback_coverage__denominator,
+        coalesce(joined.feedback_coverage__sample_size, 0) as feedback_coverage__sample_size,
+        joined.judge_task_completion_mean__value,
+        coalesce(joined.judge_task_completion_mean__sample_size, 0) as judge_task_completion_mean__sample_size,
+        joined.judge_relevance_mean__value,
+        coalesce(joined.judge_relevance_mean__sample_size, 0) as judge_relevance_mean__sample_size,
+        joined.judge_safety_mean__value,
+        coalesce(joined.judge_safety_mean__sample_size, 0) as judge_safety_mean__sample_size,
+        joined.shadow_quality_margin__value,
+        coalesce(joined.shadow_quality_margin__sample_size, 0) as shadow_quality_margin__sample_size,
+        joined.mean_confidence__value,
+        coalesce(joined.mean_confidence__sample_size, 0) as mean_confidence__sample_size,
+        coalesce(joined.interactions__value, 0) as interactions__value,
+        coalesce(joined.interactions__sample_size, 0) as interactions__sample_size,
+        coalesce(joined.active_ai_users__value, 0) as active_ai_users__value,
+        coalesce(joined.active_ai_users__sample_size, 0) as active_ai_users__sample_size,
+        joined.expected_calibration_error__value,
+        coalesce(joined.expected_calibration_error__sample_size, 0) as expected_calibration_error__sample_size
     from rebuilt_periods
-    left join labelled
-        on labelled.period_start = rebuilt_periods.period_start and labelled.segment_by = ''
+    left join joined
+        on joined.period_start = rebuilt_periods.period_start and joined.segment_by = ''
     union all
     select
         *
-    from labelled
+    from joined
     where
         segment_by <> ''
 
@@ -638,7 +587,7 @@ final as (
         interactions__sample_size,
         cast(active_ai_users__value as double) as active_ai_users__value,
         active_ai_users__sample_size,
-        '569ebcfc1ec64aba' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from filled
     join periods

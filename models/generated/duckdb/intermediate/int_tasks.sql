@@ -34,7 +34,7 @@ final as (
         task_completed_at,
         time_to_completion_s,
         cost_usd,
-        '569ebcfc1ec64aba' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         _built_at
     from tasks
 

@@ -2,13 +2,70 @@
 -- Do not edit: change the YAML and run `outcomes compile`.
 --
 -- One AI request/response round, with everything the user did about it.
--- Adds the outcome columns declared in YAML to int_interactions__base.
+-- Adds the outcome columns declared in YAML to int_interactions__base, in dependency order.
 
 {{ config(materialized='view') }}
 
 with interactions as (
 
     select * from {{ ref('int_interactions__base') }}
+
+),
+
+outcomes_level_1 as (
+
+    -- outcomes over base columns
+    select
+        *,
+        -- metrics/_outcomes.yml: has_error and not has_response
+        has_error and not has_response as is_errored,
+        -- metrics/_outcomes.yml: has_task_completion and is_last_in_task
+        has_task_completion and is_last_in_task as is_task_completed,
+        -- metrics/_outcomes.yml: coalesce(feedback_score = 1, false)
+        coalesce(feedback_score = 1, false) as has_positive_feedback,
+        -- metrics/_outcomes.yml: coalesce(feedback_score = -1, false)
+        coalesce(feedback_score = -1, false) as has_negative_feedback,
+        -- metrics/_outcomes.yml: judge_task_completion is not null
+        not judge_task_completion is null as is_judged,
+        -- metrics/_outcomes.yml: coalesce(judge_task_completion < 0.5, false)
+        coalesce(judge_task_completion < 0.5, false) as is_judged_failure
+    from interactions
+
+),
+
+outcomes_level_2 as (
+
+    -- outcomes over the outcomes of the levels before
+    select
+        *,
+        -- metrics/_outcomes.yml: (is_task_completed or has_accept) and not (has_fallback or has_escalation or is_errored)
+        (
+            is_task_completed or has_accept
+        )
+        and not (
+            has_fallback or has_escalation or is_errored
+        ) as is_successful,
+        -- metrics/_outcomes.yml: has_reject or has_regenerate or has_negative_feedback or has_escalation or has_override or has_fallback
+        has_reject
+        or has_regenerate
+        or has_negative_feedback
+        or has_escalation
+        or has_override
+        or has_fallback as is_explicit_negative
+    from outcomes_level_1
+
+),
+
+outcomes_level_3 as (
+
+    -- outcomes over the outcomes of the levels before
+    select
+        *,
+        -- metrics/_outcomes.yml: has_response and not is_successful and not is_explicit_negative
+        has_response and not is_successful and not is_explicit_negative as is_silent_failure,
+        -- metrics/_outcomes.yml: has_response and is_judged_failure and not is_explicit_negative
+        has_response and is_judged_failure and not is_explicit_negative as is_judged_silent_failure
+    from outcomes_level_2
 
 ),
 
@@ -62,70 +119,19 @@ final as (
         has_task_completion,
         has_task_abandonment,
         task_completed_at,
-        has_error and not has_response as is_errored,
-        has_task_completion and is_last_in_task as is_task_completed,
-        coalesce(feedback_score = 1, false) as has_positive_feedback,
-        coalesce(feedback_score = -1, false) as has_negative_feedback,
-        (
-            (
-                has_task_completion and is_last_in_task
-            ) or has_accept
-        )
-        and not (
-            has_fallback or has_escalation or (
-                has_error and not has_response
-            )
-        ) as is_successful,
-        has_reject
-        or has_regenerate
-        or (
-            coalesce(feedback_score = -1, false)
-        )
-        or has_escalation
-        or has_override
-        or has_fallback as is_explicit_negative,
-        has_response
-        and not (
-            (
-                (
-                    has_task_completion and is_last_in_task
-                ) or has_accept
-            )
-            and not (
-                has_fallback or has_escalation or (
-                    has_error and not has_response
-                )
-            )
-        )
-        and not (
-            has_reject
-            or has_regenerate
-            or (
-                coalesce(feedback_score = -1, false)
-            )
-            or has_escalation
-            or has_override
-            or has_fallback
-        ) as is_silent_failure,
-        not judge_task_completion is null as is_judged,
-        coalesce(judge_task_completion < 0.5, false) as is_judged_failure,
-        has_response
-        and (
-            coalesce(judge_task_completion < 0.5, false)
-        )
-        and not (
-            has_reject
-            or has_regenerate
-            or (
-                coalesce(feedback_score = -1, false)
-            )
-            or has_escalation
-            or has_override
-            or has_fallback
-        ) as is_judged_silent_failure,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        is_errored,
+        is_task_completed,
+        has_positive_feedback,
+        has_negative_feedback,
+        is_successful,
+        is_explicit_negative,
+        is_silent_failure,
+        is_judged,
+        is_judged_failure,
+        is_judged_silent_failure,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         _built_at
-    from interactions
+    from outcomes_level_3
 
 )
 

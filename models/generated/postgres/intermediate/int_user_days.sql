@@ -28,7 +28,7 @@ final as (
         is_first_ai_use_day,
         has_ai_use_d28_35,
         is_d30_window_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         _built_at
     from user_days
 

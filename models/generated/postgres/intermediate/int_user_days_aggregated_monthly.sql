@@ -54,7 +54,7 @@ dated as (
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated', '02c74cf2f5bbe7a0') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated') }}
 
 ),
 
@@ -78,6 +78,7 @@ aggregated as (
     select
         period_start,
         persona,
+        concat_ws(',', case when grouping(persona) = 0 then 'persona' end) as segment_by,
         count(distinct case when has_ai_request then user_id end) as feature_adoption_rate__numerator,
         count(distinct case when (
             has_app_active or has_ai_request
@@ -128,6 +129,7 @@ trust_calibration_gap__per_group as (
     select
         period_start,
         persona,
+        concat_ws(',', case when grouping(persona) = 0 then 'persona' end) as segment_by,
         group_key,
         coalesce(sum(surveys), 0) as surveys,
         coalesce(sum(survey_score * surveys), 0) as survey_score_total,
@@ -149,6 +151,7 @@ trust_calibration_gap__combined as (
     select
         period_start,
         persona,
+        segment_by,
         cast(sum(survey_score_total) as double precision) / nullif(sum(surveys), 0) - cast(sum(successes) as double precision) / nullif(sum(interactions), 0) as trust_calibration_gap__value,
         sum(rows_in_group) as trust_calibration_gap__sample_size
     from trust_calibration_gap__per_group
@@ -156,7 +159,8 @@ trust_calibration_gap__combined as (
         surveys > 0 and interactions > 0
     group by
         period_start,
-        persona
+        persona,
+        segment_by
 
 ),
 
@@ -166,6 +170,7 @@ joined as (
     select
         aggregated.period_start,
         aggregated.persona,
+        aggregated.segment_by,
         aggregated.feature_adoption_rate__numerator,
         aggregated.feature_adoption_rate__denominator,
         aggregated.feature_adoption_rate__sample_size,
@@ -176,17 +181,9 @@ joined as (
         trust_calibration_gap__combined.trust_calibration_gap__sample_size
     from aggregated
     left join trust_calibration_gap__combined
-        on aggregated.period_start is not distinct from trust_calibration_gap__combined.period_start
+        on aggregated.period_start = trust_calibration_gap__combined.period_start
+        and aggregated.segment_by = trust_calibration_gap__combined.segment_by
         and aggregated.persona is not distinct from trust_calibration_gap__combined.persona
-
-),
-
-labelled as (
-
-    select
-        *,
-        case when persona is null then '' when not persona is null then 'persona' end as segment_by
-    from joined
 
 ),
 
@@ -196,22 +193,22 @@ filled as (
     select
         rebuilt_periods.period_start,
         cast(null as varchar) as persona,
-        coalesce(labelled.feature_adoption_rate__numerator, 0) as feature_adoption_rate__numerator,
-        coalesce(labelled.feature_adoption_rate__denominator, 0) as feature_adoption_rate__denominator,
-        coalesce(labelled.feature_adoption_rate__sample_size, 0) as feature_adoption_rate__sample_size,
-        coalesce(labelled.ai_user_retention_d30__numerator, 0) as ai_user_retention_d30__numerator,
-        coalesce(labelled.ai_user_retention_d30__denominator, 0) as ai_user_retention_d30__denominator,
-        coalesce(labelled.ai_user_retention_d30__sample_size, 0) as ai_user_retention_d30__sample_size,
-        labelled.trust_calibration_gap__value,
-        coalesce(labelled.trust_calibration_gap__sample_size, 0) as trust_calibration_gap__sample_size,
-        '' as segment_by
+        '' as segment_by,
+        coalesce(joined.feature_adoption_rate__numerator, 0) as feature_adoption_rate__numerator,
+        coalesce(joined.feature_adoption_rate__denominator, 0) as feature_adoption_rate__denominator,
+        coalesce(joined.feature_adoption_rate__sample_size, 0) as feature_adoption_rate__sample_size,
+        coalesce(joined.ai_user_retention_d30__numerator, 0) as ai_user_retention_d30__numerator,
+        coalesce(joined.ai_user_retention_d30__denominator, 0) as ai_user_retention_d30__denominator,
+        coalesce(joined.ai_user_retention_d30__sample_size, 0) as ai_user_retention_d30__sample_size,
+        joined.trust_calibration_gap__value,
+        coalesce(joined.trust_calibration_gap__sample_size, 0) as trust_calibration_gap__sample_size
     from rebuilt_periods
-    left join labelled
-        on labelled.period_start = rebuilt_periods.period_start and labelled.segment_by = ''
+    left join joined
+        on joined.period_start = rebuilt_periods.period_start and joined.segment_by = ''
     union all
     select
         *
-    from labelled
+    from joined
     where
         segment_by <> ''
 
@@ -234,7 +231,7 @@ final as (
         ai_user_retention_d30__numerator,
         ai_user_retention_d30__denominator,
         ai_user_retention_d30__sample_size,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from filled
     join periods

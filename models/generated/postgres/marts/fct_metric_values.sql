@@ -7,7 +7,7 @@
 -- Incremental: a run rewrites the (metric, grain, period) rows whose aggregated rows changed.
 -- depends_on: {{ ref('int_days') }} (its post-hook deletes periods after the data)
 
-{{ config(materialized=outcome_metrics.incremental_materialization(), unique_key=['metric', 'grain', 'period_start'], on_schema_change='sync_all_columns', post_hook=["{{ outcome_metrics.delete_stale_definitions('02c74cf2f5bbe7a0') }}", "{{ outcome_metrics.delete_periods_after_data() }}"]) }}
+{{ config(materialized=outcome_metrics.incremental_materialization(), unique_key=['metric', 'grain', 'period_start'], on_schema_change='sync_all_columns', post_hook=["{{ outcome_metrics.delete_stale_definitions() }}", "{{ outcome_metrics.delete_periods_after_data() }}"]) }}
 
 with int_interactions_aggregated_daily as (
 
@@ -81,11 +81,11 @@ final as (
         cast(success_rate__denominator as double precision) as denominator,
         cast(success_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'silent_failure_rate' as metric,
@@ -103,11 +103,11 @@ final as (
         cast(silent_failure_rate__denominator as double precision) as denominator,
         cast(silent_failure_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'judged_silent_failure_rate' as metric,
@@ -125,11 +125,11 @@ final as (
         cast(judged_silent_failure_rate__denominator as double precision) as denominator,
         cast(judged_silent_failure_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'acceptance_rate' as metric,
@@ -147,11 +147,11 @@ final as (
         cast(acceptance_rate__denominator as double precision) as denominator,
         cast(acceptance_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'edit_rate' as metric,
@@ -169,11 +169,11 @@ final as (
         cast(edit_rate__denominator as double precision) as denominator,
         cast(edit_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'mean_edit_ratio' as metric,
@@ -191,11 +191,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(mean_edit_ratio__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'regeneration_rate' as metric,
@@ -213,11 +213,11 @@ final as (
         cast(regeneration_rate__denominator as double precision) as denominator,
         cast(regeneration_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'override_rate' as metric,
@@ -235,11 +235,11 @@ final as (
         cast(override_rate__denominator as double precision) as denominator,
         cast(override_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'fallback_rate' as metric,
@@ -257,11 +257,11 @@ final as (
         cast(fallback_rate__denominator as double precision) as denominator,
         cast(fallback_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'escalation_rate' as metric,
@@ -279,11 +279,11 @@ final as (
         cast(escalation_rate__denominator as double precision) as denominator,
         cast(escalation_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'external_search_rate' as metric,
@@ -301,11 +301,11 @@ final as (
         cast(external_search_rate__denominator as double precision) as denominator,
         cast(external_search_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'cost_usd' as metric,
@@ -323,11 +323,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(cost_usd__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'cost_per_interaction' as metric,
@@ -345,11 +345,11 @@ final as (
         cast(cost_per_interaction__denominator as double precision) as denominator,
         cast(cost_per_interaction__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'cost_per_successful_interaction' as metric,
@@ -367,11 +367,11 @@ final as (
         cast(cost_per_successful_interaction__denominator as double precision) as denominator,
         cast(cost_per_successful_interaction__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'shadow_cost_usd' as metric,
@@ -389,11 +389,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(shadow_cost_usd__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'error_rate' as metric,
@@ -411,11 +411,11 @@ final as (
         cast(error_rate__denominator as double precision) as denominator,
         cast(error_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'latency_p50_ms' as metric,
@@ -433,11 +433,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(latency_p50_ms__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'latency_p95_ms' as metric,
@@ -455,11 +455,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(latency_p95_ms__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'latency_p99_ms' as metric,
@@ -477,11 +477,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(latency_p99_ms__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'tokens_per_interaction' as metric,
@@ -499,11 +499,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(tokens_per_interaction__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'positive_feedback_rate' as metric,
@@ -521,11 +521,11 @@ final as (
         cast(positive_feedback_rate__denominator as double precision) as denominator,
         cast(positive_feedback_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'feedback_coverage' as metric,
@@ -543,11 +543,11 @@ final as (
         cast(feedback_coverage__denominator as double precision) as denominator,
         cast(feedback_coverage__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'judge_task_completion_mean' as metric,
@@ -565,11 +565,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(judge_task_completion_mean__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'judge_relevance_mean' as metric,
@@ -587,11 +587,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(judge_relevance_mean__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'judge_safety_mean' as metric,
@@ -609,11 +609,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(judge_safety_mean__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'weighted_quality_score' as metric,
@@ -631,11 +631,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(null as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'shadow_quality_margin' as metric,
@@ -653,11 +653,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(shadow_quality_margin__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'mean_confidence' as metric,
@@ -675,11 +675,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(mean_confidence__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'expected_calibration_error' as metric,
@@ -697,11 +697,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(expected_calibration_error__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'interactions' as metric,
@@ -719,11 +719,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(interactions__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'active_ai_users' as metric,
@@ -741,11 +741,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(active_ai_users__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'success_rate' as metric,
@@ -763,11 +763,11 @@ final as (
         cast(success_rate__denominator as double precision) as denominator,
         cast(success_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'silent_failure_rate' as metric,
@@ -785,11 +785,11 @@ final as (
         cast(silent_failure_rate__denominator as double precision) as denominator,
         cast(silent_failure_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'judged_silent_failure_rate' as metric,
@@ -807,11 +807,11 @@ final as (
         cast(judged_silent_failure_rate__denominator as double precision) as denominator,
         cast(judged_silent_failure_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'acceptance_rate' as metric,
@@ -829,11 +829,11 @@ final as (
         cast(acceptance_rate__denominator as double precision) as denominator,
         cast(acceptance_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'edit_rate' as metric,
@@ -851,11 +851,11 @@ final as (
         cast(edit_rate__denominator as double precision) as denominator,
         cast(edit_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'mean_edit_ratio' as metric,
@@ -873,11 +873,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(mean_edit_ratio__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'regeneration_rate' as metric,
@@ -895,11 +895,11 @@ final as (
         cast(regeneration_rate__denominator as double precision) as denominator,
         cast(regeneration_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'override_rate' as metric,
@@ -917,11 +917,11 @@ final as (
         cast(override_rate__denominator as double precision) as denominator,
         cast(override_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'fallback_rate' as metric,
@@ -939,11 +939,11 @@ final as (
         cast(fallback_rate__denominator as double precision) as denominator,
         cast(fallback_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'escalation_rate' as metric,
@@ -961,11 +961,11 @@ final as (
         cast(escalation_rate__denominator as double precision) as denominator,
         cast(escalation_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'external_search_rate' as metric,
@@ -983,11 +983,11 @@ final as (
         cast(external_search_rate__denominator as double precision) as denominator,
         cast(external_search_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'cost_usd' as metric,
@@ -1005,11 +1005,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(cost_usd__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'cost_per_interaction' as metric,
@@ -1027,11 +1027,11 @@ final as (
         cast(cost_per_interaction__denominator as double precision) as denominator,
         cast(cost_per_interaction__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'cost_per_successful_interaction' as metric,
@@ -1049,11 +1049,11 @@ final as (
         cast(cost_per_successful_interaction__denominator as double precision) as denominator,
         cast(cost_per_successful_interaction__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'shadow_cost_usd' as metric,
@@ -1071,11 +1071,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(shadow_cost_usd__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'error_rate' as metric,
@@ -1093,11 +1093,11 @@ final as (
         cast(error_rate__denominator as double precision) as denominator,
         cast(error_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'latency_p50_ms' as metric,
@@ -1115,11 +1115,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(latency_p50_ms__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'latency_p95_ms' as metric,
@@ -1137,11 +1137,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(latency_p95_ms__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'latency_p99_ms' as metric,
@@ -1159,11 +1159,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(latency_p99_ms__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'tokens_per_interaction' as metric,
@@ -1181,11 +1181,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(tokens_per_interaction__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'positive_feedback_rate' as metric,
@@ -1203,11 +1203,11 @@ final as (
         cast(positive_feedback_rate__denominator as double precision) as denominator,
         cast(positive_feedback_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'feedback_coverage' as metric,
@@ -1225,11 +1225,11 @@ final as (
         cast(feedback_coverage__denominator as double precision) as denominator,
         cast(feedback_coverage__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'judge_task_completion_mean' as metric,
@@ -1247,11 +1247,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(judge_task_completion_mean__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'judge_relevance_mean' as metric,
@@ -1269,11 +1269,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(judge_relevance_mean__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'judge_safety_mean' as metric,
@@ -1291,11 +1291,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(judge_safety_mean__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'weighted_quality_score' as metric,
@@ -1313,11 +1313,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(null as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'shadow_quality_margin' as metric,
@@ -1335,11 +1335,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(shadow_quality_margin__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'mean_confidence' as metric,
@@ -1357,11 +1357,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(mean_confidence__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'expected_calibration_error' as metric,
@@ -1379,11 +1379,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(expected_calibration_error__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'interactions' as metric,
@@ -1401,11 +1401,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(interactions__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'active_ai_users' as metric,
@@ -1423,11 +1423,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(active_ai_users__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'success_rate' as metric,
@@ -1445,11 +1445,11 @@ final as (
         cast(success_rate__denominator as double precision) as denominator,
         cast(success_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'silent_failure_rate' as metric,
@@ -1467,11 +1467,11 @@ final as (
         cast(silent_failure_rate__denominator as double precision) as denominator,
         cast(silent_failure_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'judged_silent_failure_rate' as metric,
@@ -1489,11 +1489,11 @@ final as (
         cast(judged_silent_failure_rate__denominator as double precision) as denominator,
         cast(judged_silent_failure_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'acceptance_rate' as metric,
@@ -1511,11 +1511,11 @@ final as (
         cast(acceptance_rate__denominator as double precision) as denominator,
         cast(acceptance_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'edit_rate' as metric,
@@ -1533,11 +1533,11 @@ final as (
         cast(edit_rate__denominator as double precision) as denominator,
         cast(edit_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'mean_edit_ratio' as metric,
@@ -1555,11 +1555,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(mean_edit_ratio__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'regeneration_rate' as metric,
@@ -1577,11 +1577,11 @@ final as (
         cast(regeneration_rate__denominator as double precision) as denominator,
         cast(regeneration_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'override_rate' as metric,
@@ -1599,11 +1599,11 @@ final as (
         cast(override_rate__denominator as double precision) as denominator,
         cast(override_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'fallback_rate' as metric,
@@ -1621,11 +1621,11 @@ final as (
         cast(fallback_rate__denominator as double precision) as denominator,
         cast(fallback_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'escalation_rate' as metric,
@@ -1643,11 +1643,11 @@ final as (
         cast(escalation_rate__denominator as double precision) as denominator,
         cast(escalation_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'external_search_rate' as metric,
@@ -1665,11 +1665,11 @@ final as (
         cast(external_search_rate__denominator as double precision) as denominator,
         cast(external_search_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'cost_usd' as metric,
@@ -1687,11 +1687,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(cost_usd__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'cost_per_interaction' as metric,
@@ -1709,11 +1709,11 @@ final as (
         cast(cost_per_interaction__denominator as double precision) as denominator,
         cast(cost_per_interaction__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'cost_per_successful_interaction' as metric,
@@ -1731,11 +1731,11 @@ final as (
         cast(cost_per_successful_interaction__denominator as double precision) as denominator,
         cast(cost_per_successful_interaction__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'shadow_cost_usd' as metric,
@@ -1753,11 +1753,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(shadow_cost_usd__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'error_rate' as metric,
@@ -1775,11 +1775,11 @@ final as (
         cast(error_rate__denominator as double precision) as denominator,
         cast(error_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'latency_p50_ms' as metric,
@@ -1797,11 +1797,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(latency_p50_ms__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'latency_p95_ms' as metric,
@@ -1819,11 +1819,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(latency_p95_ms__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'latency_p99_ms' as metric,
@@ -1841,11 +1841,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(latency_p99_ms__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'tokens_per_interaction' as metric,
@@ -1863,11 +1863,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(tokens_per_interaction__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'positive_feedback_rate' as metric,
@@ -1885,11 +1885,11 @@ final as (
         cast(positive_feedback_rate__denominator as double precision) as denominator,
         cast(positive_feedback_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'feedback_coverage' as metric,
@@ -1907,11 +1907,11 @@ final as (
         cast(feedback_coverage__denominator as double precision) as denominator,
         cast(feedback_coverage__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'judge_task_completion_mean' as metric,
@@ -1929,11 +1929,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(judge_task_completion_mean__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'judge_relevance_mean' as metric,
@@ -1951,11 +1951,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(judge_relevance_mean__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'judge_safety_mean' as metric,
@@ -1973,11 +1973,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(judge_safety_mean__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'weighted_quality_score' as metric,
@@ -1995,11 +1995,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(null as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'shadow_quality_margin' as metric,
@@ -2017,11 +2017,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(shadow_quality_margin__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'mean_confidence' as metric,
@@ -2039,11 +2039,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(mean_confidence__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'expected_calibration_error' as metric,
@@ -2061,11 +2061,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(expected_calibration_error__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'interactions' as metric,
@@ -2083,11 +2083,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(interactions__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'active_ai_users' as metric,
@@ -2105,11 +2105,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(active_ai_users__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'task_completion_rate' as metric,
@@ -2127,11 +2127,11 @@ final as (
         cast(task_completion_rate__denominator as double precision) as denominator,
         cast(task_completion_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'time_to_completion_p50_s' as metric,
@@ -2149,11 +2149,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(time_to_completion_p50_s__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'interactions_per_task' as metric,
@@ -2171,11 +2171,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(interactions_per_task__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'task_completion_rate' as metric,
@@ -2193,11 +2193,11 @@ final as (
         cast(task_completion_rate__denominator as double precision) as denominator,
         cast(task_completion_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'time_to_completion_p50_s' as metric,
@@ -2215,11 +2215,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(time_to_completion_p50_s__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'interactions_per_task' as metric,
@@ -2237,11 +2237,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(interactions_per_task__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'task_completion_rate' as metric,
@@ -2259,11 +2259,11 @@ final as (
         cast(task_completion_rate__denominator as double precision) as denominator,
         cast(task_completion_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'time_to_completion_p50_s' as metric,
@@ -2281,11 +2281,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(time_to_completion_p50_s__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'interactions_per_task' as metric,
@@ -2303,11 +2303,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(interactions_per_task__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'trust_calibration_gap' as metric,
@@ -2325,11 +2325,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(trust_calibration_gap__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'feature_adoption_rate' as metric,
@@ -2347,11 +2347,11 @@ final as (
         cast(feature_adoption_rate__denominator as double precision) as denominator,
         cast(feature_adoption_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'ai_user_retention_d30' as metric,
@@ -2369,11 +2369,11 @@ final as (
         cast(ai_user_retention_d30__denominator as double precision) as denominator,
         cast(ai_user_retention_d30__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'trust_calibration_gap' as metric,
@@ -2391,11 +2391,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(trust_calibration_gap__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'feature_adoption_rate' as metric,
@@ -2413,11 +2413,11 @@ final as (
         cast(feature_adoption_rate__denominator as double precision) as denominator,
         cast(feature_adoption_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'ai_user_retention_d30' as metric,
@@ -2435,11 +2435,11 @@ final as (
         cast(ai_user_retention_d30__denominator as double precision) as denominator,
         cast(ai_user_retention_d30__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'trust_calibration_gap' as metric,
@@ -2457,11 +2457,11 @@ final as (
         cast(null as double precision) as denominator,
         cast(trust_calibration_gap__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'feature_adoption_rate' as metric,
@@ -2479,11 +2479,11 @@ final as (
         cast(feature_adoption_rate__denominator as double precision) as denominator,
         cast(feature_adoption_rate__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
     union all
     select
         'ai_user_retention_d30' as metric,
@@ -2501,11 +2501,11 @@ final as (
         cast(ai_user_retention_d30__denominator as double precision) as denominator,
         cast(ai_user_retention_d30__sample_size as bigint) as sample_size,
         is_complete,
-        '02c74cf2f5bbe7a0' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('02c74cf2f5bbe7a0') }}
+        {{ outcome_metrics.changed_rows() }}
 
 )
 

@@ -50,7 +50,7 @@ dated as (
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated', '5e084e25466330ca') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated') }}
 
 ),
 
@@ -79,6 +79,15 @@ aggregated as (
         prompt_version,
         workflow,
         variant,
+        concat_ws(
+            ',',
+            case when grouping(feature) = 0 then 'feature' end,
+            case when grouping(model) = 0 then 'model' end,
+            case when grouping(persona) = 0 then 'persona' end,
+            case when grouping(prompt_version) = 0 then 'prompt_version' end,
+            case when grouping(variant) = 0 then 'variant' end,
+            case when grouping(workflow) = 0 then 'workflow' end
+        ) as segment_by,
         count(case when has_task_completion then 1 end) as task_completion_rate__numerator,
         count(*) as task_completion_rate__denominator,
         count(*) as task_completion_rate__sample_size,
@@ -102,79 +111,6 @@ aggregated as (
 
 ),
 
-labelled as (
-
-    select
-        *,
-        case
-            when persona is null
-            and feature is null
-            and model is null
-            and prompt_version is null
-            and workflow is null
-            and variant is null
-            then ''
-            when persona is null
-            and not feature is null
-            and model is null
-            and prompt_version is null
-            and workflow is null
-            and variant is null
-            then 'feature'
-            when persona is null
-            and feature is null
-            and not model is null
-            and prompt_version is null
-            and workflow is null
-            and variant is null
-            then 'model'
-            when not persona is null
-            and feature is null
-            and model is null
-            and prompt_version is null
-            and workflow is null
-            and variant is null
-            then 'persona'
-            when persona is null
-            and feature is null
-            and model is null
-            and not prompt_version is null
-            and workflow is null
-            and variant is null
-            then 'prompt_version'
-            when persona is null
-            and feature is null
-            and model is null
-            and prompt_version is null
-            and workflow is null
-            and not variant is null
-            then 'variant'
-            when persona is null
-            and feature is null
-            and model is null
-            and prompt_version is null
-            and not workflow is null
-            and variant is null
-            then 'workflow'
-            when not persona is null
-            and not feature is null
-            and model is null
-            and prompt_version is null
-            and workflow is null
-            and variant is null
-            then 'feature,persona'
-            when not persona is null
-            and feature is null
-            and not model is null
-            and prompt_version is null
-            and workflow is null
-            and variant is null
-            then 'model,persona'
-        end as segment_by
-    from aggregated
-
-),
-
 filled as (
 
     -- overall rows for every period, zero-filled
@@ -186,21 +122,22 @@ filled as (
         cast(null as string) as prompt_version,
         cast(null as string) as workflow,
         cast(null as string) as variant,
-        coalesce(labelled.task_completion_rate__numerator, 0) as task_completion_rate__numerator,
-        coalesce(labelled.task_completion_rate__denominator, 0) as task_completion_rate__denominator,
-        coalesce(labelled.task_completion_rate__sample_size, 0) as task_completion_rate__sample_size,
-        labelled.time_to_completion_p50_s__value,
-        coalesce(labelled.time_to_completion_p50_s__sample_size, 0) as time_to_completion_p50_s__sample_size,
-        labelled.interactions_per_task__value,
-        coalesce(labelled.interactions_per_task__sample_size, 0) as interactions_per_task__sample_size,
-        '' as segment_by
+        '' as segment_by,
+        coalesce(aggregated.task_completion_rate__numerator, 0) as task_completion_rate__numerator,
+        coalesce(aggregated.task_completion_rate__denominator, 0) as task_completion_rate__denominator,
+        coalesce(aggregated.task_completion_rate__sample_size, 0) as task_completion_rate__sample_size,
+        aggregated.time_to_completion_p50_s__value,
+        coalesce(aggregated.time_to_completion_p50_s__sample_size, 0) as time_to_completion_p50_s__sample_size,
+        aggregated.interactions_per_task__value,
+        coalesce(aggregated.interactions_per_task__sample_size, 0) as interactions_per_task__sample_size
     from rebuilt_periods
-    left join labelled
-        on labelled.period_start = rebuilt_periods.period_start and labelled.segment_by = ''
+    left join aggregated
+        on aggregated.period_start = rebuilt_periods.period_start
+        and aggregated.segment_by = ''
     union all
     select
         *
-    from labelled
+    from aggregated
     where
         segment_by <> ''
 
@@ -226,7 +163,7 @@ final as (
         time_to_completion_p50_s__sample_size,
         cast(interactions_per_task__value as double) as interactions_per_task__value,
         interactions_per_task__sample_size,
-        '5e084e25466330ca' as _definition_hash,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from filled
     join periods
