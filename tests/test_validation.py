@@ -39,7 +39,7 @@ def test_validate_reports_each_mistake_with_file_line_and_fix(case):
 def test_every_message_names_the_place_and_ends_with_a_fix():
     for case in CASES:
         for line in expected(case):
-            assert re.fullmatch(r"metrics/[\w.]+\.yml:\d+: error: .+ \(.+\)", line), line
+            assert re.fullmatch(r"metrics/[\w.]+\.yml:\d+(:\d+)?: error: .+ \(.+\)", line), line
 
 
 def test_validate_reports_all_mistakes_across_files_at_once_sorted_by_file_and_line():

@@ -4,7 +4,7 @@ and `stderr`, where progress goes."""
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -12,10 +12,12 @@ from pathlib import Path
 class Issue:
     path: str
     line: int
+    column: int = field(default=0, kw_only=True)  # 1-based; 0 where only the line is known
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: error: {self.message}"
+        column = f":{self.column}" if self.column else ""
+        return f"{self.path}:{self.line}{column}: error: {self.message}"
 
 
 class OutcomesError(Exception):

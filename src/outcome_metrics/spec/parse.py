@@ -224,6 +224,9 @@ def _parse_segments(doc: Document, value: Any, parsed: Parsed) -> None:
 def parse(documents: list[Document]) -> Parsed:
     parsed = Parsed()
     for doc in documents:
+        if doc.data is None:  # not valid YAML (reported by load)
+            parsed.broken.update(doc.unreadable)
+            continue
         if not isinstance(doc.data, LocatedDict):
             parsed.issues.append(
                 Issue(doc.path, getattr(doc.data, "line", 1),
