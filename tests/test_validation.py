@@ -87,3 +87,19 @@ def test_list_metrics_dir_reports_mistakes_like_compile(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["list", "--metrics-dir", str(INVALID / "unknown_entity" / "metrics")])
     assert result.exit_code == 2
     assert "unknown entity 'interactoin' (did you mean 'interaction'?)" in result.stderr
+
+
+def test_ratio_filter_applies_to_numerator_and_denominator():
+    from outcome_metrics.spec.loader import load_text
+    from outcome_metrics.spec.parse import parse
+    from outcome_metrics.validation import validate
+
+    text = """metrics:
+  - {name: r, label: R, description: R., type: ratio, entity: interaction, unit: rate, good: up,
+     filter: has_response or has_error, numerator: {filter: has_accept or has_edit}, denominator: {}}
+"""
+    measures = validate(parse([load_text(text, "metrics/r.yml")[0]])).metric("r").measures
+    assert {side: m.filter.sql() for side, m in measures.items()} == {
+        "numerator": "(has_response OR has_error) AND (has_accept OR has_edit)",
+        "denominator": "has_response OR has_error",
+    }

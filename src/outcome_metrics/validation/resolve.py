@@ -53,6 +53,14 @@ RESERVED_NAMES = frozenset({"metric", "grain", "period_start", "segment_by", "va
 NUMERIC_AGGS = frozenset({Agg.SUM, Agg.AVERAGE, Agg.MIN, Agg.MAX, Agg.MEDIAN, Agg.PERCENTILE, RatioAgg.SUM})
 
 
+def _with_filter(measure: ResolvedMeasure | None, shared: exp.Expression | None) -> ResolvedMeasure | None:
+    """A ratio's side with the ratio's own `filter:` and-ed before the side's."""
+    if measure is None or shared is None:
+        return measure
+    combined = shared.copy() if measure.filter is None else exp.and_(shared.copy(), measure.filter, copy=False)
+    return replace(measure, filter=combined)
+
+
 class _Rules:
     """Holds the parse result and collects issues; each `rule_*` method is one rule."""
 
@@ -208,6 +216,11 @@ class _Rules:
             elif isinstance(metric, RatioMetric):
                 measures["numerator"] = self._measure(metric, entity, metric.numerator, "numerator")
                 measures["denominator"] = self._measure(metric, entity, metric.denominator, "denominator")
+                if metric.filter is not None:
+                    shared = self._check("metric", metric.name, metric.filter, self.columns(entity), "filter",
+                                         expect=ColumnType.BOOLEAN, scope=entity.model)  # fmt: skip
+                    ok = ok and shared is not None
+                    measures = {side: _with_filter(m, shared) for side, m in measures.items()}
             if ok and all(m is not None for m in measures.values()):
                 path = self.parsed.locations[("metric", metric.name)].path
                 self.metrics[metric.name] = ResolvedMetric(metric, entity, path, measures)  # type: ignore[arg-type]
