@@ -86,7 +86,8 @@ class _Rules:
             if key not in self.checked:
                 self.checked[key] = check(text, columns, **options)  # type: ignore[arg-type]
         except ExpressionError as error:
-            self.report(kind, name, f"{error.what} in {'.'.join(keys)} ({error.fix})", *keys)
+            for each in (error, *error.also):
+                self.report(kind, name, f"{each.what} in {'.'.join(keys)} ({each.fix})", *keys)
             return None
         return replace(self.checked[key], ast=self.checked[key].ast.copy())  # ASTs are never shared
 
