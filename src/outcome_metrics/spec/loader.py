@@ -143,7 +143,12 @@ def _bad_indentation(lines: list[str], index: int) -> str:
     line = lines[index]
     above = _previous(lines, index)
     spaces = _indent(line)
-    than = f", the key above it {_key_column(lines[above])}" if above is not None else ""
+    than = ""
+    items_above = [i for i in range(index - 1, -1, -1) if lines[i].lstrip().startswith("- ")]
+    if line.lstrip().startswith("- ") and items_above:
+        than = f", the '- ' item above it {_indent(lines[items_above[0]])}"
+    elif above is not None:
+        than = f", the key above it {_key_column(lines[above])}"
     return (f"bad indentation: '{line.strip()}' is indented {spaces} space{'s' if spaces != 1 else ''}{than} "
             "(line up the keys of one mapping, and the '- ' items of one list)")  # fmt: skip
 
@@ -166,6 +171,8 @@ def _explain(error: yaml.MarkedYAMLError, text: str) -> tuple[int, int, str]:
         return (*at_open, _missing_colon(_content(lines[opened.line])))
     if problem == "mapping values are not allowed here" and mark:
         key_value = re.match(r"\s*(?:-\s+)*([^\s:#][^:#]*?)\s*:\s", row)
+        if key_value and re.search(r"[\s{\[]", key_value.group(1)):  # `surveys {agg: count}`
+            return mark.line + 1, _key_column(row) + 1, _missing_colon(_content(row))
         if key_value and key_value.end() <= mark.column:
             key = key_value.group(1)
             value = row[key_value.end():].strip()
@@ -180,10 +187,14 @@ def _explain(error: yaml.MarkedYAMLError, text: str) -> tuple[int, int, str]:
     if "found unknown escape character" in problem:
         char = problem.split("'")[1]
         return (*at, f"unknown escape '\\{char}' in a double-quoted value (write '\\\\{char}', or use single quotes)")
-    if context.startswith("while parsing a flow") and "expected ','" in problem:
-        bracket = "[" if "sequence" in context else "{"
-        closing = "]" if bracket == "[" else "}"
-        return (*at_open, f"unclosed '{bracket}' (close it with '{closing}', items separated by ',')")
+    if context.startswith("while parsing a flow") and mark:
+        opening = _unclosed_bracket(text, mark.index)
+        if opening is not None:
+            line = text.count("\n", 0, opening) + 1
+            column = opening - (text.rfind("\n", 0, opening) + 1) + 1
+            bracket = text[opening]
+            closing = "]" if bracket == "[" else "}"
+            return line, column, f"unclosed '{bracket}' (close it with '{closing}', items separated by ',')"
     if context.startswith("while parsing a block") and "expected <block end>" in problem and mark:
         if "'<scalar>'" in problem:
             quoted = _quoted_before(text, mark.index)
@@ -213,6 +224,19 @@ def _explain(error: yaml.MarkedYAMLError, text: str) -> tuple[int, int, str]:
     if problem.startswith("duplicate key"):
         return (*at, f"{problem} (each key may appear once: remove one)")
     return (*at, f"{' '.join(filter(None, [context, problem]))} (fix the YAML syntax)")
+
+
+def _unclosed_bracket(text: str, index: int) -> int | None:
+    """The offset of the last '[' or '{' before `index` that is not closed before it."""
+    depth = 0
+    for i in range(min(index, len(text)) - 1, -1, -1):
+        if text[i] in "]}":
+            depth += 1
+        elif text[i] in "[{":
+            if depth == 0:
+                return i
+            depth -= 1
+    return None
 
 
 def _quoted_before(text: str, index: int) -> yaml.ScalarToken | None:
