@@ -356,13 +356,19 @@ class _Rules:
                     ok = False
                 else:
                     per_group[name] = resolved
-            names = tuple(metric.per_group)
+            # entries dropped for their own shape errors are still names that having and combine may use;
+            # a per_group that is not a mapping has no known names, so having and combine are not checked
+            dropped = [f[1] for f in self.parsed.broken_fields.get(("metric", metric.name), ())
+                       if len(f) == 2 and f[0] == "per_group" and f[1] not in metric.per_group]  # fmt: skip
+            names = (*metric.per_group, *sorted(map(str, dropped)))
+            names_known = not self.broken("metric", metric.name, "per_group")
             having = None
-            if metric.having is not None:
+            if metric.having is not None and names_known:
                 having = self._check("metric", metric.name, metric.having, dict.fromkeys(names, ColumnType.NUMBER),
                                      "having", expect=ColumnType.BOOLEAN, scope="per_group")  # fmt: skip
                 ok = ok and having is not None
-            combine = None if self.broken("metric", metric.name, "combine") else self._combine(metric, names)
+            combine = self._combine(metric, names) if names_known and not self.broken("metric", metric.name, "combine") \
+                else None  # fmt: skip
             if ok and group_by is not None and combine is not None:
                 path = self.parsed.locations[("metric", metric.name)].path
                 grouped = ResolvedGrouped(group_by, filter_, per_group, having, combine)
