@@ -12,7 +12,7 @@ def test_load_attaches_line_numbers_to_mappings_and_keys():
 def test_load_reports_malformed_yaml_with_the_parser_line():
     _, issues = load_text("metrics:\n  - name: a\n    label: [unclosed\n", "metrics/x.yml")
     assert len(issues) == 1
-    assert str(issues[0]).startswith("metrics/x.yml:4: error: malformed YAML:")
+    assert str(issues[0]).startswith("metrics/x.yml:3:12: error: malformed YAML:")  # where '[' opens
 
 
 def test_load_reports_duplicate_keys():

@@ -39,7 +39,7 @@ def test_validate_reports_each_mistake_with_file_line_and_fix(case):
 def test_every_message_names_the_place_and_ends_with_a_fix():
     for case in CASES:
         for line in expected(case):
-            assert re.fullmatch(r"metrics/[\w.]+\.yml:\d+: error: .+ \(.+\)", line), line
+            assert re.fullmatch(r"metrics/[\w.]+\.yml:\d+(:\d+)?: error: .+ \(.+\)", line), line
 
 
 def test_validate_reports_all_mistakes_across_files_at_once_sorted_by_file_and_line():
@@ -87,3 +87,22 @@ def test_list_metrics_dir_reports_mistakes_like_compile(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["list", "--metrics-dir", str(INVALID / "unknown_entity" / "metrics")])
     assert result.exit_code == 2
     assert "unknown entity 'interactoin' (did you mean 'interaction'?)" in result.stderr
+
+
+def test_ratio_filter_applies_to_numerator_and_denominator():
+    from outcome_metrics.spec.loader import load_text
+    from outcome_metrics.spec.parse import parse
+    from outcome_metrics.semantic import Ratio
+    from outcome_metrics.validation import validate
+
+    text = """metrics:
+  - {name: r, label: R, description: R., type: ratio, entity: interaction, unit: rate, good: up,
+     filter: has_response or has_error, numerator: {filter: has_accept or has_edit}, denominator: {}}
+"""
+    ratio = validate(parse([load_text(text, "metrics/r.yml")[0]])).metric("r")
+    assert isinstance(ratio, Ratio)
+    measures = {"numerator": ratio.numerator, "denominator": ratio.denominator}
+    assert {side: m.filter.sql() for side, m in measures.items()} == {
+        "numerator": "(has_response OR has_error) AND (has_accept OR has_edit)",
+        "denominator": "has_response OR has_error",
+    }

@@ -19,7 +19,7 @@ from __future__ import annotations
 import difflib
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -27,10 +27,12 @@ from pathlib import Path
 class Issue:
     path: str
     line: int
+    column: int = field(default=0, kw_only=True)  # 1-based; 0 where only the line is known
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: error: {self.message}"
+        column = f":{self.column}" if self.column else ""
+        return f"{self.path}:{self.line}{column}: error: {self.message}"
 
 
 class OutcomesError(Exception):

@@ -100,10 +100,11 @@ _ROLE_NAMES = {frozenset({B}): "a condition", frozenset({N}): "a number", frozen
 
 
 class ExpressionError(OutcomesError, ValueError):
-    """An expression that is refused: `what` is wrong and how to `fix` it."""
+    """An expression that is refused: `what` is wrong and how to `fix` it; `also`: other independent
+    mistakes in the same expression (more unknown names, and type errors that do not involve them)."""
 
-    def __init__(self, what: str, fix: str):
-        self.what, self.fix = what, fix
+    def __init__(self, what: str, fix: str, also: tuple[ExpressionError, ...] = ()):
+        self.what, self.fix, self.also = what, fix, also
         super().__init__(f"{what} ({fix})")
 
 
@@ -221,6 +222,7 @@ def check(
     types: dict[str, Type] = dict(columns) if isinstance(columns, Mapping) else dict.fromkeys(columns)
     node = parse(text)
     used: list[str] = []
+    unknown: dict[str, ExpressionError] = {}  # every unknown name is reported, not only the first
     for child in node.walk():
         if isinstance(child, exp.Column):
             if child.table or child.args.get("db") or child.args.get("catalog"):
@@ -230,12 +232,23 @@ def check(
                 raise ExpressionError(f"refused '{_shown(child)}'", f"use the entity's {noun} names")
             name = child.name
             if name not in types:
-                hint = suggestion(name, types) or f"use one of the {noun}s of {scope}"
-                raise ExpressionError(f"unknown {noun} '{name}'", hint)
+                if name not in unknown:
+                    unknown[name] = _unknown_name(child, types, noun, scope)
+                continue
             if name not in used:
                 used.append(name)
-        _refuse_construct(child)
-    result = _Typer(types).type_of(node)
+        try:
+            _refuse_construct(child)
+        except ExpressionError as error:
+            raise _together([*unknown.values(), error]) from None
+    # unknown names fit any type (NULL), so the type errors found with them do not follow from them
+    problems = list(unknown.values())
+    try:
+        result = _Typer({**types, **dict.fromkeys(unknown)}).type_of(node)
+    except ExpressionError as error:
+        raise _together([*problems, error]) from None
+    if problems:
+        raise _together(problems)
     if expect is not None:
         wanted = frozenset(expect if isinstance(expect, tuple) else (expect,))
         if result is None and not used:
@@ -246,6 +259,21 @@ def check(
     if guard_division:
         node = safe_division(node)
     return Checked(sql=_sql(node), ast=node, columns=tuple(used), type=result)
+
+
+def _unknown_name(column: exp.Column, types: Mapping[str, Type], noun: str, scope: str) -> ExpressionError:
+    name = column.name
+    hint = suggestion(name, types)
+    if column.this.quoted:  # `persona = "enterprise"`: double quotes make a name in SQL, not a string
+        strings = f"for a string, use single quotes: '{name}'"
+        return ExpressionError(f"unknown {noun} \"{name}\"", f"{hint} Or, {strings}" if hint else
+                               f"double quotes name a {noun} in SQL; {strings}")  # fmt: skip
+    return ExpressionError(f"unknown {noun} '{name}'", hint or f"use one of the {noun}s of {scope}")
+
+
+def _together(errors: list[ExpressionError]) -> ExpressionError:
+    first, *others = errors
+    return ExpressionError(first.what, first.fix, (*first.also, *others))
 
 
 _PREDICATES = (

@@ -61,6 +61,9 @@ class Parsed:
     dialects: list[str] = field(default_factory=list)
     locations: dict[tuple[str, str], Location] = field(default_factory=dict)  # (kind, name) → where
     broken: set[tuple[str, str]] = field(default_factory=set)  # (kind, name) of entries with shape errors
+    # (kind, name) → keys of the fields that had shape errors, for entries parsed without them (see `_salvage`)
+    broken_fields: dict[tuple[str, str], frozenset[tuple[str | int, ...]]] = field(default_factory=dict)
+    segment_lines: dict[tuple[str, ...], int] = field(default_factory=dict)  # each set of segments → its line
     segments_location: Location | None = None
     issues: list[Issue] = field(default_factory=list)
 
@@ -146,6 +149,77 @@ _METRIC_KEYS = sorted(
 )
 
 
+def _validate(key: str, data: dict[str, Any]) -> AnyMetric | Outcome:
+    return _METRIC.validate_python(data) if key == "metrics" else Outcome.model_validate(data)
+
+
+#: Values standing in for required fields with shape errors, so that the entry's other fields are still
+#: checked: the resolver skips every check that reads a broken field (`Parsed.broken_fields`).
+_PLACEHOLDERS: dict[str, Any] = {
+    "name": "placeholder", "label": "", "description": "", "unit": "number", "good": "neutral", "agg": "count",
+    "expr": "", "group_by": "", "combine": "", "numerator": {}, "denominator": {}, "per_group": {},
+}  # fmt: skip
+
+
+def _salvage(key: str, item: LocatedDict, details: list[Any]
+             ) -> tuple[AnyMetric | Outcome, frozenset[tuple[str | int, ...]]] | None:  # fmt: skip
+    """The entry without its broken fields (dropped, or a placeholder when required), and their keys.
+
+    So one run reports a wrong unit and an unknown column in the same metric. None when what is
+    broken decides what the other fields mean: the type, the entity of a metric over rows, or a
+    name that is not text.
+    """
+    data: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v
+                            for k, v in item.items()}  # fmt: skip
+    if isinstance(data.get("per_group"), dict):
+        data["per_group"] = {k: dict(v) if isinstance(v, dict) else v for k, v in data["per_group"].items()}
+    broken: set[tuple[str | int, ...]] = set()
+    dropped_items: dict[str, set[int]] = {}
+    for detail in details:
+        tag = detail["loc"][0] if detail["loc"] and detail["loc"][0] in METRIC_TYPES else None
+        loc = tuple(detail["loc"][1:] if tag else detail["loc"])
+        if not loc or detail["type"].startswith("union_tag") or loc[0] == "type":
+            return None
+        head = loc[0]
+        if head == "name" and not isinstance(item.get("name"), str):
+            return None
+        if head == "entity" and tag != "derived":
+            return None
+        if detail["type"] == "extra_forbidden" and len(loc) == 1:
+            data.pop(head, None)
+            continue
+        if head in ("numerator", "denominator") and len(loc) > 1 and isinstance(data.get(head), dict):
+            data[head].pop(loc[1], None)  # every field of a measure is optional
+            broken.add(loc[:2])
+        elif head == "per_group" and len(loc) > 1 and isinstance(data.get(head), dict):
+            entry = data[head].get(loc[1])
+            if len(loc) > 2 and loc[2] != "[key]" and isinstance(entry, dict):
+                entry.pop(loc[2], None)
+                broken.add(loc[:3])
+            else:
+                data[head].pop(loc[1], None)
+                broken.add(loc[:2])
+        elif len(loc) > 1 and isinstance(loc[1], int) and isinstance(data.get(head), list):
+            dropped_items.setdefault(str(head), set()).add(loc[1])  # e.g. one unknown grain: keep the others
+            broken.add((head,))
+        elif head in _PLACEHOLDERS:
+            data[head] = _PLACEHOLDERS[head]
+            broken.add((head,))
+        else:  # an optional field
+            data.pop(head, None)
+            broken.add((head,))
+    for head, indexes in dropped_items.items():
+        data[head] = [v for i, v in enumerate(data[head]) if i not in indexes]
+    try:
+        spec = _validate(key, data)
+    except ValidationError:
+        return None
+    if ("name",) in broken:
+        spec = spec.model_copy(update={"name": item["name"]})  # messages and references use the name as written
+        broken.discard(("name",))
+    return spec, frozenset(broken)
+
+
 def _parse_items(doc: Document, key: str, items: Any, parsed: Parsed) -> None:
     container: LocatedDict = doc.data
     if not isinstance(items, list):
@@ -167,19 +241,21 @@ def _parse_items(doc: Document, key: str, items: Any, parsed: Parsed) -> None:
         kind = "metric" if key == "metrics" else "outcome"
         subject = f"{kind} '{name}'" if isinstance(name, str) else f"{kind} #{index + 1} in '{key}'"
         location = Location(doc.path, item)
+        broken: frozenset[tuple[str | int, ...]] = frozenset()
         try:
-            if key == "metrics":
-                spec = _METRIC.validate_python(dict(item))
-            else:
-                spec = Outcome.model_validate(dict(item))
+            spec = _validate(key, dict(item))
         except ValidationError as error:
             allowed = _METRIC_KEYS if key == "metrics" else sorted(Outcome.model_fields)
-            for detail in error.errors(include_url=False):
+            details = error.errors(include_url=False)
+            for detail in details:
                 loc, message = _message(detail, subject, allowed)
                 parsed.issues.append(Issue(doc.path, location.line_of(*loc), message))
             if isinstance(name, str):
                 parsed.broken.add((kind, name))  # known, so references to it are not reported as unknown
-            continue
+            salvaged = _salvage(key, item, details)
+            if salvaged is None:
+                continue
+            spec, broken = salvaged
         previous = parsed.locations.get((kind, spec.name))
         if previous is not None:
             parsed.issues.append(
@@ -192,6 +268,8 @@ def _parse_items(doc: Document, key: str, items: Any, parsed: Parsed) -> None:
             )
             continue
         parsed.locations[(kind, spec.name)] = location
+        if broken:
+            parsed.broken_fields[(kind, spec.name)] = broken
         (parsed.metrics if key == "metrics" else parsed.outcomes).append(spec)
 
 
@@ -204,24 +282,31 @@ def _parse_segments(doc: Document, value: Any, parsed: Parsed) -> None:
         )
         return
     parsed.segments_location = Location(doc.path, doc.data)
-    if not isinstance(value, list) or not all(
-        isinstance(s, list) and all(isinstance(d, str) for d in s) for s in value
-    ):
+    if not isinstance(value, LocatedList):
         parsed.issues.append(
             Issue(doc.path, line, "segments: should be a list of lists of dimension names (write e.g. [[], [persona]])")
         )
         return
-    seen: set[tuple[str, ...]] = set()
-    for dims in value:
+    for index, dims in enumerate(value):  # a malformed entry does not hide the others' unknown dimensions
+        if not (isinstance(dims, list) and all(isinstance(d, str) for d in dims)):
+            shown = f"'{dims}'" if isinstance(dims, str) else _type_name(dims)
+            parsed.issues.append(
+                Issue(doc.path, value.line_of(index), f"segments: entry {index + 1} should be a list of dimension "
+                      f"names, not {shown} (write it as [persona] or [persona, feature])")  # fmt: skip
+            )
+            continue
         key = tuple(sorted(dims))
-        if key not in seen:
-            seen.add(key)
+        if key not in parsed.segment_lines:
+            parsed.segment_lines[key] = value.line_of(index)
             parsed.segments.append(key)
 
 
 def parse(documents: list[Document]) -> Parsed:
     parsed = Parsed()
     for doc in documents:
+        if doc.data is None:  # not valid YAML (reported by load)
+            parsed.broken.update(doc.unreadable)
+            continue
         if not isinstance(doc.data, LocatedDict):
             parsed.issues.append(
                 Issue(doc.path, getattr(doc.data, "line", 1),

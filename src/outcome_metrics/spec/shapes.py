@@ -133,6 +133,7 @@ class RatioMetric(_MetricBase):
     entity: EntityName
     numerator: Measure
     denominator: Measure
+    filter: str | None = None  # applies to both sides, and-ed with each side's own filter (as in MetricFlow)
 
 
 class DerivedMetric(_MetricBase):

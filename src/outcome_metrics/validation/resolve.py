@@ -47,6 +47,14 @@ RESERVED_NAMES = frozenset({*naming.LONG_TABLE_COLUMNS, *ALL_DIMENSIONS})
 NUMERIC_AGGS = frozenset({Agg.SUM, Agg.AVERAGE, Agg.MIN, Agg.MAX, Agg.MEDIAN, Agg.PERCENTILE, RatioAgg.SUM})
 
 
+def _with_filter(measure: ResolvedMeasure | None, shared: exp.Expression | None) -> ResolvedMeasure | None:
+    """A ratio's side with the ratio's own `filter:` and-ed before the side's."""
+    if measure is None or shared is None:
+        return measure
+    combined = shared.copy() if measure.filter is None else exp.and_(shared.copy(), measure.filter, copy=False)
+    return replace(measure, filter=combined)
+
+
 class _Rules:
     """Holds the parse result and collects issues; each `rule_*` method is one rule."""
 
@@ -57,8 +65,14 @@ class _Rules:
         self.metrics: dict[str, ResolvedMetric] = {}
         self.failed: set[str] = set()  # derived metrics that did not resolve (their issues are reported)
         self.broken_outcomes = {n for kind, n in parsed.broken if kind == "outcome"}
+        self.specs: dict[str, AnyMetric] = {m.name: m for m in parsed.metrics}
+        self.derived_entities: dict[str, Entity] = {}  # derived metrics whose inputs agree on an entity
         # Many metrics repeat a filter (`has_response`): each text is checked once per set of columns
         self.checked: dict[tuple[object, ...], Checked] = {}
+
+    def broken(self, kind: str, name: str, *keys: str | int) -> bool:
+        """Whether the field at `keys` had a shape error (already reported): checks that read it are skipped."""
+        return any(keys[: len(field)] == field for field in self.parsed.broken_fields.get((kind, name), ()))
 
     def report(self, kind: str, name: str, message: str, *keys: str | int) -> None:
         location = self.parsed.locations[(kind, name)]
@@ -72,7 +86,8 @@ class _Rules:
             if key not in self.checked:
                 self.checked[key] = check(text, columns, **options)  # type: ignore[arg-type]
         except ExpressionError as error:
-            self.report(kind, name, f"{error.what} in {'.'.join(keys)} ({error.fix})", *keys)
+            for each in (error, *error.also):
+                self.report(kind, name, f"{each.what} in {'.'.join(keys)} ({each.fix})", *keys)
             return None
         return replace(self.checked[key], ast=self.checked[key].ast.copy())  # ASTs are never shared
 
@@ -98,9 +113,10 @@ class _Rules:
                 if outcome.name in base:
                     self.report("outcome", outcome.name, f"name clashes with a column of {entity.base_model} "
                                 "(rename it)", "name")  # fmt: skip
+                if self.broken("outcome", outcome.name, "expr"):
                     continue
                 checked = self._checked("outcome", outcome.name, outcome.expr, untyped, "expr", scope=entity.model)
-                if checked is not None:
+                if checked is not None and outcome.name not in base:  # a clash's references would be to itself
                     first[outcome.name] = checked
             done: dict[str, ResolvedOutcome | None] = {}
             for outcome in outcomes:
@@ -159,7 +175,7 @@ class _Rules:
         columns = self.columns(entity)
         ok = True
         expr = filter_ = None
-        if measure.expr is None and measure.agg != "count":
+        if measure.expr is None and measure.agg != "count" and not self.broken("metric", metric.name, *keys, "expr"):
             self.report("metric", metric.name, f"aggregation '{measure.agg}' needs an expression "
                         "(add 'expr:' with the column to aggregate)", *keys, "agg")  # fmt: skip
             ok = False
@@ -192,11 +208,13 @@ class _Rules:
             ok = self._dimensions_ok(metric, entity)
             measures: dict[str, ResolvedMeasure | None] = {}
             if isinstance(metric, SimpleMetric):
-                if metric.agg == Agg.PERCENTILE and metric.percentile is None:
+                if metric.agg == Agg.PERCENTILE and metric.percentile is None and not self.broken(
+                        "metric", metric.name, "percentile"):  # fmt: skip
                     self.report("metric", metric.name, "aggregation 'percentile' needs a percentile "
                                 "(add 'percentile:', e.g. 0.95)", "agg")  # fmt: skip
                     ok = False
-                if metric.agg != Agg.PERCENTILE and metric.percentile is not None:
+                if metric.agg != Agg.PERCENTILE and metric.percentile is not None and not self.broken(
+                        "metric", metric.name, "agg"):  # fmt: skip
                     self.report("metric", metric.name, f"'percentile' does not apply to aggregation '{metric.agg}' "
                                 "(remove it, or use agg: percentile)", "percentile")  # fmt: skip
                     ok = False
@@ -204,6 +222,11 @@ class _Rules:
             elif isinstance(metric, RatioMetric):
                 measures["numerator"] = self._measure(metric, entity, metric.numerator, "numerator")
                 measures["denominator"] = self._measure(metric, entity, metric.denominator, "denominator")
+                if metric.filter is not None:
+                    shared = self._check("metric", metric.name, metric.filter, self.columns(entity), "filter",
+                                         expect=ColumnType.BOOLEAN, scope=entity.model)  # fmt: skip
+                    ok = ok and shared is not None
+                    measures = {side: _with_filter(m, shared) for side, m in measures.items()}
             if not ok or any(m is None for m in measures.values()):
                 continue
             path = self.parsed.locations[("metric", metric.name)].path
@@ -219,6 +242,8 @@ class _Rules:
         names.update((n, None) for kind, n in sorted(self.parsed.broken) if kind == "metric" and n not in names)
         parsed_exprs: dict[str, exp.Expression] = {}
         for metric in derived.values():
+            if self.broken("metric", metric.name, "expr"):
+                continue
             ast = self._check("metric", metric.name, metric.expr, names, "expr", expect=ColumnType.NUMBER,
                               noun="metric", scope="the project", guard_division=False)  # render guards division
             if ast is not None:
@@ -246,50 +271,65 @@ class _Rules:
                                 stack: tuple[str, ...]) -> ResolvedMetric | None:  # fmt: skip
         metric = derived[name]
         inputs = tuple(dict.fromkeys(c.name for c in exprs[name].find_all(exp.Column)))
-        resolved_inputs = []
+        complete = True  # False when an input did not resolve: its own issue is reported where it is defined
         for input_name in inputs:
             resolved = (
                 self._resolve_derived(input_name, derived, exprs, (*stack, name))
                 if input_name in derived
                 else self.metrics.get(input_name)
             )
-            if resolved is None:
-                return None  # the input's own issue is reported where it is defined
-            resolved_inputs.append(resolved)
-        if not resolved_inputs:
+            complete = complete and resolved is not None
+        if not inputs:
             self.report("metric", name, "no input metrics found in expr (reference other metrics by name)", "expr")
             return None
-        by_entity = {m.entity.name: m for m in reversed(resolved_inputs)}  # the first input of each entity
+        # The checks below read only the inputs' entity, grains and dimensions, so they run even when an
+        # input failed its own checks; an input whose entity is unknown (or broken) is left out of them.
+        known = [(n, self._input_entity(n)) for n in inputs]
+        known = [(n, e) for n, e in known if e is not None]
+        by_entity = {e.name: n for n, e in reversed(known)}  # the first input of each entity
         if len(by_entity) > 1:
-            mixed = ", ".join(f"'{m.name}' is per {e}" for e, m in sorted(by_entity.items()))
+            mixed = ", ".join(f"'{n}' is per {e}" for e, n in sorted(by_entity.items()))
             self.report("metric", name, f"expr combines metrics of different entities: {mixed} "
                         "(use input metrics of one entity)", "expr")  # fmt: skip
             return None
-        entity = resolved_inputs[0].entity
+        if not known:
+            return None
+        entity = known[0][1]
+        self.derived_entities[name] = entity
         if metric.entity is not None and metric.entity != entity.name:
             self.report("metric", name, f"entity '{metric.entity}' differs from its inputs' entity '{entity.name}' "
                         "(remove 'entity:' or fix it)", "entity")  # fmt: skip
             return None
         ok = self._dimensions_ok(metric, entity)
-        for input_metric in resolved_inputs:
+        for input_name, _ in known:
+            input_metric = self.specs[input_name]
             missing_grains = [g.value for g in metric.grains if g not in input_metric.grains]
-            if missing_grains:
+            if missing_grains and not self.broken("metric", input_name, "grains"):
                 self.report("metric", name, f"grain {', '.join(missing_grains)} is not computed for input "
                             f"'{input_metric.name}' (add it to that metric's grains or remove it here)",
                             "grains")  # fmt: skip
                 ok = False
             missing_dims = [d for d in metric.dimensions if d not in input_metric.dimensions]
-            if missing_dims:
+            if missing_dims and not self.broken("metric", input_name, "dimensions"):
                 self.report("metric", name, f"dimension {', '.join(missing_dims)} is not allowed for input "
                             f"'{input_metric.name}' (add it to that metric's dimensions or remove it here)",
                             "dimensions")  # fmt: skip
                 ok = False
-        if not ok:
+        if not ok or not complete:
             return None
         path = self.parsed.locations[("metric", name)].path
         resolved_metric = Derived(metric, entity, path, exprs[name], inputs)
         self.metrics[name] = resolved_metric
         return resolved_metric
+
+    def _input_entity(self, name: str) -> Entity | None:
+        """The entity of a derived metric's input from its spec, resolved or not; None when unknown."""
+        spec = self.specs.get(name)
+        if spec is None:  # a broken or unknown metric
+            return None
+        if isinstance(spec, DerivedMetric):
+            return self.derived_entities.get(name)
+        return ENTITIES[spec.entity]
 
     def rule_grouped(self) -> None:
         """Grouped metrics: per-group measures over the entity, `combine` aggregates over them."""
@@ -298,8 +338,8 @@ class _Rules:
                 continue
             entity = ENTITIES[metric.entity]
             ok = self._dimensions_ok(metric, entity)
-            group_by = self._check("metric", metric.name, metric.group_by, self.columns(entity), "group_by",
-                                   scope=entity.model)  # fmt: skip
+            group_by = None if self.broken("metric", metric.name, "group_by") else self._check(
+                "metric", metric.name, metric.group_by, self.columns(entity), "group_by", scope=entity.model)  # fmt: skip
             filter_ = None
             if metric.filter is not None:
                 filter_ = self._check("metric", metric.name, metric.filter, self.columns(entity), "filter",
@@ -317,13 +357,19 @@ class _Rules:
                     ok = False
                 else:
                     per_group[name] = resolved
-            names = tuple(metric.per_group)
+            # entries dropped for their own shape errors are still names that having and combine may use;
+            # a per_group that is not a mapping has no known names, so having and combine are not checked
+            dropped = [f[1] for f in self.parsed.broken_fields.get(("metric", metric.name), ())
+                       if len(f) == 2 and f[0] == "per_group" and f[1] not in metric.per_group]  # fmt: skip
+            names = (*metric.per_group, *sorted(map(str, dropped)))
+            names_known = not self.broken("metric", metric.name, "per_group")
             having = None
-            if metric.having is not None:
+            if metric.having is not None and names_known:
                 having = self._check("metric", metric.name, metric.having, dict.fromkeys(names, ColumnType.NUMBER),
                                      "having", expect=ColumnType.BOOLEAN, scope="per_group")  # fmt: skip
                 ok = ok and having is not None
-            combine = self._combine(metric, names)
+            combine = self._combine(metric, names) if names_known and not self.broken("metric", metric.name, "combine") \
+                else None  # fmt: skip
             if ok and group_by is not None and combine is not None:
                 path = self.parsed.locations[("metric", metric.name)].path
                 self.metrics[metric.name] = Grouped(metric, entity, path, group_by, filter_, per_group, having, combine)
@@ -379,7 +425,8 @@ class _Rules:
             for dimension in dims:
                 if dimension not in ALL_DIMENSIONS and location is not None:
                     hint = suggestion(dimension, ALL_DIMENSIONS) or f"use {', '.join(ALL_DIMENSIONS)}"
-                    self.issues.append(Issue(location.path, location.line_of("segments"),
+                    line = self.parsed.segment_lines.get(dims, location.line_of("segments"))
+                    self.issues.append(Issue(location.path, line,
                                              f"segments: unknown dimension '{dimension}' ({hint})"))  # fmt: skip
 
     def run(self) -> Project:
