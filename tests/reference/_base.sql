@@ -22,8 +22,9 @@
 --     task_completed event;
 --   * a user-day's persona is the earliest persona the user logged that day (adoption, retention
 --     and the trust gap are segmented by it);
---   * the day spine (and the d30 window's "data") runs from the first to the last clean event's
---     date, late events included.
+--   * the day spine runs from the first to the last clean event's date, late events included
+--     (the d30 window's "data" ends at the last own ai_request's date instead, as its description
+--     says).
 
 -- Clean events --------------------------------------------------------------------------------
 -- Contract, event_id: "Rows repeating an event_id are duplicates: the earliest received_at (then
@@ -333,8 +334,10 @@ select
     coalesce(user_days.persona, '(unknown)') as persona,
     user_days.period_date = first_use.first_use_date as is_first_ai_use_day,
     returned.user_id is not null as has_ai_use_d28_35,
-    -- "NULL until 35 days of data after the period exist": the spine reaches period + 35 days
-    user_days.period_date + 35 <= (select max(period_start) from ref_days) as is_d30_window_complete,
+    -- "A user counts only once that window is fully observed: day 35 on or before the last day
+    -- with an ai_request in the data (late feedback or judge events do not extend it)"
+    first_use.first_use_date + 35 <= (select max(event_date) from own where event_type = 'ai_request')
+        as is_d30_window_complete,
     user_days.surveys,
     user_days.survey_score_total,
     coalesce(interaction_days.interactions, 0) as interactions,

@@ -163,7 +163,7 @@ USER = Entity(
         ("first_ai_use_date", D, "the user's first day with an ai_request"),
         ("is_first_ai_use_day", B, "this day is the user's first day with an ai_request"),
         ("has_ai_use_d28_35", B, "the user made an ai_request 28 to 35 days after their first AI use"),
-        ("is_d30_window_complete", B, "the data reaches 35 days past the user's first AI use"),
+        ("is_d30_window_complete", B, "the last day with an ai_request is 35 or more days after the user's first AI use"),
     ),
     incremental=False,  # retention flags depend on where the data ends
 )
