@@ -28,12 +28,14 @@ user_days as (
 
 interaction_days as (
 
+    -- interactions with a quarantined event are left out, as from every interaction rate
     select
         user_id,
         period_date as activity_date,
         count(*) as interactions,
         count(case when is_successful then 1 end) as successful_interactions
     from {{ ref('int_interactions') }}
+    where not has_quarantined_event
     group by user_id, period_date
 
 ),

@@ -62,8 +62,9 @@ final as (
         has_task_completion,
         has_task_abandonment,
         task_completed_at,
+        has_quarantined_event,
         has_accept and not has_fallback as is_successful,
-        '96260ae25ecbb6f5' as _definition_hash,
+        '4f8b3527c945a600' as _definition_hash,
         _built_at
     from interactions
 

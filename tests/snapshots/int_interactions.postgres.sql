@@ -62,8 +62,9 @@ final as (
         has_task_completion,
         has_task_abandonment,
         task_completed_at,
+        has_quarantined_event,
         has_accept and not has_fallback as is_successful,
-        '347720aea7055108' as _definition_hash,
+        'bf3b77638f6b139b' as _definition_hash,
         _built_at
     from interactions
 

@@ -62,8 +62,9 @@ final as (
         has_task_completion,
         has_task_abandonment,
         task_completed_at,
+        has_quarantined_event,
         has_accept and not has_fallback as is_successful,
-        '4d3e48b321f342a6' as _definition_hash,
+        '4044a2b580cea884' as _definition_hash,
         _built_at
     from interactions
 

@@ -62,6 +62,7 @@ final as (
         has_task_completion,
         has_task_abandonment,
         task_completed_at,
+        has_quarantined_event,
         has_error and not has_response as is_errored,
         has_task_completion and is_last_in_task as is_task_completed,
         coalesce(feedback_score = 1, false) as has_positive_feedback,
@@ -123,7 +124,7 @@ final as (
             or has_override
             or has_fallback
         ) as is_judged_silent_failure,
-        'e037180283d1d5bf' as _definition_hash,
+        '80230e997c818f9e' as _definition_hash,
         _built_at
     from interactions
 

@@ -31,10 +31,11 @@ final as (
         has_task_completion,
         has_task_abandonment,
         has_successful_interaction,
+        has_quarantined_event,
         task_completed_at,
         time_to_completion_s,
         cost_usd,
-        'e037180283d1d5bf' as _definition_hash,
+        '80230e997c818f9e' as _definition_hash,
         _built_at
     from tasks
 

@@ -31,10 +31,11 @@ final as (
         has_task_completion,
         has_task_abandonment,
         has_successful_interaction,
+        has_quarantined_event,
         task_completed_at,
         time_to_completion_s,
         cost_usd,
-        '552a28e642be0e46' as _definition_hash,
+        'c12fdd964eef98d3' as _definition_hash,
         _built_at
     from tasks
 

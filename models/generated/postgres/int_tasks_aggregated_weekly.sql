@@ -35,7 +35,7 @@ dated as (
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated', '552a28e642be0e46') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated', 'c12fdd964eef98d3') }}
 
 ),
 
@@ -64,14 +64,28 @@ aggregated as (
         prompt_version,
         workflow,
         variant,
-        count(case when has_task_completion then 1 end) as task_completion_rate__numerator,
-        count(*) as task_completion_rate__denominator,
-        count(*) as task_completion_rate__sample_size,
+        count(case when (
+            has_task_completion and not has_quarantined_event
+        ) then 1 end) as task_completion_rate__numerator,
+        count(case when not has_quarantined_event then 1 end) as task_completion_rate__denominator,
+        count(case when not has_quarantined_event then 1 end) as task_completion_rate__sample_size,
         percentile_cont(0.5) within group (order by
-            case when has_task_completion then time_to_completion_s end) as time_to_completion_p50_s__value,
-        count(case when has_task_completion then time_to_completion_s end) as time_to_completion_p50_s__sample_size,
-        avg(interactions) as interactions_per_task__value,
-        count(interactions) as interactions_per_task__sample_size
+            case
+                when (
+                    has_task_completion and not has_quarantined_event
+                )
+                then time_to_completion_s
+            end) as time_to_completion_p50_s__value,
+        count(
+            case
+                when (
+                    has_task_completion and not has_quarantined_event
+                )
+                then time_to_completion_s
+            end
+        ) as time_to_completion_p50_s__sample_size,
+        avg(case when not has_quarantined_event then interactions end) as interactions_per_task__value,
+        count(case when not has_quarantined_event then interactions end) as interactions_per_task__sample_size
     from bucketed
     group by
         grouping sets (
@@ -211,7 +225,7 @@ final as (
         time_to_completion_p50_s__sample_size,
         cast(interactions_per_task__value as double precision) as interactions_per_task__value,
         interactions_per_task__sample_size,
-        '552a28e642be0e46' as _definition_hash,
+        'c12fdd964eef98d3' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from filled
 

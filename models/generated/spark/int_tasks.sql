@@ -31,10 +31,11 @@ final as (
         has_task_completion,
         has_task_abandonment,
         has_successful_interaction,
+        has_quarantined_event,
         task_completed_at,
         time_to_completion_s,
         cost_usd,
-        '6aac25528c4c416b' as _definition_hash,
+        'eff5cb4dc1151c25' as _definition_hash,
         _built_at
     from tasks
 
