@@ -81,7 +81,8 @@ def test_explain_prints_the_definition_and_sql(repo):
     result = run("--project-dir", str(repo), "explain", "silent_failure_rate", "--jinja")
     assert "-- silent_failure_rate: Silent failure rate" in result.output
     assert "is_silent_failure = " in result.output
-    assert "count(case when is_silent_failure then 1 end) as silent_failure_rate__numerator" in result.output
+    assert ("count(case when (\n            is_silent_failure and not has_quarantined_event\n        ) then 1 end)"
+            " as silent_failure_rate__numerator") in result.output
 
 
 def test_explain_unknown_metric_suggests_a_name(repo):

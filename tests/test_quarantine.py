@@ -150,21 +150,30 @@ EXPECTED_REASONS = {event["label"]: reason for event, reason in MALFORMED}
 ROWS = [*GOOD, DUPLICATE, *(event for event, _ in MALFORMED)]
 RAW, CLEAN, DUPLICATES, QUARANTINED = len(ROWS), len(GOOD), 1, len(MALFORMED)
 
-# Monday's overall values from the good events alone (worked out by hand from GOOD):
+# Monday's overall values from the good events alone (worked out by hand from GOOD). i1 and i2
+# have quarantined events of their own (has_quarantined_event), so the rates leave them out; the
+# counts and the total cost keep them.
 MONDAY_OVERALL = {
     "interactions": 3,  # i1 i2 i3
     "active_ai_users": 3,  # alice bob carol
-    "error_rate": 1 / 3,  # i3
-    "acceptance_rate": 1 / 2,  # i1, of responded i1 i2
-    "edit_rate": 1 / 2,  # i2
-    "mean_edit_ratio": 0.5,
-    "feedback_coverage": 1 / 2,  # i1
-    "positive_feedback_rate": 1.0,
+    "error_rate": 1.0,  # i3, of unflagged i3
+    "acceptance_rate": None,  # no unflagged response
+    "edit_rate": None,
+    "mean_edit_ratio": None,
+    "feedback_coverage": None,
+    "positive_feedback_rate": None,
     "cost_usd": 0.035,  # .01 + .02 + .005
-    "latency_p50_ms": 200,  # 100, 300
-    "tokens_per_interaction": 22.5,  # (15 + 30) / 2
-    "judge_task_completion_mean": 0.8,
+    "latency_p50_ms": None,
+    "tokens_per_interaction": None,
+    "judge_task_completion_mean": None,
 }
+# The facts of i1 and i2 from their good events alone: no quarantined value got into them.
+# (latency_ms, cost_usd, total_tokens, edit_ratio, feedback_score, judge_task_completion, flagged)
+INTERACTION_FACTS = [
+    ("i1", 100, 0.01, 15, None, 1, 0.8, True),
+    ("i2", 300, 0.02, 30, 0.5, None, None, True),
+    ("i3", None, 0.005, None, None, None, None, False),
+]
 
 
 @dataclass
@@ -245,10 +254,13 @@ def test_marts_are_built_from_good_rows_only(con):
         "select metric, value from fct_metric_values where grain = 'day' and segment_by = '' and metric in "
         f"({', '.join(repr(m) for m in MONDAY_OVERALL)})"
     ).fetchall())  # fmt: skip
-    assert got == {metric: pytest.approx(value) for metric, value in MONDAY_OVERALL.items()}
+    assert got == {metric: value if value is None else pytest.approx(value) for metric, value in MONDAY_OVERALL.items()}
     wide = con.execute("select interactions, cost_usd, acceptance_rate from mart_interaction_metrics_daily "
                        "where segment_by = ''").fetchall()  # fmt: skip
-    assert wide == [(3, pytest.approx(0.035), pytest.approx(1 / 2))]
+    assert wide == [(3, pytest.approx(0.035), None)]
+    facts = con.execute("select interaction_id, latency_ms, cost_usd, total_tokens, edit_ratio, feedback_score, "
+                        "judge_task_completion, has_quarantined_event from int_interactions order by 1").fetchall()  # fmt: skip
+    assert facts == [tuple(pytest.approx(v) if isinstance(v, float) else v for v in row) for row in INTERACTION_FACTS]
 
 
 def test_source_tests_warn_without_failing_the_build(session):

@@ -71,7 +71,7 @@ def test_a_one_metric_edit_changes_only_the_files_it_is_in_and_the_hash_macro(tm
     shutil.copytree(REPO / "metrics", tmp_path / "metrics")
     before = generate(load_project(tmp_path))
     behaviour = tmp_path / "metrics" / "behaviour.yml"
-    numerator = "numerator: {filter: has_response and has_external_search}"
+    numerator = "numerator: {filter: has_response and has_external_search and not has_quarantined_event}"
     assert numerator in behaviour.read_text()
     behaviour.write_text(behaviour.read_text().replace(numerator, numerator[:-1] + " and not has_accept}"))
     after = generate(load_project(tmp_path))

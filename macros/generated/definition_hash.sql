@@ -6,9 +6,9 @@
 
 {% macro definition_hash() -%}
     {%- set hashes = {
-        'duckdb': '55f4c588a33c7f47',
-        'postgres': '7f2dd20148abdfad',
-        'spark': 'e523992cb3283efb',
+        'duckdb': '716425cb585bb5eb',
+        'postgres': '3b095c70b47940a4',
+        'spark': '3498c1b340382de2',
     } -%}
     {%- if target.type not in hashes -%}
         {{ exceptions.raise_compiler_error('outcome-metrics generated no models for ' ~ target.type ~ ' (add it to dialects in metrics/ and run outcomes compile)') }}

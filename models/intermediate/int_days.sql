@@ -3,9 +3,9 @@
 -- the bounds that say which periods are complete.
 --
 -- The data runs through `outcomes_data_through` when that var is set (a date), else through the
--- last day with an ai_request. Days after it hold only late events (feedback, judge scores, task
--- completions for earlier interactions): they are not periods of their own, so a dashboard never
--- shows a day of "0 interactions" that is really a day not yet loaded.
+-- last day with an own (not shadow) ai_request. Days after it hold only late events (feedback,
+-- judge scores, task completions for earlier interactions): they are not periods of their own, so
+-- a dashboard never shows a day of "0 interactions" that is really a day not yet loaded.
 
 with bounds as (
 
@@ -14,7 +14,7 @@ with bounds as (
         {% if var('outcomes_data_through', none) -%}
         cast('{{ var("outcomes_data_through") }}' as date)
         {%- else -%}
-        max(case when event_type = 'ai_request' then cast(occurred_at as date) end)
+        max(case when event_type = 'ai_request' and not is_shadow then cast(occurred_at as date) end)
         {%- endif %} as data_through
     from {{ ref('stg_ai_events') }}
 

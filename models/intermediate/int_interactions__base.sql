@@ -5,6 +5,12 @@
 -- Shadow events (is_shadow) never count toward the interaction's own outcome, segments,
 -- latency, model or cost; they feed the shadow_* columns only.
 --
+-- Quarantined events (stg_ai_events__quarantined) are never used, but they mark what they would
+-- have changed: has_quarantined_event is true when a quarantined row carries the interaction's
+-- interaction_id (any event type, an unknown one included, shadow or not), or is a task event of
+-- its task (task_id, else interaction_id). Its facts are then incomplete (a lost response, accept
+-- or completion), so the metric catalog leaves it out of rates, averages and percentiles.
+--
 -- Incremental, keyed on period_date: a run rewrites every day that holds, or held, an interaction
 -- whose events changed since the last run, or an interaction of the same task (whether it is the
 -- task's last one can change). An interaction's period is the day of one of its events, so those
@@ -42,6 +48,13 @@ changed_events as (
     select interaction_id, task_key
     from {{ ref('stg_ai_events__valid') }}
     where event_scope in ('interaction', 'task')
+        and _built_at > {{ outcome_metrics.last_build() }}
+    union all
+    -- and the quarantined rows written since: they flag their interaction and its task
+    select interaction_id, coalesce(task_id, interaction_id) as task_key
+    from {{ ref('stg_ai_events__checked') }}
+    where quarantine_reason is not null
+        and coalesce(task_id, interaction_id) is not null
         and _built_at > {{ outcome_metrics.last_build() }}
 
 ),
@@ -132,6 +145,41 @@ task_events as (
     {%- if is_incremental() %}
         and task_key in (select task_key from candidate_tasks)
     {%- endif %}
+
+),
+
+quarantined as (
+
+    -- the ids quarantined rows carry (few rows; the two CTEs below read this one)
+    select
+        interaction_id,
+        coalesce(task_id, interaction_id) as task_key,
+        event_scope
+    from {{ ref('stg_ai_events__checked') }}
+    where quarantine_reason is not null
+        and coalesce(task_id, interaction_id) is not null
+    {%- if is_incremental() %}
+        and (
+            interaction_id in (select interaction_id from in_scope)
+            or coalesce(task_id, interaction_id) in (select task_key from candidate_tasks)
+        )
+    {%- endif %}
+
+),
+
+quarantined_interactions as (
+
+    -- interactions with a quarantined row of their own, of any event type
+    select distinct interaction_id from quarantined
+    where interaction_id is not null
+
+),
+
+quarantined_tasks as (
+
+    -- tasks with a quarantined task event (task_completed, task_abandoned)
+    select distinct task_key from quarantined
+    where event_scope = 'task'
 
 ),
 
@@ -276,10 +324,16 @@ final as (
         coalesce(tasks_completed.has_task_completion, false) as has_task_completion,
         coalesce(tasks_completed.has_task_abandonment, false) as has_task_abandonment,
         tasks_completed.task_completed_at,
+        quarantined_interactions.interaction_id is not null or quarantined_tasks.task_key is not null
+            as has_quarantined_event,
         {{ outcome_metrics.built_at() }} as _built_at
     from keyed
     left join tasks_completed
         on keyed.task_key = tasks_completed.task_key
+    left join quarantined_interactions
+        on keyed.interaction_id = quarantined_interactions.interaction_id
+    left join quarantined_tasks
+        on keyed.task_key = quarantined_tasks.task_key
 
 )
 

@@ -84,6 +84,7 @@ tasks as (
         bool_or(has_task_abandonment) as has_task_abandonment,
         min(task_completed_at) as task_completed_at,
         bool_or(is_successful) as has_successful_interaction,
+        bool_or(has_quarantined_event) as has_quarantined_event,
         sum(cost_usd) as cost_usd,
         max(_definition_hash) as _definition_hash
     from interactions
@@ -110,6 +111,7 @@ final as (
         has_task_completion,
         has_task_abandonment,
         has_successful_interaction,
+        has_quarantined_event,
         task_completed_at,
         {{ outcome_metrics.seconds_between('first_requested_at', 'task_completed_at') }} as time_to_completion_s,
         cost_usd,

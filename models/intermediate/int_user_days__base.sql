@@ -28,12 +28,14 @@ user_days as (
 
 interaction_days as (
 
+    -- interactions with a quarantined event are left out, as from every interaction rate
     select
         user_id,
         period_date as activity_date,
         count(*) as interactions,
         count(case when is_successful then 1 end) as successful_interactions
     from {{ ref('int_interactions') }}
+    where not has_quarantined_event
     group by user_id, period_date
 
 ),
@@ -65,12 +67,14 @@ returns as (
 
 ),
 
-data_end as (
+observed_through as (
 
-    -- from the model, not the events CTE: DuckDB would materialize a CTE read twice
-    select max(cast(occurred_at as date)) as last_event_date
-    from {{ ref('stg_ai_events') }}
-    where not is_shadow
+    -- the last day AI use was observed: the day the data runs through (int_days: the last day
+    -- with an own ai_request, or outcomes_data_through). Not the last event of any type: feedback,
+    -- judge scores and task completions arrive days after the requests stop, and a window ending
+    -- after the last request is not observed whatever else arrived.
+    select max(data_through) as last_ai_use_date
+    from {{ ref('int_days') }}
 
 ),
 
@@ -89,13 +93,15 @@ final as (
         first_ai_use.first_ai_use_date,
         coalesce(user_days.activity_date = first_ai_use.first_ai_use_date, false) as is_first_ai_use_day,
         coalesce(returns.has_ai_use_d28_35, false) as has_ai_use_d28_35,
+        -- censoring: the user's whole day 28..35 window lies on or before the last observed day
         coalesce(
-            cast({{ dbt.dateadd('day', 35, 'first_ai_use.first_ai_use_date') }} as date) <= data_end.last_event_date,
+            cast({{ dbt.dateadd('day', 35, 'first_ai_use.first_ai_use_date') }} as date)
+                <= observed_through.last_ai_use_date,
             false
         ) as is_d30_window_complete,
         {{ outcome_metrics.built_at() }} as _built_at
     from user_days
-    cross join data_end
+    cross join observed_through
     left join interaction_days
         on user_days.user_id = interaction_days.user_id
         and user_days.activity_date = interaction_days.activity_date

@@ -24,7 +24,7 @@
 --     and the trust gap are segmented by it);
 --   * the day spine runs from the first clean event's date to the last day with an ai_request
 --     (README "Complete periods"): days holding only late events are not reported; the d30
---     window's "data" runs to the last clean event's date, late events included.
+--     window's "data" ends there too (late events do not extend it, as its description says).
 
 -- Clean events --------------------------------------------------------------------------------
 -- Contract, event_id: "Rows repeating an event_id are duplicates: the earliest received_at (then
@@ -60,7 +60,7 @@ create or replace temp table ref_days as
 select cast(day as date) as period_start
 from range(
     (select min(event_date) from ref_events),
-    (select max(event_date) from ref_events where event_type = 'ai_request') + interval 1 day,
+    (select max(event_date) from ref_events where event_type = 'ai_request' and not is_shadow) + interval 1 day,
     interval 1 day
 ) as spine(day);
 
@@ -334,8 +334,10 @@ select
     coalesce(user_days.persona, '(unknown)') as persona,
     user_days.period_date = first_use.first_use_date as is_first_ai_use_day,
     returned.user_id is not null as has_ai_use_d28_35,
-    -- "NULL until 35 days of data after the period exist": the spine reaches period + 35 days
-    user_days.period_date + 35 <= (select max(event_date) from ref_events) as is_d30_window_complete,
+    -- "A user counts only once that window is fully observed: day 35 on or before the last day
+    -- with an ai_request in the data (late feedback or judge events do not extend it)"
+    first_use.first_use_date + 35 <= (select max(event_date) from own where event_type = 'ai_request')
+        as is_d30_window_complete,
     user_days.surveys,
     user_days.survey_score_total,
     coalesce(interaction_days.interactions, 0) as interactions,

@@ -73,6 +73,7 @@ final as (
         has_task_completion,
         has_task_abandonment,
         task_completed_at,
+        has_quarantined_event,
         is_successful,
         {{ outcome_metrics.definition_hash() }} as _definition_hash,
         _built_at

@@ -20,6 +20,7 @@ class EventCounts:
     duplicates: int
     quarantined: int
     top_reasons: tuple[tuple[str, int], ...]
+    flagged_interactions: int = 0  # interactions with a quarantined event, left out of rates
 
     @property
     def conserved(self) -> bool:
@@ -37,6 +38,9 @@ class EventCounts:
         if self.top_reasons:
             lines.append("top quarantine reasons:")
             lines += [f"  {count:>9,}  {reason}" for reason, count in self.top_reasons]
+        if self.flagged_interactions:
+            lines.append(f"{self.flagged_interactions:,} interactions have a quarantined event "
+                         "(has_quarantined_event): left out of rates")  # fmt: skip
         return lines
 
 
@@ -51,7 +55,8 @@ def event_counts(query: Query, schema: str, source: str | None = None) -> EventC
             (select count(*) from {raw}) as raw_rows,
             (select count(*) from {schema}.stg_ai_events) as clean_rows,
             (select count(*) from {schema}.stg_ai_events__duplicates) as duplicate_rows,
-            (select count(*) from {schema}.stg_ai_events__quarantined) as quarantined_rows
+            (select count(*) from {schema}.stg_ai_events__quarantined) as quarantined_rows,
+            (select count(*) from {schema}.int_interactions where has_quarantined_event) as flagged_interactions
         """
     )[0]
     reasons = query(
@@ -69,6 +74,7 @@ def event_counts(query: Query, schema: str, source: str | None = None) -> EventC
         duplicates=int(counts["duplicate_rows"]),
         quarantined=int(counts["quarantined_rows"]),
         top_reasons=tuple((r["quarantine_reason"], int(r["n"])) for r in reasons),
+        flagged_interactions=int(counts.get("flagged_interactions") or 0),
     )
 
 

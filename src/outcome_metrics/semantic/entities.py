@@ -120,6 +120,8 @@ INTERACTION = Entity(
         ("has_task_completion", B, "the interaction's task has a task_completed event"),
         ("has_task_abandonment", B, "the interaction's task has a task_abandoned event"),
         ("task_completed_at", TS, "first task_completed event of the interaction's task"),
+        ("has_quarantined_event", B, "a quarantined event carries its interaction_id, or is a task event of its "
+         "task: its facts are incomplete, so rates leave it out"),
     ),
 )
 
@@ -140,6 +142,7 @@ TASK = Entity(
         ("has_task_completion", B, "a task_completed event was logged"),
         ("has_task_abandonment", B, "a task_abandoned event was logged"),
         ("has_successful_interaction", B, "at least one of its interactions is successful"),
+        ("has_quarantined_event", B, "one of its interactions has a quarantined event (has_quarantined_event)"),
         ("task_completed_at", TS, "first task_completed event"),
         ("time_to_completion_s", N, "seconds from the first ai_request to task_completed"),
         ("cost_usd", N, "cost over the task's interactions"),
@@ -160,12 +163,12 @@ USER = Entity(
         ("has_ai_request", B, "an ai_request that day"),
         ("surveys", N, "survey answers that day"),
         ("survey_score", N, "mean survey score that day"),
-        ("interactions", N, "the user's interactions whose period is that day"),
+        ("interactions", N, "the user's interactions whose period is that day, without a quarantined event"),
         ("successful_interactions", N, "of those, the successful ones (is_successful)"),
         ("first_ai_use_date", D, "the user's first day with an ai_request"),
         ("is_first_ai_use_day", B, "this day is the user's first day with an ai_request"),
         ("has_ai_use_d28_35", B, "the user made an ai_request 28 to 35 days after their first AI use"),
-        ("is_d30_window_complete", B, "the data reaches 35 days past the user's first AI use"),
+        ("is_d30_window_complete", B, "the last day with an ai_request is 35 or more days after the user's first AI use"),
     ),
     incremental=False,  # retention flags depend on where the data ends
 )

@@ -92,105 +92,242 @@ aggregated as (
             case when grouping(variant) = 0 then 'variant' end,
             case when grouping(workflow) = 0 then 'workflow' end
         ) as segment_by,
-        count(case when is_successful then 1 end) as success_rate__numerator,
-        count(*) as success_rate__denominator,
-        count(*) as success_rate__sample_size,
-        count(case when is_silent_failure then 1 end) as silent_failure_rate__numerator,
-        count(case when has_response then 1 end) as silent_failure_rate__denominator,
-        count(case when has_response then 1 end) as silent_failure_rate__sample_size,
         count(case when (
-            is_judged_silent_failure and is_judged
-        ) then 1 end) as judged_silent_failure_rate__numerator,
+            is_successful and not has_quarantined_event
+        ) then 1 end) as success_rate__numerator,
+        count(case when not has_quarantined_event then 1 end) as success_rate__denominator,
+        count(case when not has_quarantined_event then 1 end) as success_rate__sample_size,
         count(case when (
-            has_response and is_judged
-        ) then 1 end) as judged_silent_failure_rate__denominator,
+            is_silent_failure and not has_quarantined_event
+        ) then 1 end) as silent_failure_rate__numerator,
         count(case when (
-            has_response and is_judged
-        ) then 1 end) as judged_silent_failure_rate__sample_size,
+            has_response and not has_quarantined_event
+        ) then 1 end) as silent_failure_rate__denominator,
         count(case when (
-            has_response and has_accept and not has_edit
-        ) then 1 end) as acceptance_rate__numerator,
-        count(case when has_response then 1 end) as acceptance_rate__denominator,
-        count(case when has_response then 1 end) as acceptance_rate__sample_size,
+            has_response and not has_quarantined_event
+        ) then 1 end) as silent_failure_rate__sample_size,
+        count(
+            case
+                when (
+                    is_judged_silent_failure and is_judged and not has_quarantined_event
+                )
+                then 1
+            end
+        ) as judged_silent_failure_rate__numerator,
+        count(
+            case
+                when (
+                    has_response and is_judged and not has_quarantined_event
+                )
+                then 1
+            end
+        ) as judged_silent_failure_rate__denominator,
+        count(
+            case
+                when (
+                    has_response and is_judged and not has_quarantined_event
+                )
+                then 1
+            end
+        ) as judged_silent_failure_rate__sample_size,
+        count(
+            case
+                when (
+                    has_response and has_accept and not has_edit and not has_quarantined_event
+                )
+                then 1
+            end
+        ) as acceptance_rate__numerator,
         count(case when (
-            has_response and has_edit
-        ) then 1 end) as edit_rate__numerator,
-        count(case when has_response then 1 end) as edit_rate__denominator,
-        count(case when has_response then 1 end) as edit_rate__sample_size,
-        avg(case when has_edit then edit_ratio end) as mean_edit_ratio__value,
-        count(case when has_edit then edit_ratio end) as mean_edit_ratio__sample_size,
+            has_response and not has_quarantined_event
+        ) then 1 end) as acceptance_rate__denominator,
         count(case when (
-            has_response and has_regenerate
-        ) then 1 end) as regeneration_rate__numerator,
-        count(case when has_response then 1 end) as regeneration_rate__denominator,
-        count(case when has_response then 1 end) as regeneration_rate__sample_size,
+            has_response and not has_quarantined_event
+        ) then 1 end) as acceptance_rate__sample_size,
+        count(
+            case
+                when (
+                    has_response and has_edit and not has_quarantined_event
+                )
+                then 1
+            end
+        ) as edit_rate__numerator,
         count(case when (
-            has_response and has_override
-        ) then 1 end) as override_rate__numerator,
-        count(case when has_response then 1 end) as override_rate__denominator,
-        count(case when has_response then 1 end) as override_rate__sample_size,
-        count(case when has_fallback then 1 end) as fallback_rate__numerator,
-        count(*) as fallback_rate__denominator,
-        count(*) as fallback_rate__sample_size,
-        count(case when has_escalation then 1 end) as escalation_rate__numerator,
-        count(*) as escalation_rate__denominator,
-        count(*) as escalation_rate__sample_size,
+            has_response and not has_quarantined_event
+        ) then 1 end) as edit_rate__denominator,
         count(case when (
-            has_response and has_external_search
-        ) then 1 end) as external_search_rate__numerator,
-        count(case when has_response then 1 end) as external_search_rate__denominator,
-        count(case when has_response then 1 end) as external_search_rate__sample_size,
+            has_response and not has_quarantined_event
+        ) then 1 end) as edit_rate__sample_size,
+        avg(case when (
+            has_edit and not has_quarantined_event
+        ) then edit_ratio end) as mean_edit_ratio__value,
+        count(case when (
+            has_edit and not has_quarantined_event
+        ) then edit_ratio end) as mean_edit_ratio__sample_size,
+        count(
+            case
+                when (
+                    has_response and has_regenerate and not has_quarantined_event
+                )
+                then 1
+            end
+        ) as regeneration_rate__numerator,
+        count(case when (
+            has_response and not has_quarantined_event
+        ) then 1 end) as regeneration_rate__denominator,
+        count(case when (
+            has_response and not has_quarantined_event
+        ) then 1 end) as regeneration_rate__sample_size,
+        count(
+            case
+                when (
+                    has_response and has_override and not has_quarantined_event
+                )
+                then 1
+            end
+        ) as override_rate__numerator,
+        count(case when (
+            has_response and not has_quarantined_event
+        ) then 1 end) as override_rate__denominator,
+        count(case when (
+            has_response and not has_quarantined_event
+        ) then 1 end) as override_rate__sample_size,
+        count(case when (
+            has_fallback and not has_quarantined_event
+        ) then 1 end) as fallback_rate__numerator,
+        count(case when not has_quarantined_event then 1 end) as fallback_rate__denominator,
+        count(case when not has_quarantined_event then 1 end) as fallback_rate__sample_size,
+        count(case when (
+            has_escalation and not has_quarantined_event
+        ) then 1 end) as escalation_rate__numerator,
+        count(case when not has_quarantined_event then 1 end) as escalation_rate__denominator,
+        count(case when not has_quarantined_event then 1 end) as escalation_rate__sample_size,
+        count(
+            case
+                when (
+                    has_response and has_external_search and not has_quarantined_event
+                )
+                then 1
+            end
+        ) as external_search_rate__numerator,
+        count(case when (
+            has_response and not has_quarantined_event
+        ) then 1 end) as external_search_rate__denominator,
+        count(case when (
+            has_response and not has_quarantined_event
+        ) then 1 end) as external_search_rate__sample_size,
         coalesce(sum(cost_usd), 0) as cost_usd__value,
         count(cost_usd) as cost_usd__sample_size,
-        coalesce(sum(cost_usd), 0) as cost_per_interaction__numerator,
-        count(*) as cost_per_interaction__denominator,
-        count(*) as cost_per_interaction__sample_size,
-        coalesce(sum(cost_usd), 0) as cost_per_successful_interaction__numerator,
-        count(case when is_successful then 1 end) as cost_per_successful_interaction__denominator,
-        count(case when is_successful then 1 end) as cost_per_successful_interaction__sample_size,
+        coalesce(sum(case when not has_quarantined_event then cost_usd end), 0) as cost_per_interaction__numerator,
+        count(case when not has_quarantined_event then 1 end) as cost_per_interaction__denominator,
+        count(case when not has_quarantined_event then 1 end) as cost_per_interaction__sample_size,
+        coalesce(sum(case when not has_quarantined_event then cost_usd end), 0) as cost_per_successful_interaction__numerator,
+        count(case when (
+            is_successful and not has_quarantined_event
+        ) then 1 end) as cost_per_successful_interaction__denominator,
+        count(case when (
+            is_successful and not has_quarantined_event
+        ) then 1 end) as cost_per_successful_interaction__sample_size,
         coalesce(sum(shadow_cost_usd), 0) as shadow_cost_usd__value,
         count(shadow_cost_usd) as shadow_cost_usd__sample_size,
-        count(case when is_errored then 1 end) as error_rate__numerator,
-        count(*) as error_rate__denominator,
-        count(*) as error_rate__sample_size,
-        quantile_cont(case when has_response then latency_ms end, 0.5) as latency_p50_ms__value,
-        count(case when has_response then latency_ms end) as latency_p50_ms__sample_size,
-        quantile_cont(case when has_response then latency_ms end, 0.95) as latency_p95_ms__value,
-        count(case when has_response then latency_ms end) as latency_p95_ms__sample_size,
-        quantile_cont(case when has_response then latency_ms end, 0.99) as latency_p99_ms__value,
-        count(case when has_response then latency_ms end) as latency_p99_ms__sample_size,
-        avg(case when has_response then total_tokens end) as tokens_per_interaction__value,
-        count(case when has_response then total_tokens end) as tokens_per_interaction__sample_size,
         count(case when (
-            has_feedback and has_positive_feedback
-        ) then 1 end) as positive_feedback_rate__numerator,
-        count(case when has_feedback then 1 end) as positive_feedback_rate__denominator,
-        count(case when has_feedback then 1 end) as positive_feedback_rate__sample_size,
+            is_errored and not has_quarantined_event
+        ) then 1 end) as error_rate__numerator,
+        count(case when not has_quarantined_event then 1 end) as error_rate__denominator,
+        count(case when not has_quarantined_event then 1 end) as error_rate__sample_size,
+        quantile_cont(
+            case when (
+                has_response and not has_quarantined_event
+            ) then latency_ms end,
+            0.5
+        ) as latency_p50_ms__value,
         count(case when (
-            has_response and has_feedback
-        ) then 1 end) as feedback_coverage__numerator,
-        count(case when has_response then 1 end) as feedback_coverage__denominator,
-        count(case when has_response then 1 end) as feedback_coverage__sample_size,
-        avg(judge_task_completion) as judge_task_completion_mean__value,
-        count(judge_task_completion) as judge_task_completion_mean__sample_size,
-        avg(judge_relevance) as judge_relevance_mean__value,
-        count(judge_relevance) as judge_relevance_mean__sample_size,
-        avg(judge_safety) as judge_safety_mean__value,
-        count(judge_safety) as judge_safety_mean__sample_size,
+            has_response and not has_quarantined_event
+        ) then latency_ms end) as latency_p50_ms__sample_size,
+        quantile_cont(
+            case when (
+                has_response and not has_quarantined_event
+            ) then latency_ms end,
+            0.95
+        ) as latency_p95_ms__value,
+        count(case when (
+            has_response and not has_quarantined_event
+        ) then latency_ms end) as latency_p95_ms__sample_size,
+        quantile_cont(
+            case when (
+                has_response and not has_quarantined_event
+            ) then latency_ms end,
+            0.99
+        ) as latency_p99_ms__value,
+        count(case when (
+            has_response and not has_quarantined_event
+        ) then latency_ms end) as latency_p99_ms__sample_size,
+        avg(
+            case when (
+                has_response and not has_quarantined_event
+            ) then total_tokens end
+        ) as tokens_per_interaction__value,
+        count(
+            case when (
+                has_response and not has_quarantined_event
+            ) then total_tokens end
+        ) as tokens_per_interaction__sample_size,
+        count(
+            case
+                when (
+                    has_feedback and has_positive_feedback and not has_quarantined_event
+                )
+                then 1
+            end
+        ) as positive_feedback_rate__numerator,
+        count(case when (
+            has_feedback and not has_quarantined_event
+        ) then 1 end) as positive_feedback_rate__denominator,
+        count(case when (
+            has_feedback and not has_quarantined_event
+        ) then 1 end) as positive_feedback_rate__sample_size,
+        count(
+            case
+                when (
+                    has_response and has_feedback and not has_quarantined_event
+                )
+                then 1
+            end
+        ) as feedback_coverage__numerator,
+        count(case when (
+            has_response and not has_quarantined_event
+        ) then 1 end) as feedback_coverage__denominator,
+        count(case when (
+            has_response and not has_quarantined_event
+        ) then 1 end) as feedback_coverage__sample_size,
+        avg(case when not has_quarantined_event then judge_task_completion end) as judge_task_completion_mean__value,
+        count(case when not has_quarantined_event then judge_task_completion end) as judge_task_completion_mean__sample_size,
+        avg(case when not has_quarantined_event then judge_relevance end) as judge_relevance_mean__value,
+        count(case when not has_quarantined_event then judge_relevance end) as judge_relevance_mean__sample_size,
+        avg(case when not has_quarantined_event then judge_safety end) as judge_safety_mean__value,
+        count(case when not has_quarantined_event then judge_safety end) as judge_safety_mean__sample_size,
         avg(
             case
-                when has_shadow_response
+                when (
+                    has_shadow_response and not has_quarantined_event
+                )
                 then shadow_judge_task_completion - judge_task_completion
             end
         ) as shadow_quality_margin__value,
         count(
             case
-                when has_shadow_response
+                when (
+                    has_shadow_response and not has_quarantined_event
+                )
                 then shadow_judge_task_completion - judge_task_completion
             end
         ) as shadow_quality_margin__sample_size,
-        avg(case when has_response then confidence end) as mean_confidence__value,
-        count(case when has_response then confidence end) as mean_confidence__sample_size,
+        avg(case when (
+            has_response and not has_quarantined_event
+        ) then confidence end) as mean_confidence__value,
+        count(case when (
+            has_response and not has_quarantined_event
+        ) then confidence end) as mean_confidence__sample_size,
         count(*) as interactions__value,
         count(*) as interactions__sample_size,
         count(distinct user_id) as active_ai_users__value,
@@ -219,7 +356,7 @@ expected_calibration_error__rows as (
         least(floor(confidence * 10), 9) as group_key
     from bucketed
     where
-        has_response and not confidence is null
+        has_response and not confidence is null and not has_quarantined_event
 
 ),
 

@@ -92,14 +92,28 @@ aggregated as (
             case when grouping(variant) = 0 then 'variant' end,
             case when grouping(workflow) = 0 then 'workflow' end
         ) as segment_by,
-        count(case when has_task_completion then 1 end) as task_completion_rate__numerator,
-        count(*) as task_completion_rate__denominator,
-        count(*) as task_completion_rate__sample_size,
+        count(case when (
+            has_task_completion and not has_quarantined_event
+        ) then 1 end) as task_completion_rate__numerator,
+        count(case when not has_quarantined_event then 1 end) as task_completion_rate__denominator,
+        count(case when not has_quarantined_event then 1 end) as task_completion_rate__sample_size,
         percentile_cont(0.5) within group (order by
-            case when has_task_completion then time_to_completion_s end) as time_to_completion_p50_s__value,
-        count(case when has_task_completion then time_to_completion_s end) as time_to_completion_p50_s__sample_size,
-        avg(interactions) as interactions_per_task__value,
-        count(interactions) as interactions_per_task__sample_size
+            case
+                when (
+                    has_task_completion and not has_quarantined_event
+                )
+                then time_to_completion_s
+            end) as time_to_completion_p50_s__value,
+        count(
+            case
+                when (
+                    has_task_completion and not has_quarantined_event
+                )
+                then time_to_completion_s
+            end
+        ) as time_to_completion_p50_s__sample_size,
+        avg(case when not has_quarantined_event then interactions end) as interactions_per_task__value,
+        count(case when not has_quarantined_event then interactions end) as interactions_per_task__sample_size
     from bucketed
     group by
         grouping sets (

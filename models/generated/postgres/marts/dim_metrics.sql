@@ -443,7 +443,7 @@ with final as (
     select
         'ai_user_retention_d30' as metric,
         'AI user 30-day retention' as label,
-        'Of users whose first AI use falls in the period, the share who use AI again 28 to 35 days after that first use. NULL until 35 days of data after the period exist.' as description,
+        'Of users whose first AI use falls in the period, the share who use AI again 28 to 35 days after that first use. A user counts only once that window is fully observed: day 35 on or before the last day with an ai_request in the data (late feedback or judge events do not extend it). Users still inside their window are left out, not counted as lost; a period whose users are all still inside it is NULL. A recent period covers only its earliest users (see the denominator).' as description,
         'rate' as unit,
         'up' as good,
         'user' as entity,

@@ -119,6 +119,7 @@ final as (
         has_task_completion,
         has_task_abandonment,
         task_completed_at,
+        has_quarantined_event,
         is_errored,
         is_task_completed,
         has_positive_feedback,

@@ -31,6 +31,7 @@ final as (
         has_task_completion,
         has_task_abandonment,
         has_successful_interaction,
+        has_quarantined_event,
         task_completed_at,
         time_to_completion_s,
         cost_usd,
