@@ -4,6 +4,7 @@ and `stderr`, where progress goes."""
 from __future__ import annotations
 
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,14 @@ class IngestError(OutcomesError):
     """A file that cannot be appended to the event table; nothing of it was written."""
 
 
+class DatabaseLockedError(OutcomesError):
+    """Another process holds the DuckDB file open, so it cannot be written."""
+
+
+class ForeignRawTableError(OutcomesError):
+    """`simulate` or `demo` would replace a raw event table that the simulator did not write."""
+
+
 def relative(path: Path, root: Path) -> str:
     try:
         return str(path.relative_to(root))
@@ -43,6 +52,13 @@ def relative(path: Path, root: Path) -> str:
         return str(path)
 
 
+_STDERR_LOCK = threading.Lock()
+
+
 def stderr(message: str) -> None:
-    """Progress and notes for the user, kept apart from output on stdout."""
-    print(message, file=sys.stderr, flush=True)
+    """Progress and notes for the user, kept apart from output on stdout. One write per line, under
+    a lock: dbt reports nodes from several threads, and `print` writes the line and its newline
+    separately, so two lines could run together and leave a blank one."""
+    with _STDERR_LOCK:
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
