@@ -103,11 +103,6 @@ def check_replaceable(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     )
 
 
-def drop_simulated_marker(con: duckdb.DuckDBPyConnection) -> None:
-    """The raw table now holds more than simulated events: simulate and demo must no longer replace it."""
-    con.execute(f"drop table if exists {SIMULATED_MARKER}")
-
-
 def load_arrow_batches(db_path: Path, batches: Iterable, *, replace: bool = True, force: bool = False,
                        progress: Callable[[str], None] = lambda message: None) -> int:  # fmt: skip
     """Write simulated record batches to the raw event table: replacing it by default (refused when
@@ -122,8 +117,7 @@ def load_arrow_batches(db_path: Path, batches: Iterable, *, replace: bool = True
             con.execute(f"create or replace table {SIMULATED_MARKER} (rows bigint)")
             con.execute("commit")
         else:
-            create_raw_table(con)
-            drop_simulated_marker(con)
+            create_raw_table(con)  # appended rows no longer match the marker's count
         for batch in batches:
             con.register("_batch", batch)
             con.execute(f"insert into {RAW_TABLE} select * from _batch")

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from outcome_metrics import contract
-from outcome_metrics.engines.duckdb import RAW_TABLE, connect, create_raw_table, drop_simulated_marker
+from outcome_metrics.engines.duckdb import RAW_TABLE, connect, create_raw_table
 from outcome_metrics.errors import IngestError
 
 FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".ndjson": "json", ".json": "json"}
@@ -114,7 +114,6 @@ def ingest(
         con.execute("begin transaction")
         try:
             create_raw_table(con)
-            drop_simulated_marker(con)
             for path, select, rows, seconds in plans:
                 started = time.perf_counter()
                 progress(f"appending {rows:,} rows from {path}")
