@@ -359,3 +359,24 @@ def test_the_demo_hint_command_runs_without_a_duckdb_cli(built):
     with duckdb.connect(str(db), read_only=True) as con:
         personas = [r[0] for r in con.execute("select distinct persona from raw.ai_events where persona is not null").fetchall()]
     assert any(persona in shown.stdout for persona in personas)
+
+
+def test_progress_lines_from_several_threads_never_run_together():
+    # dbt reports nodes from its worker threads; `print` writes a line and its newline apart, so two
+    # threads could leave "line1line2" and a blank line
+    code = """
+import sys, threading
+from outcome_metrics.errors import stderr
+sys.setswitchinterval(1e-6)
+def work(n):
+    for i in range(5000):
+        stderr(f"  [{n}:{i}] pass    test   node_{i}")
+threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+"""
+    lines = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr.splitlines()
+    assert len(lines) == 20_000
+    assert all(re.fullmatch(r"  \[\d:\d+\] pass    test   node_\d+", line) for line in lines)
