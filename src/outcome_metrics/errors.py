@@ -8,6 +8,8 @@ Every error a user can cause is an `OutcomesError`, which the CLI prints as one 
     ├── ExpressionError    a refused filter or expression (semantic.expressions; also a ValueError)
     ├── ProjectNotFound    no dbt_project.yml and metrics/ at or above a directory (also a FileNotFoundError)
     ├── IngestError        a file that cannot be appended to the raw table
+    ├── DatabaseLockedError  another process holds the DuckDB file (names its PID and what to do)
+    ├── ForeignRawTableError simulate/demo would replace a raw table it did not write (--force)
     ├── PostgresError      a PostgreSQL server that cannot be found, started or loaded (engines.postgres)
     └── SparkError         a Spark session or requirement missing (engines.spark)
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import sys
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +60,14 @@ class IngestError(OutcomesError):
     """A file that cannot be appended to the event table; nothing of it was written."""
 
 
+class DatabaseLockedError(OutcomesError):
+    """Another process holds the DuckDB file open, so it cannot be written."""
+
+
+class ForeignRawTableError(OutcomesError):
+    """`simulate` or `demo` would replace a raw event table that the simulator did not write."""
+
+
 def suggestion(name: str, candidates: Iterable[str]) -> str | None:
     matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f"did you mean '{matches[0]}'?" if matches else None
@@ -74,6 +85,13 @@ def relative(path: Path, root: Path) -> str:
         return str(path)
 
 
+_STDERR_LOCK = threading.Lock()
+
+
 def stderr(message: str) -> None:
-    """Progress and notes for the user, kept apart from output on stdout."""
-    print(message, file=sys.stderr, flush=True)
+    """Progress and notes for the user, kept apart from output on stdout. One write per line, under
+    a lock: dbt reports nodes from several threads, and `print` writes the line and its newline
+    separately, so two lines could run together and leave a blank one."""
+    with _STDERR_LOCK:
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()

@@ -19,11 +19,11 @@ from outcome_metrics.project import compile_project, find_root, load_project
 
 
 
-def _root(ctx: click.Context) -> Path:
+def _root(ctx: click.Context, hint: str = "") -> Path:
     try:
         return find_root(ctx.obj.get("project_dir") or ".")
     except FileNotFoundError as error:
-        raise click.ClickException(str(error)) from None
+        raise click.ClickException(f"{error} ({hint})" if hint else str(error)) from None
 
 
 def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -210,10 +210,11 @@ def explain(ctx: click.Context, metric: str, grain: str, target: str, dialect: s
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
 @click.option("--max-quarantine-rate", type=click.FloatRange(0, 1), default=None,
               help="Fail when more than this share of raw events is quarantined (default: warn only).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the summary: no line per dbt node.")
 @click.pass_context
 @handle_errors
 def build(ctx: click.Context, target: str, select: str | None, full_refresh: bool,
-          max_quarantine_rate: float | None) -> None:  # fmt: skip
+          max_quarantine_rate: float | None, quiet: bool) -> None:  # fmt: skip
     """Run `dbt build` (seeds, models, tests) in-process, with progress and a summary.
 
     Compiles first when the generated files are stale.
@@ -223,11 +224,12 @@ def build(ctx: click.Context, target: str, select: str | None, full_refresh: boo
         outcomes build
         OUTCOMES_DUCKDB_PATH=/data/events.duckdb outcomes build
         outcomes build --target postgres --max-quarantine-rate 0.01
+        outcomes build --quiet                     # the summary and event counts only
     """
     from outcome_metrics.jobs import run_build
 
     ok = run_build(_root(ctx), target=target, select=select, full_refresh=full_refresh,
-                   max_quarantine_rate=max_quarantine_rate)  # fmt: skip
+                   max_quarantine_rate=max_quarantine_rate, quiet=quiet)  # fmt: skip
     if not ok:
         sys.exit(1)
 
@@ -238,13 +240,16 @@ def build(ctx: click.Context, target: str, select: str | None, full_refresh: boo
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a .parquet, .csv or .jsonl file instead of the database.")
+@click.option("--force", is_flag=True,
+              help="Replace the raw event table even when it holds events the simulator did not write.")
 @click.pass_context
 @handle_errors
-def simulate(ctx: click.Context, events: int, days: int, seed: int, out: Path | None) -> None:
+def simulate(ctx: click.Context, events: int, days: int, seed: int, out: Path | None, force: bool) -> None:
     """Simulate realistic AI interaction events with planted truths.
 
     Writes the raw event table of the DuckDB database (replacing it), or --out FILE; the planted
-    ground truth goes to a .truth.json beside it. Deterministic per seed.
+    ground truth goes to a .truth.json beside it. Deterministic per seed. A raw table holding
+    events the simulator did not write (ingested ones) is kept, and nothing written, unless --force.
 
     \b
     Example:
@@ -253,7 +258,7 @@ def simulate(ctx: click.Context, events: int, days: int, seed: int, out: Path | 
     """
     from outcome_metrics.jobs import run_simulate
 
-    run_simulate(_root(ctx), events=events, days=days, seed=seed, out=out)
+    run_simulate(_root(ctx), events=events, days=days, seed=seed, out=out, force=force)
 
 
 @main.command()
@@ -263,31 +268,42 @@ def simulate(ctx: click.Context, events: int, days: int, seed: int, out: Path | 
 def ingest(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     """Append events from Parquet, CSV or JSON Lines files to the raw event table.
 
-    Each file is checked against the event contract first: a file missing a required column, or
-    with a column of an incompatible type, is refused and nothing of it is written.
+    Every file is checked against the event contract first, then all are appended in one
+    transaction: when one file is missing a required column, or has a column of an incompatible
+    type, nothing of any file is written. Rows whose event_id is already in the table (a file
+    loaded again) are skipped, and counted. With $OUTCOMES_DUCKDB_PATH set, works anywhere (no
+    project needed).
 
     \b
     Example:
         outcomes ingest events.parquet
         OUTCOMES_DUCKDB_PATH=/data/events.duckdb outcomes ingest day1.csv day2.jsonl
     """
-    from outcome_metrics.engines.duckdb import database_path
+    from outcome_metrics.engines.duckdb import RAW_TABLE, configured_path, database_path
     from outcome_metrics.ingest import ingest as ingest_files
 
-    db_path = database_path(_root(ctx))
+    db_path = configured_path() or database_path(_root(ctx, hint="or set OUTCOMES_DUCKDB_PATH to the database file"))
     results = ingest_files(db_path, list(paths), progress=stderr)
     total = sum(r.rows for r in results)
     stderr(f"appended {total:,} events from {len(results)} file(s) to {db_path}")
+    skipped = sum(r.skipped for r in results)
+    if skipped:
+        stderr(f"skipped {skipped:,} rows whose event_id was already in {RAW_TABLE} (loaded before)")
 
 
 @main.command()
 @click.option("--events", type=click.IntRange(min=1000), default=200_000, show_default=True)
 @click.option("--days", type=click.IntRange(min=7), default=75, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--force", is_flag=True,
+              help="Replace the raw event table even when it holds events the simulator did not write.")
 @click.pass_context
 @handle_errors
-def demo(ctx: click.Context, events: int, days: int, seed: int) -> None:
+def demo(ctx: click.Context, events: int, days: int, seed: int, force: bool) -> None:
     """Run the whole job on embedded DuckDB: simulate, compile, build, print headline metrics.
+
+    Replaces the raw event table of the DuckDB database, unless it holds events the simulator did
+    not write (then nothing is done, unless --force).
 
     \b
     Example:
@@ -296,7 +312,7 @@ def demo(ctx: click.Context, events: int, days: int, seed: int) -> None:
     """
     from outcome_metrics.jobs import run_demo
 
-    if not run_demo(_root(ctx), events=events, days=days, seed=seed):
+    if not run_demo(_root(ctx), events=events, days=days, seed=seed, force=force):
         sys.exit(1)
 
 

@@ -90,7 +90,9 @@ def dbt_build(
             kind = node.resource_type
             progress(f"  [{done:>3}] {status:<7} {kind:<6} {node.node_name}")
 
-    args = ["build", *_base_args(root, target), "--quiet", "--no-use-colors"]
+    # nothing on the console (`--log-level none`): progress comes from the callback, the summary
+    # and failures from the results; dbt's own lines (blank ones, tracebacks) go to target/logs
+    args = ["build", *_base_args(root, target), "--quiet", "--log-level", "none", "--no-use-colors"]
     if select:
         args += ["--select", select]
     if full_refresh:
@@ -107,7 +109,11 @@ def dbt_build(
         release_duckdb()
     seconds = time.perf_counter() - started
     if result.exception is not None and result.result is None:
-        raise OutcomesError(f"dbt could not run: {result.exception}")
+        from outcome_metrics.engines.duckdb import lock_error
+
+        locked = lock_error(db_path or Path("the DuckDB database"), result.exception)
+        first_line = (str(result.exception).strip().splitlines() or [type(result.exception).__name__])[0]
+        raise locked or OutcomesError(f"dbt could not run: {first_line} (the rest: target/logs/dbt.log)")
     build = BuildResult(success=bool(result.success), seconds=seconds, run_results=result.result)
     for node_result in result.result or []:
         status = str(node_result.status)

@@ -1,4 +1,11 @@
-"""`outcomes ingest`: check event files against the contract, then append them to DuckDB's raw table."""
+"""`outcomes ingest`: check event files against the contract, then append them to DuckDB's raw table.
+
+All or nothing: every file is checked first, then all are appended in one transaction. Rows whose
+event_id is already in the raw table (a file loaded again) are skipped and counted: appended
+again, they would be duplicates that arrived long ago, which an incremental build does not
+re-read. Copies of one event_id within the files being ingested are all appended (staging keeps
+the earliest and counts the rest as duplicates), except copies of an event_id an earlier file of
+the same call already appended."""
 
 from __future__ import annotations
 
@@ -32,8 +39,8 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _plan_file(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, int]:
-    """Check a file against the contract; return the SELECT that maps it onto the raw table."""
+def _plan_file(con: duckdb.DuckDBPyConnection, path: Path, view: str = "_ingest_file") -> tuple[str, int]:
+    """Check a file against the contract; return the SELECT that maps it (as temp view `view`) onto the raw table."""
     source = _reader(path)
     try:
         described = con.execute(f"describe select * from {source}").fetchall()
@@ -43,7 +50,7 @@ def _plan_file(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, int]:
     missing = [c for c in contract.REQUIRED_COLUMNS if c not in file_columns]
     if missing:
         raise IngestError(f"{path}: missing required column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
-    con.execute(f"create or replace temp view _ingest_file as select * from {source}")
+    con.execute(f"create or replace temp view {view} as select * from {source}")
     expressions = []
     for column in contract.COLUMNS:
         if column.name not in file_columns:
@@ -56,7 +63,7 @@ def _plan_file(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, int]:
             if file_columns[column.name].endswith("]") or file_columns[column.name].startswith(("STRUCT", "MAP")):
                 raise IngestError(f"{path}: column {column.name} has type {file_columns[column.name]}, expected text")
         bad = con.execute(
-            f"select count(*), any_value(cast({name} as varchar)) from _ingest_file "
+            f"select count(*), any_value(cast({name} as varchar)) from {view} "
             f"where {name} is not null and try_cast({name} as {target}) is null"
         ).fetchone()
         if bad and bad[0]:
@@ -75,38 +82,49 @@ def _plan_file(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, int]:
             else f"cast({packed} as varchar)"
         )
         expressions[contract.COLUMN_NAMES.index("properties")] = f"{merged} as properties"
-    rows = con.execute("select count(*) from _ingest_file").fetchone()[0]
-    return "select\n    " + ",\n    ".join(expressions) + "\nfrom _ingest_file", rows
+    rows = con.execute(f"select count(*) from {view}").fetchone()[0]
+    return "select\n    " + ",\n    ".join(expressions) + f"\nfrom {view}", rows
 
 
 @dataclass(frozen=True)
 class IngestResult:
     path: Path
-    rows: int
+    rows: int  # appended
     seconds: float
+    skipped: int = 0  # event_id already in the raw table
 
 
 def ingest(
     db_path: Path, files: Iterable[Path], progress: Callable[[str], None] = lambda message: None
 ) -> list[IngestResult]:
-    """Append each file to the raw event table, all or nothing per file."""
-    results = []
+    """Check every file, then append them all in one transaction (all or nothing), skipping rows
+    whose event_id is already in the raw table."""
+    files = list(files)
+    plans = []
     with connect(db_path) as con:
-        create_raw_table(con)
-        for path in files:
+        for index, path in enumerate(files):
             started = time.perf_counter()
             if not path.is_file():
                 raise IngestError(f"{path}: no such file")
-            size_mb = path.stat().st_size / 1e6
-            progress(f"checking {path} ({size_mb:,.1f} MB)")
-            select, rows = _plan_file(con, path)
-            progress(f"appending {rows:,} rows from {path}")
-            con.execute("begin transaction")
-            try:
-                con.execute(f"insert into {RAW_TABLE} {select}")
-                con.execute("commit")
-            except duckdb.Error as error:
-                con.execute("rollback")
-                raise IngestError(f"{path}: {str(error).splitlines()[0]}; nothing was written") from None
-            results.append(IngestResult(path, rows, time.perf_counter() - started))
+            progress(f"checking {path} ({path.stat().st_size / 1e6:,.1f} MB)")
+            select, rows = _plan_file(con, path, view=f"_ingest_file_{index}")
+            plans.append((path, select, rows, time.perf_counter() - started))
+        results = []
+        path = db_path  # named in the error until a file is being appended
+        con.execute("begin transaction")
+        try:
+            create_raw_table(con)
+            for path, select, rows, seconds in plans:
+                started = time.perf_counter()
+                progress(f"appending {rows:,} rows from {path}")
+                appended = con.execute(
+                    f"insert into {RAW_TABLE}\nselect * from ({select}) as incoming\n"
+                    f"where incoming.event_id is null or not exists (\n"
+                    f"    select 1 from {RAW_TABLE} as loaded where loaded.event_id = incoming.event_id\n)"
+                ).fetchone()[0]
+                results.append(IngestResult(path, appended, seconds + time.perf_counter() - started, rows - appended))
+            con.execute("commit")
+        except duckdb.Error as error:
+            con.execute("rollback")
+            raise IngestError(f"{path}: {str(error).splitlines()[0]}; nothing was written, from any file") from None
     return results

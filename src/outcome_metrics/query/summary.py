@@ -79,6 +79,75 @@ def event_counts(query: Query, schema: str, source: str | None = None) -> EventC
 
 
 @dataclass(frozen=True)
+class Unread:
+    """Raw rows the incremental staging model has not read (or read, and are gone from the raw table)."""
+
+    unread: int
+    first_arrival: Any
+    last_arrival: Any
+    gone: int
+    latest_read: Any
+
+    def lines(self, lookback_hours: Any) -> list[str]:
+        lines = []
+        if self.unread:
+            lines.append(
+                f"{self.unread:,} raw events that arrived (received_at, else occurred_at) between "
+                f"{_moment(self.first_arrival)} and {_moment(self.last_arrival)} were not read: they were loaded "
+                f"after events that arrived later, and an incremental build re-reads arrivals only up to "
+                f"outcomes_lookback_hours ({lookback_hours}) before the latest it has read "
+                f"({_moment(self.latest_read)}). `outcomes build --full-refresh` re-reads every raw event."
+            )
+        if self.gone:
+            lines.append(
+                f"{self.gone:,} events read by earlier builds are no longer in the raw table (deleted or changed). "
+                "`outcomes build --full-refresh` re-reads every raw event."
+            )
+        return lines or ["`outcomes build --full-refresh` re-reads every raw event."]
+
+
+def _moment(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if hasattr(value, "strftime") else str(value)
+
+
+def unread_arrivals(query: Query, schema: str, source: str) -> Unread:
+    """Compare the raw table with stg_ai_events__checked (every raw row it read, with its arrival) per
+    (event_id, arrival): rows only in raw arrived outside the incremental lookback."""
+    arrival = "coalesce(received_at, occurred_at, cast('9999-12-31' as timestamp))"
+    row = query(
+        f"""
+        with raw_rows as (
+            select coalesce(event_id, '') as event_id, {arrival} as arrival_at, count(*) as n
+            from {source}
+            group by 1, 2
+        ),
+        checked_rows as (
+            select coalesce(event_id, '') as event_id, arrival_at, count(*) as n
+            from {schema}.stg_ai_events__checked
+            group by 1, 2
+        ),
+        differences as (
+            select
+                coalesce(raw_rows.arrival_at, checked_rows.arrival_at) as arrival_at,
+                coalesce(raw_rows.n, 0) - coalesce(checked_rows.n, 0) as extra
+            from raw_rows
+            full outer join checked_rows
+                on raw_rows.event_id = checked_rows.event_id and raw_rows.arrival_at = checked_rows.arrival_at
+        )
+        select
+            coalesce(sum(case when extra > 0 then extra end), 0) as unread,
+            min(case when extra > 0 then arrival_at end) as first_arrival,
+            max(case when extra > 0 then arrival_at end) as last_arrival,
+            coalesce(sum(case when extra < 0 then -extra end), 0) as gone,
+            (select max(arrival_at) from {schema}.stg_ai_events__checked where quarantine_reason is null)
+                as latest_read
+        from differences
+        """
+    )[0]
+    return Unread(int(row["unread"]), row["first_arrival"], row["last_arrival"], int(row["gone"]), row["latest_read"])
+
+
+@dataclass(frozen=True)
 class Headline:
     metric: str
     unit: str
