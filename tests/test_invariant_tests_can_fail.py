@@ -23,7 +23,8 @@ import yaml
 
 from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.ingest import ingest
-from tests.conftest import REPO, copy_project
+from tests.support.paths import REPO
+from tests.support.project import copy_project
 
 pytestmark = pytest.mark.slow
 
