@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 import pytest
 import sqlglot
 
 from outcome_metrics.project import generate, load_project
+from tests.support.paths import FIXTURES, SNAPSHOTS
 
-FIXTURE = Path(__file__).parent / "fixtures" / "snapshot_project"
-SNAPSHOTS = Path(__file__).parent / "snapshots"
+FIXTURE = FIXTURES / "snapshot_project"
 DIALECTS = ("duckdb", "postgres", "spark")
 MODELS = ("int_interactions_aggregated_daily", "mart_interaction_metrics_daily", "int_interactions")
 

@@ -21,7 +21,6 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -29,20 +28,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from outcome_metrics import contract
 from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.engines.duckdb import load_arrow_batches
 from outcome_metrics.engines.postgres import (
     ConnectionParams,
     connect,
-    create_table_sql,
     load_events,
     profile_env,
 )
 from outcome_metrics.rendering.dialects import DIALECTS
 from outcome_metrics.semantic.entities import ColumnType
 from outcome_metrics.semantic.expressions import check
-from outcome_metrics.testing.postgres import TemporaryCluster, find_bin_dir
+from outcome_metrics.testing.postgres import TemporaryCluster
 from tests.support.comparison import (
     Row,
     assert_every_aggregate_and_mart_listed,
@@ -50,7 +47,6 @@ from tests.support.comparison import (
     compare_rows,
     duckdb_rows,
     key_columns,
-    same_value,
     without_bookkeeping,
 )
 from tests.support.events import (
@@ -65,62 +61,6 @@ from tests.support.project import copy_project
 from tests.support.servers import require_server_binaries
 
 PG_SCHEMA = "outcomes"
-
-
-# -- the fast tests of the comparison itself ------------------------------------------------------
-
-ROWS = [
-    {"metric": "success_rate", "period_start": "2026-03-02", "value": 2 / 6, "denominator": 6},
-    {"metric": "success_rate", "period_start": "2026-03-03", "value": None, "denominator": 0},
-]
-
-
-def test_comparison_passes_equal_rows_and_null_equals_null():
-    assert compare_rows("t", ROWS, [dict(r) for r in reversed(ROWS)], ["metric", "period_start"]) == []
-
-
-def test_comparison_reports_a_value_perturbed_beyond_tolerance():
-    perturbed = [ROWS[0] | {"value": ROWS[0]["value"] * (1 + 1e-8)}, ROWS[1]]
-    assert compare_rows("t", ROWS, perturbed, ["metric", "period_start"]) == [
-        f"t: key ('success_rate', '2026-03-02'): value: duckdb {2 / 6!r} != postgres {2 / 6 * (1 + 1e-8)!r}"
-    ]
-
-
-def test_comparison_tolerates_float_noise_and_decimals():
-    noisy = [ROWS[0] | {"value": Decimal(2) / Decimal(6), "denominator": 6}, ROWS[1]]
-    assert compare_rows("t", ROWS, noisy, ["metric", "period_start"]) == []
-
-
-def test_comparison_reports_null_against_zero_and_missing_keys():
-    problems = compare_rows("t", ROWS, [ROWS[0] | {"value": None}], ["metric", "period_start"])
-    assert problems == [
-        "t: key ('success_rate', '2026-03-02'): value: duckdb 0.3333333333333333 != postgres None",
-        "t: key ('success_rate', '2026-03-03') only on duckdb",
-    ]
-
-
-def test_comparison_reports_integers_that_differ_by_one():
-    assert compare_rows("t", ROWS, [ROWS[0] | {"denominator": 7}, ROWS[1]], ["metric", "period_start"]) == [
-        "t: key ('success_rate', '2026-03-02'): denominator: duckdb 6 != postgres 7"
-    ]
-
-
-def test_comparison_tells_a_date_from_a_timestamp():
-    assert not same_value(datetime(2026, 3, 2).date(), datetime(2026, 3, 2))
-
-
-# -- a server, or a clear reason why not ----------------------------------------------------------
-
-
-def test_missing_server_fails_under_ci():
-    with pytest.raises(pytest.fail.Exception, match="CI is set"):
-        require_server_binaries(lambda: None, {"CI": "true"})
-
-
-@pytest.mark.parametrize("env", [{}, {"CI": ""}, {"CI": "false"}])
-def test_missing_server_skips_outside_ci(env):
-    with pytest.raises(pytest.skip.Exception, match="apt-get install -y postgresql"):
-        require_server_binaries(lambda: None, env)
 
 
 # -- building both ----------------------------------------------------------------------------------
@@ -355,31 +295,3 @@ def test_load_events_round_trips_every_value_exactly(cluster):
         return row["event_id"], row["received_at"] or datetime.min
 
     assert sorted(loaded, key=key) == sorted(events.to_pylist(), key=key)  # '' stays '', NULL stays NULL
-
-
-def test_raw_table_has_the_contract_columns_in_order_with_postgres_types():
-    ddl = create_table_sql()
-    assert [line.split()[0] for line in ddl.splitlines()[1:-1]] == list(contract.COLUMN_NAMES)
-    for fragment in ("occurred_at timestamp,", "is_shadow boolean,", "latency_ms double precision,",
-                     "input_tokens bigint,", "event_id text,"):  # fmt: skip
-        assert fragment in ddl
-
-
-def test_server_binaries_come_from_path_first_then_the_newest_versioned_dir(tmp_path):
-    def install(directory: Path) -> Path:
-        directory.mkdir(parents=True)
-        for binary in ("initdb", "pg_ctl"):
-            (directory / binary).write_text("#!/bin/sh\n")
-            (directory / binary).chmod(0o755)
-        return directory
-
-    on_path, v9, v15 = install(tmp_path / "path"), install(tmp_path / "lib/9.6/bin"), install(tmp_path / "lib/15/bin")
-    assert find_bin_dir(path=str(on_path), search_glob=str(tmp_path / "lib/*/bin")) == on_path
-    assert find_bin_dir(path="", search_glob=str(tmp_path / "lib/*/bin")) == v15
-    assert v9.is_dir() and find_bin_dir(path="", search_glob=str(tmp_path / "none/*/bin")) is None
-
-
-def test_profile_env_points_the_postgres_target_at_the_server():
-    env = profile_env(ConnectionParams(host="127.0.0.1", port=5433, user="postgres", dbname="x"), "marts")
-    assert env == {"OUTCOMES_PG_HOST": "127.0.0.1", "OUTCOMES_PG_PORT": "5433", "OUTCOMES_PG_USER": "postgres",
-                   "OUTCOMES_PG_PASSWORD": "", "OUTCOMES_PG_DATABASE": "x", "OUTCOMES_PG_SCHEMA": "marts"}  # fmt: skip

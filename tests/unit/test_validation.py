@@ -16,8 +16,9 @@ from outcome_metrics.cli import main
 from outcome_metrics.errors import SpecError
 from outcome_metrics.project import load_project
 from outcome_metrics.semantic.entities import ColumnType
+from tests.support.paths import FIXTURES
 
-INVALID = Path(__file__).parent / "fixtures" / "invalid"
+INVALID = FIXTURES / "invalid"
 CASES = sorted(p.name for p in INVALID.iterdir() if (p / "expected.txt").is_file())
 
 

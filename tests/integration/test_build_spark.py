@@ -19,11 +19,9 @@ from typing import Any
 
 import pytest
 
-from outcome_metrics import contract
 from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.engines.duckdb import load_arrow_batches
 from outcome_metrics.engines.spark import (
-    create_table_sql,
     load_events_spark,
     local_session,
 )
@@ -38,25 +36,6 @@ from tests.support.project import copy_project
 from tests.support.servers import require_spark
 
 SPARK_SCHEMA = "outcomes"
-
-
-def test_missing_spark_fails_under_ci():
-    with pytest.raises(pytest.fail.Exception, match="CI is set"):
-        require_spark(lambda: "no java on PATH", {"CI": "true"})
-
-
-@pytest.mark.parametrize("env", [{}, {"CI": ""}, {"CI": "false"}])
-def test_missing_spark_skips_outside_ci(env):
-    with pytest.raises(pytest.skip.Exception, match="no java on PATH"):
-        require_spark(lambda: "no java on PATH", env)
-
-
-def test_raw_table_has_the_contract_columns_in_order_with_spark_types():
-    ddl = create_table_sql()
-    assert [line.split()[0] for line in ddl.splitlines()[1:-1]] == list(contract.COLUMN_NAMES)
-    for fragment in ("occurred_at timestamp,", "is_shadow boolean,", "latency_ms double,",
-                     "input_tokens bigint,", "event_id string,"):  # fmt: skip
-        assert fragment in ddl
 
 
 # -- building both ----------------------------------------------------------------------------------
