@@ -205,7 +205,7 @@ def table_sql(rows: list[dict[str, Any]]) -> str:
         "select " + ", ".join(f"{_literal(r[c], t)} as {c}" for c, t in COLUMNS.items())
         for r in rows
     ]
-    return "-- hand-made for tests/test_invariant_tests_can_fail.py\n" + "\nunion all\n".join(selects) + "\n"
+    return "-- hand-made for tests/integration/test_invariant_tests_can_fail.py\n" + "\nunion all\n".join(selects) + "\n"
 
 
 def bad_model(case: Case) -> str:
@@ -242,7 +242,7 @@ def results(tmp_path_factory) -> dict[str, Any]:
     root = copy_project(tmp_path_factory.mktemp("invariants"))
     # Only the invariants are under test here. Each dbt node costs time, so keep the staging
     # models and int_days (the invariants ref them), and drop the metric models and the tests on
-    # staging (tests/test_quarantine.py runs those).
+    # staging (tests/integration/test_quarantine.py runs those).
     shutil.rmtree(root / "models" / "generated")
     shutil.rmtree(root / "data-tests")
     (root / "models" / "staging" / "_staging__models.yml").unlink()
