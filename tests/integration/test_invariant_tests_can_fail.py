@@ -205,7 +205,8 @@ def table_sql(rows: list[dict[str, Any]]) -> str:
         "select " + ", ".join(f"{_literal(r[c], t)} as {c}" for c, t in COLUMNS.items())
         for r in rows
     ]
-    return "-- hand-made for tests/integration/test_invariant_tests_can_fail.py\n" + "\nunion all\n".join(selects) + "\n"
+    header = "-- hand-made for tests/integration/test_invariant_tests_can_fail.py\n"
+    return header + "\nunion all\n".join(selects) + "\n"
 
 
 def bad_model(case: Case) -> str:
