@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast check bench compile clean
+.PHONY: demo test test-fast check lint typecheck bench compile clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,16 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# the seconds-long gate: lint, types, generated files up to date, fast tests (`make test` is the full suite)
+check: lint typecheck test-fast
+	$(BIN)/outcomes compile --check
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 compile: $(STAMP)
 	$(BIN)/outcomes compile

@@ -22,6 +22,8 @@ SOURCE_SCHEMA_VAR = "outcomes_source_schema"
 SOURCE_TABLE_VAR = "outcomes_source_table"
 DEFAULT_SOURCE_SCHEMA = "raw"
 DEFAULT_SOURCE_TABLE = "ai_events"
+#: where `outcomes ingest`, the simulator and the engine loaders write events (the dbt source's default)
+RAW_TABLE = f"{DEFAULT_SOURCE_SCHEMA}.{DEFAULT_SOURCE_TABLE}"
 
 
 class Scope(enum.StrEnum):

@@ -1,9 +1,24 @@
 """Errors that read like a compiler's: `path:line: error: metric 'x': what is wrong (how to fix)`;
-and `stderr`, where progress goes."""
+name suggestions for them; and `stderr`, where progress goes.
+
+Every error a user can cause is an `OutcomesError`, which the CLI prints as one red line:
+
+    OutcomesError
+    ├── SpecError          metric definitions with mistakes: every located Issue (exit code 2)
+    ├── ExpressionError    a refused filter or expression (semantic.expressions; also a ValueError)
+    ├── ProjectNotFound    no dbt_project.yml and metrics/ at or above a directory (also a FileNotFoundError)
+    ├── IngestError        a file that cannot be appended to the raw table
+    ├── PostgresError      a PostgreSQL server that cannot be found, started or loaded (engines.postgres)
+    └── SparkError         a Spark session or requirement missing (engines.spark)
+
+dbt that cannot start or run is a plain OutcomesError (engines.dbt).
+"""
 
 from __future__ import annotations
 
+import difflib
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,8 +47,22 @@ class SpecError(OutcomesError):
         super().__init__("\n".join(str(i) for i in self.issues))
 
 
+class ProjectNotFound(OutcomesError, FileNotFoundError):
+    """No outcome-metrics project (dbt_project.yml and metrics/) at or above a directory."""
+
+
 class IngestError(OutcomesError):
     """A file that cannot be appended to the event table; nothing of it was written."""
+
+
+def suggestion(name: str, candidates: Iterable[str]) -> str | None:
+    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"did you mean '{matches[0]}'?" if matches else None
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    hint = suggestion(name, candidates)
+    return f" ({hint})" if hint else ""
 
 
 def relative(path: Path, root: Path) -> str:

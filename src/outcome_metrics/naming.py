@@ -6,7 +6,11 @@ from outcome_metrics.semantic.entities import Entity
 from outcome_metrics.spec.shapes import Grain
 
 LONG_TABLE = "fct_metric_values"
+#: fct_metric_values' own columns, before its dimension columns (also listed in
+#: macros/tests/metric_invariants.sql `dimensions_of`, which a test keeps equal to this)
+LONG_TABLE_COLUMNS = ("metric", "grain", "period_start", "segment_by", "value", "numerator", "denominator", "sample_size")
 DAYS_MODEL = "int_days"
+METRICS_CATALOG = "dim_metrics"
 GENERATED_DIR = "generated"
 PROPERTIES_FILE = "_generated__models.yml"
 SOURCES_FILE = "_outcomes__sources.yml"
@@ -14,10 +18,6 @@ EVENT_TYPES_SEED = "contract_event_types"
 
 # component suffixes of a metric inside an aggregated model
 VALUE, NUMERATOR, DENOMINATOR, SAMPLE_SIZE = "value", "numerator", "denominator", "sample_size"
-
-
-def entity_model(entity: Entity) -> str:
-    return entity.model
 
 
 def aggregated_model(entity: Entity, grain: Grain) -> str:

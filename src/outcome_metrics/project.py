@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from outcome_metrics import naming
-from outcome_metrics.errors import SpecError
+from outcome_metrics.errors import ProjectNotFound, SpecError
+from outcome_metrics.planning import plan
 from outcome_metrics.rendering.dialects import DIALECTS
 from outcome_metrics.rendering.properties import (
     event_types_csv,
@@ -33,7 +34,7 @@ def find_root(start: Path | str = ".") -> Path:
     for candidate in (path, *path.parents):
         if (candidate / "dbt_project.yml").is_file() and (candidate / "metrics").is_dir():
             return candidate
-    raise FileNotFoundError(f"no outcome-metrics project (dbt_project.yml and metrics/) at or above {path}")
+    raise ProjectNotFound(f"no outcome-metrics project (dbt_project.yml and metrics/) at or above {path}")
 
 
 def load_project(root: Path | str = ".", metrics_dir: Path | str | None = None) -> Project:
@@ -48,13 +49,14 @@ def load_project(root: Path | str = ".", metrics_dir: Path | str | None = None) 
 
 def generate(project: Project) -> dict[str, str]:
     """Every generated file, by path relative to the project root."""
+    plans = plan(project)  # stage 4, once: every renderer reads the same plans
     files = {
         f"models/staging/{naming.SOURCES_FILE}": sources_yaml(),
         f"seeds/{naming.EVENT_TYPES_SEED}.csv": event_types_csv(),
-        str(GENERATED_ROOT / naming.PROPERTIES_FILE): models_yaml(project),
+        str(GENERATED_ROOT / naming.PROPERTIES_FILE): models_yaml(project, plans),
     }
     for dialect_name in project.dialects:
-        for name, sql in render_sql(project, DIALECTS[dialect_name]).items():
+        for name, sql in render_sql(project, plans, DIALECTS[dialect_name]).items():
             files[str(GENERATED_ROOT / dialect_name / name)] = sql
     return dict(sorted(files.items()))
 

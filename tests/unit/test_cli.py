@@ -68,7 +68,7 @@ def test_compile_rewrites_a_stale_file_and_removes_an_extra_one(project_copy):
 
 
 def test_explain_prints_the_definition_and_sql(repo):
-    result = run("--project-dir", str(repo), "explain", "silent_failure_rate")
+    result = run("--project-dir", str(repo), "explain", "silent_failure_rate", "--jinja")
     assert "-- silent_failure_rate: Silent failure rate" in result.output
     assert "is_silent_failure = " in result.output
     assert "count(case when is_silent_failure then 1 end) as silent_failure_rate__numerator" in result.output

@@ -123,7 +123,7 @@ final as (
             or has_override
             or has_fallback
         ) as is_judged_silent_failure,
-        'e037180283d1d5bf' as _definition_hash,
+        'b17fb723d953c16e' as _definition_hash,
         _built_at
     from interactions
 

@@ -35,7 +35,7 @@ dated as (
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated', 'e037180283d1d5bf') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated', 'b17fb723d953c16e') }}
 
 ),
 
@@ -630,7 +630,7 @@ final as (
         interactions__sample_size,
         cast(active_ai_users__value as double) as active_ai_users__value,
         active_ai_users__sample_size,
-        'e037180283d1d5bf' as _definition_hash,
+        'b17fb723d953c16e' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from filled
 

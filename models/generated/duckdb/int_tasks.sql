@@ -34,7 +34,7 @@ final as (
         task_completed_at,
         time_to_completion_s,
         cost_usd,
-        'e037180283d1d5bf' as _definition_hash,
+        'b17fb723d953c16e' as _definition_hash,
         _built_at
     from tasks
 

@@ -28,7 +28,7 @@ final as (
         is_first_ai_use_day,
         has_ai_use_d28_35,
         is_d30_window_complete,
-        'e037180283d1d5bf' as _definition_hash,
+        'b17fb723d953c16e' as _definition_hash,
         _built_at
     from user_days
 

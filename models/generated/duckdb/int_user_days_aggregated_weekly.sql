@@ -35,7 +35,7 @@ dated as (
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated', 'e037180283d1d5bf') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated', 'b17fb723d953c16e') }}
 
 ),
 
@@ -214,7 +214,7 @@ final as (
         ai_user_retention_d30__numerator,
         ai_user_retention_d30__denominator,
         ai_user_retention_d30__sample_size,
-        'e037180283d1d5bf' as _definition_hash,
+        'b17fb723d953c16e' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from filled
 

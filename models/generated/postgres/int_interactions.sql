@@ -123,7 +123,7 @@ final as (
             or has_override
             or has_fallback
         ) as is_judged_silent_failure,
-        '552a28e642be0e46' as _definition_hash,
+        'b6146b309bea0897' as _definition_hash,
         _built_at
     from interactions
 

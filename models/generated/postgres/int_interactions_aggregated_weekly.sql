@@ -35,7 +35,7 @@ dated as (
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated', '552a28e642be0e46') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated', 'b6146b309bea0897') }}
 
 ),
 
@@ -633,7 +633,7 @@ final as (
         interactions__sample_size,
         cast(active_ai_users__value as double precision) as active_ai_users__value,
         active_ai_users__sample_size,
-        '552a28e642be0e46' as _definition_hash,
+        'b6146b309bea0897' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from filled
 

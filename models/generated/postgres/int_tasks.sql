@@ -34,7 +34,7 @@ final as (
         task_completed_at,
         time_to_completion_s,
         cost_usd,
-        '552a28e642be0e46' as _definition_hash,
+        'b6146b309bea0897' as _definition_hash,
         _built_at
     from tasks
 

@@ -35,7 +35,7 @@ dated as (
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated', '552a28e642be0e46') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated', 'b6146b309bea0897') }}
 
 ),
 
@@ -211,7 +211,7 @@ final as (
         time_to_completion_p50_s__sample_size,
         cast(interactions_per_task__value as double precision) as interactions_per_task__value,
         interactions_per_task__sample_size,
-        '552a28e642be0e46' as _definition_hash,
+        'b6146b309bea0897' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from filled
 

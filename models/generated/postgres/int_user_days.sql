@@ -28,7 +28,7 @@ final as (
         is_first_ai_use_day,
         has_ai_use_d28_35,
         is_d30_window_complete,
-        '552a28e642be0e46' as _definition_hash,
+        'b6146b309bea0897' as _definition_hash,
         _built_at
     from user_days
 

@@ -35,7 +35,7 @@ dated as (
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated', '552a28e642be0e46') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated', 'b6146b309bea0897') }}
 
 ),
 
@@ -214,7 +214,7 @@ final as (
         ai_user_retention_d30__numerator,
         ai_user_retention_d30__denominator,
         ai_user_retention_d30__sample_size,
-        '552a28e642be0e46' as _definition_hash,
+        'b6146b309bea0897' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from filled
 

@@ -6,7 +6,7 @@
 -- To re-aggregate a ratio, sum numerator and denominator, then divide; never average `value`.
 -- Incremental: a run rewrites the (metric, grain, period) rows whose aggregated rows changed.
 
-{{ config(materialized=outcome_metrics.incremental_materialization(), unique_key=['metric', 'grain', 'period_start'], on_schema_change='sync_all_columns', post_hook="{{ outcome_metrics.delete_stale_definitions('6aac25528c4c416b') }}") }}
+{{ config(materialized=outcome_metrics.incremental_materialization(), unique_key=['metric', 'grain', 'period_start'], on_schema_change='sync_all_columns', post_hook="{{ outcome_metrics.delete_stale_definitions('4d8b1b302e4521d0') }}") }}
 
 with int_interactions_aggregated_daily as (
 
@@ -79,11 +79,11 @@ final as (
         cast(success_rate__numerator as double) as numerator,
         cast(success_rate__denominator as double) as denominator,
         cast(success_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'silent_failure_rate' as metric,
@@ -100,11 +100,11 @@ final as (
         cast(silent_failure_rate__numerator as double) as numerator,
         cast(silent_failure_rate__denominator as double) as denominator,
         cast(silent_failure_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'judged_silent_failure_rate' as metric,
@@ -121,11 +121,11 @@ final as (
         cast(judged_silent_failure_rate__numerator as double) as numerator,
         cast(judged_silent_failure_rate__denominator as double) as denominator,
         cast(judged_silent_failure_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'acceptance_rate' as metric,
@@ -142,11 +142,11 @@ final as (
         cast(acceptance_rate__numerator as double) as numerator,
         cast(acceptance_rate__denominator as double) as denominator,
         cast(acceptance_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'edit_rate' as metric,
@@ -163,11 +163,11 @@ final as (
         cast(edit_rate__numerator as double) as numerator,
         cast(edit_rate__denominator as double) as denominator,
         cast(edit_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'mean_edit_ratio' as metric,
@@ -184,11 +184,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(mean_edit_ratio__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'regeneration_rate' as metric,
@@ -205,11 +205,11 @@ final as (
         cast(regeneration_rate__numerator as double) as numerator,
         cast(regeneration_rate__denominator as double) as denominator,
         cast(regeneration_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'override_rate' as metric,
@@ -226,11 +226,11 @@ final as (
         cast(override_rate__numerator as double) as numerator,
         cast(override_rate__denominator as double) as denominator,
         cast(override_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'fallback_rate' as metric,
@@ -247,11 +247,11 @@ final as (
         cast(fallback_rate__numerator as double) as numerator,
         cast(fallback_rate__denominator as double) as denominator,
         cast(fallback_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'escalation_rate' as metric,
@@ -268,11 +268,11 @@ final as (
         cast(escalation_rate__numerator as double) as numerator,
         cast(escalation_rate__denominator as double) as denominator,
         cast(escalation_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'external_search_rate' as metric,
@@ -289,11 +289,11 @@ final as (
         cast(external_search_rate__numerator as double) as numerator,
         cast(external_search_rate__denominator as double) as denominator,
         cast(external_search_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'cost_usd' as metric,
@@ -310,11 +310,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(cost_usd__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'cost_per_interaction' as metric,
@@ -331,11 +331,11 @@ final as (
         cast(cost_per_interaction__numerator as double) as numerator,
         cast(cost_per_interaction__denominator as double) as denominator,
         cast(cost_per_interaction__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'cost_per_successful_interaction' as metric,
@@ -352,11 +352,11 @@ final as (
         cast(cost_per_successful_interaction__numerator as double) as numerator,
         cast(cost_per_successful_interaction__denominator as double) as denominator,
         cast(cost_per_successful_interaction__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'shadow_cost_usd' as metric,
@@ -373,11 +373,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(shadow_cost_usd__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'error_rate' as metric,
@@ -394,11 +394,11 @@ final as (
         cast(error_rate__numerator as double) as numerator,
         cast(error_rate__denominator as double) as denominator,
         cast(error_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'latency_p50_ms' as metric,
@@ -415,11 +415,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(latency_p50_ms__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'latency_p95_ms' as metric,
@@ -436,11 +436,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(latency_p95_ms__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'latency_p99_ms' as metric,
@@ -457,11 +457,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(latency_p99_ms__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'tokens_per_interaction' as metric,
@@ -478,11 +478,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(tokens_per_interaction__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'positive_feedback_rate' as metric,
@@ -499,11 +499,11 @@ final as (
         cast(positive_feedback_rate__numerator as double) as numerator,
         cast(positive_feedback_rate__denominator as double) as denominator,
         cast(positive_feedback_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'feedback_coverage' as metric,
@@ -520,11 +520,11 @@ final as (
         cast(feedback_coverage__numerator as double) as numerator,
         cast(feedback_coverage__denominator as double) as denominator,
         cast(feedback_coverage__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'judge_task_completion_mean' as metric,
@@ -541,11 +541,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(judge_task_completion_mean__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'judge_relevance_mean' as metric,
@@ -562,11 +562,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(judge_relevance_mean__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'judge_safety_mean' as metric,
@@ -583,11 +583,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(judge_safety_mean__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'weighted_quality_score' as metric,
@@ -604,11 +604,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(null as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'shadow_quality_margin' as metric,
@@ -625,11 +625,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(shadow_quality_margin__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'mean_confidence' as metric,
@@ -646,11 +646,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(mean_confidence__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'expected_calibration_error' as metric,
@@ -667,11 +667,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(expected_calibration_error__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'interactions' as metric,
@@ -688,11 +688,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(interactions__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'active_ai_users' as metric,
@@ -709,11 +709,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(active_ai_users__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'success_rate' as metric,
@@ -730,11 +730,11 @@ final as (
         cast(success_rate__numerator as double) as numerator,
         cast(success_rate__denominator as double) as denominator,
         cast(success_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'silent_failure_rate' as metric,
@@ -751,11 +751,11 @@ final as (
         cast(silent_failure_rate__numerator as double) as numerator,
         cast(silent_failure_rate__denominator as double) as denominator,
         cast(silent_failure_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'judged_silent_failure_rate' as metric,
@@ -772,11 +772,11 @@ final as (
         cast(judged_silent_failure_rate__numerator as double) as numerator,
         cast(judged_silent_failure_rate__denominator as double) as denominator,
         cast(judged_silent_failure_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'acceptance_rate' as metric,
@@ -793,11 +793,11 @@ final as (
         cast(acceptance_rate__numerator as double) as numerator,
         cast(acceptance_rate__denominator as double) as denominator,
         cast(acceptance_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'edit_rate' as metric,
@@ -814,11 +814,11 @@ final as (
         cast(edit_rate__numerator as double) as numerator,
         cast(edit_rate__denominator as double) as denominator,
         cast(edit_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'mean_edit_ratio' as metric,
@@ -835,11 +835,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(mean_edit_ratio__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'regeneration_rate' as metric,
@@ -856,11 +856,11 @@ final as (
         cast(regeneration_rate__numerator as double) as numerator,
         cast(regeneration_rate__denominator as double) as denominator,
         cast(regeneration_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'override_rate' as metric,
@@ -877,11 +877,11 @@ final as (
         cast(override_rate__numerator as double) as numerator,
         cast(override_rate__denominator as double) as denominator,
         cast(override_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'fallback_rate' as metric,
@@ -898,11 +898,11 @@ final as (
         cast(fallback_rate__numerator as double) as numerator,
         cast(fallback_rate__denominator as double) as denominator,
         cast(fallback_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'escalation_rate' as metric,
@@ -919,11 +919,11 @@ final as (
         cast(escalation_rate__numerator as double) as numerator,
         cast(escalation_rate__denominator as double) as denominator,
         cast(escalation_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'external_search_rate' as metric,
@@ -940,11 +940,11 @@ final as (
         cast(external_search_rate__numerator as double) as numerator,
         cast(external_search_rate__denominator as double) as denominator,
         cast(external_search_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'cost_usd' as metric,
@@ -961,11 +961,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(cost_usd__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'cost_per_interaction' as metric,
@@ -982,11 +982,11 @@ final as (
         cast(cost_per_interaction__numerator as double) as numerator,
         cast(cost_per_interaction__denominator as double) as denominator,
         cast(cost_per_interaction__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'cost_per_successful_interaction' as metric,
@@ -1003,11 +1003,11 @@ final as (
         cast(cost_per_successful_interaction__numerator as double) as numerator,
         cast(cost_per_successful_interaction__denominator as double) as denominator,
         cast(cost_per_successful_interaction__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'shadow_cost_usd' as metric,
@@ -1024,11 +1024,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(shadow_cost_usd__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'error_rate' as metric,
@@ -1045,11 +1045,11 @@ final as (
         cast(error_rate__numerator as double) as numerator,
         cast(error_rate__denominator as double) as denominator,
         cast(error_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'latency_p50_ms' as metric,
@@ -1066,11 +1066,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(latency_p50_ms__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'latency_p95_ms' as metric,
@@ -1087,11 +1087,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(latency_p95_ms__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'latency_p99_ms' as metric,
@@ -1108,11 +1108,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(latency_p99_ms__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'tokens_per_interaction' as metric,
@@ -1129,11 +1129,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(tokens_per_interaction__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'positive_feedback_rate' as metric,
@@ -1150,11 +1150,11 @@ final as (
         cast(positive_feedback_rate__numerator as double) as numerator,
         cast(positive_feedback_rate__denominator as double) as denominator,
         cast(positive_feedback_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'feedback_coverage' as metric,
@@ -1171,11 +1171,11 @@ final as (
         cast(feedback_coverage__numerator as double) as numerator,
         cast(feedback_coverage__denominator as double) as denominator,
         cast(feedback_coverage__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'judge_task_completion_mean' as metric,
@@ -1192,11 +1192,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(judge_task_completion_mean__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'judge_relevance_mean' as metric,
@@ -1213,11 +1213,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(judge_relevance_mean__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'judge_safety_mean' as metric,
@@ -1234,11 +1234,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(judge_safety_mean__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'weighted_quality_score' as metric,
@@ -1255,11 +1255,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(null as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'shadow_quality_margin' as metric,
@@ -1276,11 +1276,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(shadow_quality_margin__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'mean_confidence' as metric,
@@ -1297,11 +1297,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(mean_confidence__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'expected_calibration_error' as metric,
@@ -1318,11 +1318,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(expected_calibration_error__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'interactions' as metric,
@@ -1339,11 +1339,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(interactions__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'active_ai_users' as metric,
@@ -1360,11 +1360,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(active_ai_users__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'success_rate' as metric,
@@ -1381,11 +1381,11 @@ final as (
         cast(success_rate__numerator as double) as numerator,
         cast(success_rate__denominator as double) as denominator,
         cast(success_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'silent_failure_rate' as metric,
@@ -1402,11 +1402,11 @@ final as (
         cast(silent_failure_rate__numerator as double) as numerator,
         cast(silent_failure_rate__denominator as double) as denominator,
         cast(silent_failure_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'judged_silent_failure_rate' as metric,
@@ -1423,11 +1423,11 @@ final as (
         cast(judged_silent_failure_rate__numerator as double) as numerator,
         cast(judged_silent_failure_rate__denominator as double) as denominator,
         cast(judged_silent_failure_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'acceptance_rate' as metric,
@@ -1444,11 +1444,11 @@ final as (
         cast(acceptance_rate__numerator as double) as numerator,
         cast(acceptance_rate__denominator as double) as denominator,
         cast(acceptance_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'edit_rate' as metric,
@@ -1465,11 +1465,11 @@ final as (
         cast(edit_rate__numerator as double) as numerator,
         cast(edit_rate__denominator as double) as denominator,
         cast(edit_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'mean_edit_ratio' as metric,
@@ -1486,11 +1486,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(mean_edit_ratio__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'regeneration_rate' as metric,
@@ -1507,11 +1507,11 @@ final as (
         cast(regeneration_rate__numerator as double) as numerator,
         cast(regeneration_rate__denominator as double) as denominator,
         cast(regeneration_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'override_rate' as metric,
@@ -1528,11 +1528,11 @@ final as (
         cast(override_rate__numerator as double) as numerator,
         cast(override_rate__denominator as double) as denominator,
         cast(override_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'fallback_rate' as metric,
@@ -1549,11 +1549,11 @@ final as (
         cast(fallback_rate__numerator as double) as numerator,
         cast(fallback_rate__denominator as double) as denominator,
         cast(fallback_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'escalation_rate' as metric,
@@ -1570,11 +1570,11 @@ final as (
         cast(escalation_rate__numerator as double) as numerator,
         cast(escalation_rate__denominator as double) as denominator,
         cast(escalation_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'external_search_rate' as metric,
@@ -1591,11 +1591,11 @@ final as (
         cast(external_search_rate__numerator as double) as numerator,
         cast(external_search_rate__denominator as double) as denominator,
         cast(external_search_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'cost_usd' as metric,
@@ -1612,11 +1612,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(cost_usd__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'cost_per_interaction' as metric,
@@ -1633,11 +1633,11 @@ final as (
         cast(cost_per_interaction__numerator as double) as numerator,
         cast(cost_per_interaction__denominator as double) as denominator,
         cast(cost_per_interaction__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'cost_per_successful_interaction' as metric,
@@ -1654,11 +1654,11 @@ final as (
         cast(cost_per_successful_interaction__numerator as double) as numerator,
         cast(cost_per_successful_interaction__denominator as double) as denominator,
         cast(cost_per_successful_interaction__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'shadow_cost_usd' as metric,
@@ -1675,11 +1675,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(shadow_cost_usd__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'error_rate' as metric,
@@ -1696,11 +1696,11 @@ final as (
         cast(error_rate__numerator as double) as numerator,
         cast(error_rate__denominator as double) as denominator,
         cast(error_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'latency_p50_ms' as metric,
@@ -1717,11 +1717,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(latency_p50_ms__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'latency_p95_ms' as metric,
@@ -1738,11 +1738,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(latency_p95_ms__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'latency_p99_ms' as metric,
@@ -1759,11 +1759,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(latency_p99_ms__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'tokens_per_interaction' as metric,
@@ -1780,11 +1780,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(tokens_per_interaction__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'positive_feedback_rate' as metric,
@@ -1801,11 +1801,11 @@ final as (
         cast(positive_feedback_rate__numerator as double) as numerator,
         cast(positive_feedback_rate__denominator as double) as denominator,
         cast(positive_feedback_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'feedback_coverage' as metric,
@@ -1822,11 +1822,11 @@ final as (
         cast(feedback_coverage__numerator as double) as numerator,
         cast(feedback_coverage__denominator as double) as denominator,
         cast(feedback_coverage__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'judge_task_completion_mean' as metric,
@@ -1843,11 +1843,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(judge_task_completion_mean__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'judge_relevance_mean' as metric,
@@ -1864,11 +1864,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(judge_relevance_mean__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'judge_safety_mean' as metric,
@@ -1885,11 +1885,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(judge_safety_mean__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'weighted_quality_score' as metric,
@@ -1906,11 +1906,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(null as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'shadow_quality_margin' as metric,
@@ -1927,11 +1927,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(shadow_quality_margin__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'mean_confidence' as metric,
@@ -1948,11 +1948,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(mean_confidence__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'expected_calibration_error' as metric,
@@ -1969,11 +1969,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(expected_calibration_error__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'interactions' as metric,
@@ -1990,11 +1990,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(interactions__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'active_ai_users' as metric,
@@ -2011,11 +2011,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(active_ai_users__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_interactions_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'task_completion_rate' as metric,
@@ -2032,11 +2032,11 @@ final as (
         cast(task_completion_rate__numerator as double) as numerator,
         cast(task_completion_rate__denominator as double) as denominator,
         cast(task_completion_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'time_to_completion_p50_s' as metric,
@@ -2053,11 +2053,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(time_to_completion_p50_s__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'interactions_per_task' as metric,
@@ -2074,11 +2074,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(interactions_per_task__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'task_completion_rate' as metric,
@@ -2095,11 +2095,11 @@ final as (
         cast(task_completion_rate__numerator as double) as numerator,
         cast(task_completion_rate__denominator as double) as denominator,
         cast(task_completion_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'time_to_completion_p50_s' as metric,
@@ -2116,11 +2116,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(time_to_completion_p50_s__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'interactions_per_task' as metric,
@@ -2137,11 +2137,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(interactions_per_task__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'task_completion_rate' as metric,
@@ -2158,11 +2158,11 @@ final as (
         cast(task_completion_rate__numerator as double) as numerator,
         cast(task_completion_rate__denominator as double) as denominator,
         cast(task_completion_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'time_to_completion_p50_s' as metric,
@@ -2179,11 +2179,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(time_to_completion_p50_s__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'interactions_per_task' as metric,
@@ -2200,11 +2200,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(interactions_per_task__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_tasks_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'trust_calibration_gap' as metric,
@@ -2221,11 +2221,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(trust_calibration_gap__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'feature_adoption_rate' as metric,
@@ -2242,11 +2242,11 @@ final as (
         cast(feature_adoption_rate__numerator as double) as numerator,
         cast(feature_adoption_rate__denominator as double) as denominator,
         cast(feature_adoption_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'ai_user_retention_d30' as metric,
@@ -2263,11 +2263,11 @@ final as (
         cast(ai_user_retention_d30__numerator as double) as numerator,
         cast(ai_user_retention_d30__denominator as double) as denominator,
         cast(ai_user_retention_d30__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_daily
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'trust_calibration_gap' as metric,
@@ -2284,11 +2284,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(trust_calibration_gap__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'feature_adoption_rate' as metric,
@@ -2305,11 +2305,11 @@ final as (
         cast(feature_adoption_rate__numerator as double) as numerator,
         cast(feature_adoption_rate__denominator as double) as denominator,
         cast(feature_adoption_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'ai_user_retention_d30' as metric,
@@ -2326,11 +2326,11 @@ final as (
         cast(ai_user_retention_d30__numerator as double) as numerator,
         cast(ai_user_retention_d30__denominator as double) as denominator,
         cast(ai_user_retention_d30__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_weekly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'trust_calibration_gap' as metric,
@@ -2347,11 +2347,11 @@ final as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         cast(trust_calibration_gap__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'feature_adoption_rate' as metric,
@@ -2368,11 +2368,11 @@ final as (
         cast(feature_adoption_rate__numerator as double) as numerator,
         cast(feature_adoption_rate__denominator as double) as denominator,
         cast(feature_adoption_rate__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
     union all
     select
         'ai_user_retention_d30' as metric,
@@ -2389,11 +2389,11 @@ final as (
         cast(ai_user_retention_d30__numerator as double) as numerator,
         cast(ai_user_retention_d30__denominator as double) as denominator,
         cast(ai_user_retention_d30__sample_size as bigint) as sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from int_user_days_aggregated_monthly
     where
-        {{ outcome_metrics.changed_rows('6aac25528c4c416b') }}
+        {{ outcome_metrics.changed_rows('4d8b1b302e4521d0') }}
 
 )
 

@@ -123,7 +123,7 @@ final as (
             or has_override
             or has_fallback
         ) as is_judged_silent_failure,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         _built_at
     from interactions
 

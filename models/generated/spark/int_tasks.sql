@@ -34,7 +34,7 @@ final as (
         task_completed_at,
         time_to_completion_s,
         cost_usd,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         _built_at
     from tasks
 

@@ -35,7 +35,7 @@ dated as (
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated', '6aac25528c4c416b') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated', '4d8b1b302e4521d0') }}
 
 ),
 
@@ -210,7 +210,7 @@ final as (
         time_to_completion_p50_s__sample_size,
         cast(interactions_per_task__value as double) as interactions_per_task__value,
         interactions_per_task__sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from filled
 

@@ -28,7 +28,7 @@ final as (
         is_first_ai_use_day,
         has_ai_use_d28_35,
         is_d30_window_complete,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         _built_at
     from user_days
 

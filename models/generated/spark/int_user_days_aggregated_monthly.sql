@@ -35,7 +35,7 @@ dated as (
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated', '6aac25528c4c416b') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated', '4d8b1b302e4521d0') }}
 
 ),
 
@@ -214,7 +214,7 @@ final as (
         ai_user_retention_d30__numerator,
         ai_user_retention_d30__denominator,
         ai_user_retention_d30__sample_size,
-        '6aac25528c4c416b' as _definition_hash,
+        '4d8b1b302e4521d0' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from filled
 

@@ -13,10 +13,10 @@ from typing import Any
 import click
 
 from outcome_metrics import contract
+from outcome_metrics.engines import ENGINES
 from outcome_metrics.errors import OutcomesError, SpecError, stderr
 from outcome_metrics.project import compile_project, find_root, load_project
 
-TARGETS = ("duckdb", "postgres", "spark")
 
 
 def _root(ctx: click.Context) -> Path:
@@ -49,7 +49,7 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 target_option = click.option(
-    "--target", type=click.Choice(TARGETS), default=lambda: os.environ.get("OUTCOMES_TARGET", "duckdb"),
+    "--target", type=click.Choice(ENGINES), default=lambda: os.environ.get("OUTCOMES_TARGET", "duckdb"),
     show_default="duckdb, or $OUTCOMES_TARGET", help="dbt target in profiles.yml.",
 )  # fmt: skip
 
@@ -175,21 +175,33 @@ def list_command(ctx: click.Context, as_json: bool, columns: bool, metrics_dir: 
 @main.command()
 @click.argument("metric")
 @click.option("--grain", type=click.Choice(["day", "week", "month"]), default="day", show_default=True)
-@click.option("--dialect", type=click.Choice(TARGETS), default="duckdb", show_default=True)
+@target_option
+@click.option("--dialect", type=click.Choice(ENGINES), default=None, hidden=True, help="Old name of --target.")
+@click.option("--jinja", is_flag=True, help="Print the dbt template (refs, macros) instead of compiled SQL.")
 @click.pass_context
 @handle_errors
-def explain(ctx: click.Context, metric: str, grain: str, dialect: str) -> None:
-    """Print the SQL that computes METRIC: its definition and the aggregate that computes it.
+def explain(ctx: click.Context, metric: str, grain: str, target: str, dialect: str | None, jinja: bool) -> None:
+    """Print the SQL that computes METRIC: its definition, the outcome columns it uses, and the
+    aggregate that computes it, compiled by dbt for the target so it runs as it is in that
+    database (after `outcomes build`); --jinja prints the dbt template instead.
 
     \b
     Example:
         outcomes explain silent_failure_rate
-        outcomes explain latency_p95_ms --grain week --dialect postgres
+        outcomes explain latency_p95_ms --grain week --target postgres
+        outcomes explain task_completion_rate --jinja
     """
-    from outcome_metrics.query.explain import explain_metric
+    from outcome_metrics.engines.duckdb import database_path
+    from outcome_metrics.query.explain import explain_metric, runnable_sql
 
-    project = load_project(_root(ctx))
-    click.echo(explain_metric(project, metric, grain, dialect))
+    root = _root(ctx)
+    target = dialect or target
+    template = explain_metric(load_project(root), metric, grain, target)
+    if jinja:
+        click.echo(template)
+        return
+    db_path = database_path(root) if target == "duckdb" else None
+    click.echo(runnable_sql(root, template, target=target, db_path=db_path), nl=False)
 
 
 @main.command()

@@ -12,7 +12,6 @@ from typing import Any
 
 from outcome_metrics.errors import OutcomesError
 
-TARGETS = ("duckdb", "postgres", "spark")
 
 
 @dataclass
@@ -135,3 +134,20 @@ def dbt_query(root: Path, sql: str, *, target: str = "duckdb", db_path: Path | N
         raise OutcomesError(f"dbt show failed: {result.exception or 'see target/logs/dbt.log'}")
     table = result.result.results[0].agate_table
     return [dict(zip(table.column_names, row, strict=True)) for row in table.rows]
+
+
+def dbt_compile(root: Path, sql: str, *, target: str = "duckdb", db_path: Path | None = None) -> str:
+    """Jinja SQL (refs, macros) compiled by dbt for `target`, as a full build would run it: refs become
+    the target's relations, `is_incremental()` is false."""
+    from dbt.cli.main import dbtRunner
+
+    args = ["compile", *_base_args(root, target), "--log-level", "none", "--inline", sql]  # no echo of the SQL
+    try:
+        with _env(target, db_path):
+            result = dbtRunner().invoke(args)
+    finally:
+        release_duckdb()
+    if not result.success:
+        raise OutcomesError(f"dbt compile failed for target '{target}': {result.exception or 'see target/logs/dbt.log'}"
+                            " (use --jinja for the dbt template without compiling it)")  # fmt: skip
+    return str(result.result.results[0].node.compiled_code)

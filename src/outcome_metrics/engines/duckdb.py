@@ -11,7 +11,7 @@ import duckdb
 from outcome_metrics import contract
 
 DEFAULT_DB = Path("target") / "outcomes.duckdb"
-RAW_TABLE = f"{contract.DEFAULT_SOURCE_SCHEMA}.{contract.DEFAULT_SOURCE_TABLE}"
+RAW_TABLE = contract.RAW_TABLE
 
 
 def database_path(root: Path) -> Path:

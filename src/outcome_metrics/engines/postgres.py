@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from psycopg2.extensions import connection
 
 RAW_SCHEMA = contract.DEFAULT_SOURCE_SCHEMA
-RAW_TABLE = f"{contract.DEFAULT_SOURCE_SCHEMA}.{contract.DEFAULT_SOURCE_TABLE}"
+RAW_TABLE = contract.RAW_TABLE
 
 
 class PostgresError(OutcomesError):

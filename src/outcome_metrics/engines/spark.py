@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 RAW_SCHEMA = contract.DEFAULT_SOURCE_SCHEMA
-RAW_TABLE = f"{contract.DEFAULT_SOURCE_SCHEMA}.{contract.DEFAULT_SOURCE_TABLE}"
+RAW_TABLE = contract.RAW_TABLE
 
 
 class SparkError(OutcomesError):

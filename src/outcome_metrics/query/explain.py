@@ -1,23 +1,29 @@
-"""`outcomes explain METRIC`: the definition, and the SQL that computes the metric alone."""
+"""`outcomes explain METRIC`: the definition, and the SQL that computes the metric alone: a dbt
+template (`explain_metric`), or that template compiled by dbt for a target (`runnable_sql`), which
+runs as it is in the target's database."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from pathlib import Path
 
-from sqlglot import exp
-
-from outcome_metrics.errors import OutcomesError
+from outcome_metrics.errors import OutcomesError, did_you_mean
 from outcome_metrics.rendering.dialects import DIALECTS
-from outcome_metrics.rendering.sql import plan, render_aggregated
-from outcome_metrics.semantic.expressions import did_you_mean
+from outcome_metrics.planning import plan
+from outcome_metrics.rendering.sql import fill_placeholders, render_aggregated
+from outcome_metrics.semantic.kinds import Derived
 from outcome_metrics.semantic.model import Project
 from outcome_metrics.spec.shapes import Grain
+
+
+EXPLAIN_HASH = "explain"  # the SQL is not a build's: no definition hash to compare with
 
 
 def _inputs(project: Project, name: str) -> list[str]:
     metric = project.metric(name)
     names = [name]
-    for input_name in metric.inputs:
+    for input_name in metric.inputs if isinstance(metric, Derived) else ():
         names += [n for n in _inputs(project, input_name) if n not in names]
     return names
 
@@ -32,12 +38,7 @@ def explain_metric(project: Project, name: str, grain: str = "day", dialect: str
     wanted = set(_inputs(project, name))
     plan_ = next(p for p in plan(project) if p.entity == metric.entity and p.grain == Grain(grain))
     plan_ = replace(plan_, metrics=tuple(m for m in plan_.metrics if m.name in wanted))
-    used_columns = set()
-    for m in plan_.metrics:
-        for measure in m.measures.values():
-            for node in (measure.expr, measure.filter):
-                if node is not None:
-                    used_columns |= {c.name for c in node.find_all(exp.Column)}
+    used_columns = {c for m in plan_.metrics for c in m.columns()}
     outcomes = [o for o in project.outcomes_of(metric.entity) if o.spec.name in used_columns]
     lines = [
         f"-- {metric.name}: {metric.spec.label} ({metric.spec.unit}, good: {metric.spec.good})",
@@ -45,7 +46,20 @@ def explain_metric(project: Project, name: str, grain: str = "day", dialect: str
         *(f"-- {line}" for line in metric.spec.description.strip().splitlines()),
     ]
     if outcomes:
-        lines.append("-- outcome columns it uses (from int_interactions):")
-        lines += [f"--   {o.spec.name} = {o.expr.sql(dialect=DIALECTS[dialect].sqlglot)}" for o in outcomes]
+        lines.append(f"-- outcome columns it uses (from {metric.entity.model}):")
+        for outcome in outcomes:
+            sql = DIALECTS[dialect].render(outcome.expr).splitlines()
+            lines += [f"--   {outcome.spec.name} = {sql[0]}", *(f"--   {line}" for line in sql[1:])]
     lines.append("")
-    return "\n".join(lines) + "\n" + render_aggregated(project, plan_, DIALECTS[dialect])
+    model = fill_placeholders(render_aggregated(project, plan_, DIALECTS[dialect]), EXPLAIN_HASH)
+    return "\n".join(lines) + "\n" + model
+
+
+def runnable_sql(root: Path, template: str, *, target: str = "duckdb", db_path: Path | None = None) -> str:
+    """`template` (from `explain_metric`) compiled by dbt for `target`: refs become the relations of
+    the target's database and the model is its full-build form (no incremental filters)."""
+    from outcome_metrics.engines.dbt import dbt_compile
+
+    header, _, body = template.partition("\n\n")  # the definition comments, then the model
+    body = re.sub(r"^\{\{ config\(.*?\) \}\}\n", "", body, count=1, flags=re.M | re.S)  # a model's, not a query's
+    return header + "\n\n" + dbt_compile(root, body, target=target, db_path=db_path).strip() + "\n"

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from outcome_metrics.semantic.model import Project
-from outcome_metrics.spec.shapes import Agg, Direction
+from outcome_metrics.semantic.kinds import Simple
+from outcome_metrics.spec.shapes import Direction
 
 Query = Callable[[str], list[dict[str, Any]]]
 
@@ -113,7 +114,7 @@ def headlines(project: Project, query: Query, schema: str, grain: str = "month")
         )  # fmt: skip
         best = worst = None
         # totals (counts, sums) scale with a segment's size: comparing them across personas says nothing
-        is_volume = "value" in metric.measures and Agg(metric.measures["value"].agg).is_total
+        is_volume = isinstance(metric, Simple) and metric.value.is_total
         if personas and metric.spec.good != Direction.NEUTRAL and not is_volume:
             if metric.spec.good == Direction.ZERO:
                 personas.sort(key=lambda item: abs(item[1]))

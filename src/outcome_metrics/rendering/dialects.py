@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 REF_PREFIX = "__dbt_ref__"
+# a quoted string, identifier, or an all-caps word; Spark escapes a quote in a string as \'
 _WORDS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\b([A-Z][A-Z0-9_]*)\b")
+_WORDS_BACKSLASH = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\b([A-Z][A-Z0-9_]*)\b")
 
 
 def _percentile_cont(value: exp.Expression, quantile: float) -> exp.Expression:
@@ -30,6 +32,7 @@ class Dialect:
     name: str  # the dbt adapter type, also the folder the models are written to
     sqlglot: str
     percentile: Callable[[exp.Expression, float], exp.Expression] = _percentile_cont
+    backslash_escapes: bool = False  # strings escape a quote as \' (Spark), not ''
 
     def ref(self, model: str) -> exp.Table:
         """A table node rendered as `{{ ref('model') }}` (see `finish`)."""
@@ -39,14 +42,14 @@ class Dialect:
         sql = node.sql(dialect=self.sqlglot, pretty=True, normalize_functions="lower", indent=4, pad=4, copy=False)
         return self.lowercase_keywords(sql)
 
-    @staticmethod
-    def lowercase_keywords(sql: str) -> str:
+    def lowercase_keywords(self, sql: str) -> str:
         """dbt SQL is written in lower case; sqlglot writes keywords upper case.
 
         Names in specs are lower_snake_case (validated), so an all-caps word outside quotes is
         always a sqlglot keyword, type or function name. Quoted strings and identifiers are kept.
         """
-        return _WORDS.sub(lambda m: m.group(0).lower() if m.group(1) else m.group(0), sql)
+        words = _WORDS_BACKSLASH if self.backslash_escapes else _WORDS
+        return words.sub(lambda m: m.group(0).lower() if m.group(1) else m.group(0), sql)
 
 
 def finish(sql: str) -> str:
@@ -59,5 +62,5 @@ def finish(sql: str) -> str:
 DIALECTS: dict[str, Dialect] = {
     "duckdb": Dialect("duckdb", "duckdb"),
     "postgres": Dialect("postgres", "postgres"),
-    "spark": Dialect("spark", "spark", percentile=_spark_percentile),
+    "spark": Dialect("spark", "spark", percentile=_spark_percentile, backslash_escapes=True),
 }

@@ -1,4 +1,4 @@
-"""Stages 4 and 5, plan and render: a validated project → dbt model SQL and properties.
+"""Stage 5, render SQL: a validated project and its plans (`planning`) → dbt model SQL.
 
 Per entity and grain, every metric is computed in ONE scan of the entity model: conditional
 aggregates (`count(case when <filter> then 1 end)`) grouped by GROUPING SETS over the declared
@@ -16,16 +16,37 @@ Pure: returns file contents, writes nothing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import assert_never
 
 from sqlglot import exp
 
 from outcome_metrics import naming
+from outcome_metrics.planning import AggregatePlan, long_dimensions
+from outcome_metrics.rendering.builders import (
+    alias,
+    cast,
+    col,
+    null_as,
+    select_,
+    table,
+    when,
+)
+from outcome_metrics.rendering.catalog import catalog_select
 from outcome_metrics.rendering.dialects import Dialect, finish
-from outcome_metrics.semantic.entities import ALL_DIMENSIONS, ENTITIES, Entity
+from outcome_metrics.semantic.entities import ENTITIES, Entity
 from outcome_metrics.semantic.expressions import safe_division
-from outcome_metrics.semantic.model import Project, ResolvedMeasure, ResolvedMetric
+from outcome_metrics.semantic.kinds import (
+    Derived,
+    Grouped,
+    Part,
+    Ratio,
+    ResolvedMeasure,
+    ResolvedMetric,
+    Simple,
+)
+from outcome_metrics.semantic.model import Project
 from outcome_metrics.spec.shapes import Agg, Grain
 
 GENERATED_HEADER = (
@@ -53,103 +74,16 @@ def _bookkeeping() -> list[exp.Expression]:
 
 
 
-def select_(*expressions: str | exp.Expression) -> exp.Select:
-    """A SELECT of freshly built expressions (no defensive copies: they are not shared)."""
-    return exp.Select().select(*expressions, copy=False)
-
-
-def col(name: str, table: str | None = None) -> exp.Column:
-    return exp.column(name, table=table)
-
-
-def table(name: str) -> exp.Table:
-    """A table by name. Builders such as `from_` parse a string argument; this does not parse."""
-    return exp.Table(this=exp.to_identifier(name))
-
-
-def alias(node: exp.Expression, name: str) -> exp.Alias:
-    return exp.Alias(this=node, alias=exp.to_identifier(name))
-
-
-_TYPES: dict[str, exp.DataType] = {}
-
-
-def _type(to: str) -> exp.DataType:
-    if to not in _TYPES:  # parsing a type name is slow; build each once
-        _TYPES[to] = exp.DataType.build(to)
-    return _TYPES[to].copy()
-
-
-def cast(node: exp.Expression, to: str) -> exp.Cast:
-    return exp.Cast(this=node, to=_type(to))
-
-
-def null_as(to: str) -> exp.Cast:
-    return exp.Cast(this=exp.null(), to=_type(to))
-
-
-def _when(condition: exp.Expression | None, value: exp.Expression) -> exp.Expression:
-    if condition is None:
-        return value
-    return exp.Case(ifs=[exp.If(this=exp.paren(condition.copy()) if isinstance(condition, exp.Connector) else
-                                condition.copy(), true=value)])  # fmt: skip
-
-
-# -- plan ---------------------------------------------------------------------------------------
+# -- aggregate expressions ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Component:
-    """One aggregate column of an aggregated model."""
+    """One aggregate column of an aggregated model, as SQL."""
 
     name: str
     node: exp.Expression
     zero_filled: bool
-
-
-@dataclass(frozen=True)
-class AggregatePlan:
-    entity: Entity
-    grain: Grain
-    metrics: tuple[ResolvedMetric, ...]
-    segments: tuple[tuple[str, ...], ...]  # the project's segments this entity can be cut by
-    dimensions: tuple[str, ...]  # dimensions grouped by in any of those segments, in output order
-
-    @property
-    def model(self) -> str:
-        return naming.aggregated_model(self.entity, self.grain)
-
-    @property
-    def mart(self) -> str:
-        return naming.wide_mart(self.entity, self.grain)
-
-    def allowed_segments(self, metric: ResolvedMetric) -> tuple[tuple[str, ...], ...]:
-        return tuple(s for s in self.segments if set(s) <= set(metric.dimensions))
-
-    @property
-    def sources(self) -> tuple[str, ...]:
-        return tuple(sorted({m.path for m in self.metrics}))
-
-
-def plan(project: Project) -> list[AggregatePlan]:
-    """One aggregate per entity and grain that has metrics, in a stable order."""
-    plans = []
-    for entity in ENTITIES.values():
-        segments = tuple(s for s in project.segments if set(s) <= set(entity.dimensions))
-        dimensions = tuple(d for d in ALL_DIMENSIONS if any(d in s for s in segments))
-        for grain in Grain:
-            metrics = tuple(m for m in project.metrics if m.entity == entity and grain in m.grains)
-            if metrics:
-                plans.append(AggregatePlan(entity, grain, metrics, segments, dimensions))
-    return plans
-
-
-def long_dimensions(plans: Iterable[AggregatePlan]) -> tuple[str, ...]:
-    used = {d for p in plans for d in p.dimensions}
-    return tuple(d for d in ALL_DIMENSIONS if d in used)
-
-
-# -- aggregate expressions ----------------------------------------------------------------------
 
 
 def _aggregate(measure: ResolvedMeasure, dialect: Dialect, percentile: float | None = None) -> exp.Expression:
@@ -157,8 +91,8 @@ def _aggregate(measure: ResolvedMeasure, dialect: Dialect, percentile: float | N
     if agg == Agg.COUNT and measure.expr is None:
         if measure.filter is None:
             return exp.Count(this=exp.Star())
-        return exp.Count(this=_when(measure.filter, exp.Literal.number(1)))
-    value = _when(measure.filter, measure.expr)
+        return exp.Count(this=when(measure.filter, exp.Literal.number(1)))
+    value = when(measure.filter, measure.expr)
     if agg == Agg.COUNT:
         return exp.Count(this=value)
     if agg == Agg.COUNT_DISTINCT:
@@ -183,7 +117,7 @@ def _sample_size(measure: ResolvedMeasure) -> exp.Expression:
     """Rows the value is computed from: rows passing the filter (with a non-NULL expr)."""
     if measure.expr is None:
         return _aggregate(ResolvedMeasure(Agg.COUNT, None, measure.filter), None)  # type: ignore[arg-type]
-    return exp.Count(this=_when(measure.filter, measure.expr))
+    return exp.Count(this=when(measure.filter, measure.expr))
 
 
 PLACEHOLDER = "__name__"  # never a metric or column name: those start with a letter (spec.IDENTIFIER)
@@ -217,47 +151,35 @@ class Spliced:
 
 
 def components(metric: ResolvedMetric, spliced: Spliced) -> list[Component]:
-    """The aggregate columns computed for `metric` in the one-scan `aggregated` CTE."""
-    name, dialect = metric.name, spliced.dialect
-    if metric.derived_expr is not None or metric.grouped is not None:
-        return []
+    """The aggregate columns computed for `metric` in the one-scan `aggregated` CTE (see `Part`)."""
+    return [Component(naming.component(metric.name, part.suffix), _part_sql(part, spliced), part.zero_filled)
+            for part in metric.parts()]  # fmt: skip
 
-    def value(measure: ResolvedMeasure, percentile: float | None = None) -> exp.Var:
-        return spliced((naming.VALUE, measure, percentile), lambda: _aggregate(measure, dialect, percentile))
 
-    def sample_size(measure: ResolvedMeasure) -> exp.Var:
+def _part_sql(part: Part, spliced: Spliced) -> exp.Var:
+    measure, dialect = part.measure, spliced.dialect
+    if part.counts_rows:
         return spliced((naming.SAMPLE_SIZE, measure), lambda: _sample_size(measure))
-
-    if "value" in metric.measures:
-        measure = metric.measures["value"]
-        percentile = getattr(metric.spec, "percentile", None)
-        return [
-            Component(naming.component(name, naming.VALUE), value(measure, percentile), Agg(measure.agg).is_total),
-            Component(naming.component(name, naming.SAMPLE_SIZE), sample_size(measure), True),
-        ]
-    numerator, denominator = metric.measures["numerator"], metric.measures["denominator"]
-    return [
-        Component(naming.component(name, naming.NUMERATOR), value(numerator), True),
-        Component(naming.component(name, naming.DENOMINATOR), value(denominator), True),
-        Component(naming.component(name, naming.SAMPLE_SIZE), sample_size(denominator), True),
-    ]
+    return spliced((naming.VALUE, measure, part.percentile), lambda: _aggregate(measure, dialect, part.percentile))
 
 
 def output_components(metric: ResolvedMetric, spliced: Spliced) -> list[Component]:
     """Every component column the aggregated model carries for `metric`."""
-    if metric.grouped is not None:
-        return [
-            Component(naming.component(metric.name, naming.VALUE), exp.null(), False),
-            Component(naming.component(metric.name, naming.SAMPLE_SIZE), exp.null(), True),
-        ]
-    return components(metric, spliced)
+    match metric:
+        case Grouped():  # computed in the metric's own CTEs (`_grouped_ctes`), joined in after the scan
+            return [
+                Component(naming.component(metric.name, naming.VALUE), exp.null(), False),
+                Component(naming.component(metric.name, naming.SAMPLE_SIZE), exp.null(), True),
+            ]
+        case Simple() | Ratio() | Derived():
+            return components(metric, spliced)
+        case _:
+            assert_never(metric)
 
 
-def _grouped_ctes(plan_: AggregatePlan, metric: ResolvedMetric, dialect: Dialect
-                  ) -> list[tuple[str, exp.Expression, str]]:  # fmt: skip
+def _grouped_ctes(plan_: AggregatePlan, metric: Grouped, dialect: Dialect) -> list[tuple[str, exp.Expression, str]]:
     """Stage 1: aggregates per (period, segment, group); stage 2: combined across groups."""
-    grouped = metric.grouped
-    assert grouped is not None
+    grouped = metric
     dims = plan_.dimensions
     rows = select_("*", alias(grouped.group_by.copy(), "group_key")).from_(table("bucketed"), copy=False)
     if grouped.filter is not None:
@@ -286,18 +208,20 @@ def _grouped_ctes(plan_: AggregatePlan, metric: ResolvedMetric, dialect: Dialect
 
 def value_expression(metric: ResolvedMetric, project: Project) -> exp.Expression:
     """The metric's value from the aggregated model's component columns."""
-    if metric.derived_expr is not None:
-        def replace(child: exp.Expression) -> exp.Expression:
-            if isinstance(child, exp.Column) and child.name in metric.inputs:
-                return exp.paren(value_expression(project.metric(child.name), project), copy=False)
-            return child
+    match metric:
+        case Derived(expr=expr, inputs=inputs):
+            def replace(child: exp.Expression) -> exp.Expression:
+                if isinstance(child, exp.Column) and child.name in inputs:
+                    return exp.paren(value_expression(project.metric(child.name), project), copy=False)
+                return child
 
-        return safe_division(metric.derived_expr.transform(replace))
-    return _component_value(metric.name, is_ratio=_is_ratio(metric))
-
-
-def _is_ratio(metric: ResolvedMetric) -> bool:
-    return "value" not in metric.measures and metric.grouped is None and metric.derived_expr is None
+            return safe_division(expr.transform(replace))
+        case Ratio():
+            return _component_value(metric.name, is_ratio=True)
+        case Simple() | Grouped():
+            return _component_value(metric.name, is_ratio=False)
+        case _:
+            assert_never(metric)
 
 
 def _component_value(name: str, *, is_ratio: bool) -> exp.Expression:
@@ -406,8 +330,8 @@ def aggregate_ctes(project: Project, plan_: AggregatePlan, dialect: Dialect) -> 
     metrics, not on the grain: every grain with the same metrics shares them (see `render_sql`)."""
     spliced = Spliced(dialect)
     by_metric = {m.name: output_components(m, spliced) for m in plan_.metrics}
-    scanned = [c for m in plan_.metrics if m.grouped is None for c in by_metric[m.name]]
-    grouped = [m for m in plan_.metrics if m.grouped is not None]
+    scanned = [c for m in plan_.metrics if not isinstance(m, Grouped) for c in by_metric[m.name]]
+    grouped = [m for m in plan_.metrics if isinstance(m, Grouped)]
     dims = plan_.dimensions
 
     aggregated = select_(col("period_start"), *(col(d) for d in dims), *(alias(c.node, c.name) for c in scanned))
@@ -459,8 +383,8 @@ def aggregate_ctes(project: Project, plan_: AggregatePlan, dialect: Dialect) -> 
 
     final_columns: list[exp.Expression] = [col("period_start"), col("segment_by"), *(col(d) for d in dims)]
     for metric in plan_.metrics:
-        if metric.derived_expr is None:
-            ratio = _is_ratio(metric)
+        if not isinstance(metric, Derived):
+            ratio = isinstance(metric, Ratio)
             final_columns.append(spliced.named(("value", ratio), metric.name, lambda n, r=ratio: alias(
                 _component_value(n, is_ratio=r), naming.component(n, naming.VALUE))))  # fmt: skip
         else:
@@ -521,7 +445,7 @@ def wide_mart_cte(plan_: AggregatePlan, dialect: Dialect) -> str:
         value = col(naming.component(metric.name, naming.VALUE))
         allowed = plan_.allowed_segments(metric)
         if len(allowed) != len(plan_.segments):
-            value = _when(spliced(allowed, lambda a=allowed: _in_segments(a)), value)
+            value = when(spliced(allowed, lambda a=allowed: _in_segments(a)), value)
         columns.append(alias(value, metric.name))
     return _cte(dialect, "final", select_(*columns).from_(table("aggregated"), copy=False))
 
@@ -563,7 +487,7 @@ def _long_branch(plan_: AggregatePlan, dims: tuple[str, ...], name: str, ratio: 
     return branch.select(*_bookkeeping(), copy=False)
 
 
-def render_long_table(project: Project, plans: list[AggregatePlan], dialect: Dialect) -> str:
+def render_long_table(project: Project, plans: Sequence[AggregatePlan], dialect: Dialect) -> str:
     dims = long_dimensions(plans)
     ctes: list[str] = []
     branches: list[str] = []
@@ -572,7 +496,7 @@ def render_long_table(project: Project, plans: list[AggregatePlan], dialect: Dia
         # Thousands of branches differ only in the metric's name: each shape is rendered once
         spliced = Spliced(dialect)
         for metric in plan_.metrics:
-            shape = ("numerator" in metric.measures, metric.derived_expr is None, plan_.allowed_segments(metric))
+            shape = (isinstance(metric, Ratio), not isinstance(metric, Derived), plan_.allowed_segments(metric))
             branch = spliced.named(shape, metric.name, lambda n, p=plan_, s=shape: _long_branch(p, dims, n, *s))
             branches.append(branch.this)
     description = (
@@ -588,12 +512,20 @@ def render_long_table(project: Project, plans: list[AggregatePlan], dialect: Dia
                  config)  # fmt: skip
 
 
+def render_catalog(project: Project, dialect: Dialect) -> str:
+    description = (
+        "One row per metric: what it means, its unit and good direction, its kind, grains and dimensions,\n"
+        "and the YAML file that defines it. Join fct_metric_values (and the marts' columns) on `metric`."
+    )
+    return _file(dialect, {m.path for m in project.metrics}, description,
+                 [_cte(dialect, "final", catalog_select(project))], "materialized='table'")  # fmt: skip
+
+
 # -- files --------------------------------------------------------------------------------------
 
 
-def render_sql(project: Project, dialect: Dialect) -> dict[str, str]:
+def render_sql(project: Project, plans: Sequence[AggregatePlan], dialect: Dialect) -> dict[str, str]:
     """Every generated model for one dialect: {file name: SQL}."""
-    plans = plan(project)
     files = {f"{e.model}.sql": render_entity_model(project, e, dialect) for e in ENTITIES.values()}
     # The grains of an entity differ only in their bucketing: what else they share is rendered once.
     shared: dict[tuple[str, tuple[str, ...]], tuple[list[str], str]] = {}
@@ -606,12 +538,15 @@ def render_sql(project: Project, dialect: Dialect) -> dict[str, str]:
         files[f"{plan_.mart}.sql"] = render_wide_mart(plan_, dialect, mart)
     if plans:
         files[f"{naming.LONG_TABLE}.sql"] = render_long_table(project, plans, dialect)
+    if project.metrics:
+        files[f"{naming.METRICS_CATALOG}.sql"] = render_catalog(project, dialect)
     # a change to any definition (or to the generator) changes the hash, and incremental models
     # rewrite everything on their next run
     digest = hashlib.sha256("".join(files[name] for name in sorted(files)).encode()).hexdigest()[:16]
-    return {name: _fill(sql, digest) for name, sql in files.items()}
+    return {name: fill_placeholders(sql, digest) for name, sql in files.items()}
 
 
-def _fill(sql: str, digest: str) -> str:
+def fill_placeholders(sql: str, digest: str) -> str:
+    """The text placeholders of a rendered model, filled: the definition hash and the run's stamp."""
     sql = sql.replace(DEFINITION_HASH, digest).replace(BUILT_AT, "{{ outcome_metrics.built_at() }}")
     return sql.replace(CHANGED_ROWS, f"{{{{ outcome_metrics.changed_rows('{digest}') }}}}")

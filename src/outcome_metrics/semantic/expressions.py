@@ -16,7 +16,6 @@ division, so `a / b` gives the same number on every warehouse (see `safe_divisio
 from __future__ import annotations
 
 import datetime
-import difflib
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -27,6 +26,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from outcome_metrics.rendering.dialects import DIALECTS
+from outcome_metrics.errors import OutcomesError, suggestion
 from outcome_metrics.semantic.entities import ColumnType
 
 #: The dialect YAML expressions are written in. Output is rendered per target.
@@ -99,7 +99,7 @@ _ROLE_NAMES = {frozenset({B}): "a condition", frozenset({N}): "a number", frozen
                frozenset({B, N}): "a condition or number"}  # fmt: skip
 
 
-class ExpressionError(ValueError):
+class ExpressionError(OutcomesError, ValueError):
     """An expression that is refused: `what` is wrong and how to `fix` it."""
 
     def __init__(self, what: str, fix: str):
@@ -113,16 +113,6 @@ class Checked:
     ast: exp.Expression
     columns: tuple[str, ...]  # every column name it references, in order of first use
     type: Type = None
-
-
-def suggestion(name: str, candidates: Iterable[str]) -> str | None:
-    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f"did you mean '{matches[0]}'?" if matches else None
-
-
-def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    hint = suggestion(name, candidates)
-    return f" ({hint})" if hint else ""
 
 
 def _describe(node: exp.Expression) -> str:

@@ -1,4 +1,5 @@
-"""The semantic model every stage after validation reads: the resolved project and its metrics."""
+"""The semantic model every stage after validation reads: the resolved project, its outcomes and metrics
+(one class per metric kind: `semantic.kinds`)."""
 
 from __future__ import annotations
 
@@ -7,49 +8,8 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from outcome_metrics.semantic.entities import ColumnType, Entity
-from outcome_metrics.spec.parse import AnyMetric
-from outcome_metrics.spec.shapes import Agg, Grain, Outcome, RatioAgg
-
-
-@dataclass(frozen=True)
-class ResolvedMeasure:
-    agg: RatioAgg | Agg
-    expr: exp.Expression | None  # None: count rows
-    filter: exp.Expression | None
-
-
-@dataclass(frozen=True)
-class ResolvedGrouped:
-    """A grouped metric's two stages, checked: rows → per-group aggregates → combined value."""
-
-    group_by: exp.Expression
-    filter: exp.Expression | None
-    per_group: dict[str, ResolvedMeasure]
-    having: exp.Expression | None
-    combine: exp.Expression  # aggregate functions over per_group names
-
-
-@dataclass(frozen=True)
-class ResolvedMetric:
-    spec: AnyMetric
-    entity: Entity
-    path: str
-    measures: dict[str, ResolvedMeasure]  # simple: {"value"}; ratio: {"numerator", "denominator"}
-    derived_expr: exp.Expression | None = None  # derived: over other metrics' names
-    inputs: tuple[str, ...] = ()
-    grouped: ResolvedGrouped | None = None
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def dimensions(self) -> tuple[str, ...]:
-        return self.spec.dimensions
-
-    @property
-    def grains(self) -> tuple[Grain, ...]:
-        return self.spec.grains
+from outcome_metrics.semantic.kinds import ResolvedMetric
+from outcome_metrics.spec.shapes import Outcome
 
 
 @dataclass(frozen=True)
@@ -72,6 +32,3 @@ class Project:
 
     def outcomes_of(self, entity: Entity) -> tuple[ResolvedOutcome, ...]:
         return tuple(o for o in self.outcomes if o.spec.entity == entity.name)
-
-    def columns_of(self, entity: Entity) -> tuple[str, ...]:
-        return entity.column_names + tuple(o.spec.name for o in self.outcomes_of(entity))

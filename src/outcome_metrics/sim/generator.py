@@ -389,7 +389,7 @@ class Simulation:
     """A generated event table: `batches()` / `table()` and the planted `truth`."""
 
     truth: dict
-    _spec: _Spec | None = field(repr=False, compare=False, default=None)
+    _spec: _Spec = field(repr=False, compare=False)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """Record batches of about 500k rows, schema `contract.arrow_schema()`, deterministic."""
@@ -696,7 +696,7 @@ class _Rows:
     def columns(self) -> dict[str, np.ndarray]:
         out = {}
         for name, (dtype, null) in _WORK_COLUMNS.items():
-            pieces = []
+            pieces: list[np.ndarray] = []
             for n, part in self._parts:
                 value = part.get(name, null)
                 if value is None:

@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from outcome_metrics.errors import Issue
-from outcome_metrics.semantic.expressions import suggestion
+from outcome_metrics.engines import ENGINES
+from outcome_metrics.errors import Issue, suggestion
 from outcome_metrics.spec.loader import Document, LocatedDict, LocatedList
 from outcome_metrics.spec.shapes import (
     DerivedMetric,
@@ -22,9 +22,7 @@ from outcome_metrics.spec.shapes import (
 )
 
 TOP_LEVEL_KEYS = ("metrics", "outcomes", "segments", "dialects")
-DEFAULT_SEGMENTS: tuple[tuple[str, ...], ...] = ((),)
 DEFAULT_DIALECTS = ("duckdb",)
-SUPPORTED_DIALECTS = ("duckdb", "postgres", "spark")
 
 AnyMetric = SimpleMetric | RatioMetric | DerivedMetric | GroupedMetric
 _METRIC = TypeAdapter(Metric)
@@ -244,10 +242,10 @@ def parse(documents: list[Document]) -> Parsed:
                     )
                     continue
                 for index, dialect in enumerate(value):
-                    if dialect not in SUPPORTED_DIALECTS:
+                    if dialect not in ENGINES:
                         parsed.issues.append(
                             Issue(doc.path, value.line_of(index), f"unknown dialect '{dialect}' "
-                                  f"({_hint(dialect, SUPPORTED_DIALECTS)})")  # fmt: skip
+                                  f"({_hint(dialect, ENGINES)})")  # fmt: skip
                         )
                     elif dialect not in parsed.dialects:
                         parsed.dialects.append(dialect)

@@ -167,16 +167,3 @@ class Outcome(Frozen):
     entity: EntityName
     description: str
     expr: str
-
-
-class Segments(Frozen):
-    """Sets of dimensions every metric is grouped by (when the metric allows them)."""
-
-    sets: tuple[tuple[Identifier, ...], ...]
-
-
-class ProjectSpec(Frozen):
-    metrics: tuple[SimpleMetric | RatioMetric | DerivedMetric | GroupedMetric, ...]
-    outcomes: tuple[Outcome, ...]
-    segments: tuple[tuple[str, ...], ...]
-    dialects: tuple[str, ...]

@@ -6,12 +6,13 @@ their checked expressions, ready to plan.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from sqlglot import exp
 
-from outcome_metrics.errors import Issue, SpecError
+from outcome_metrics import naming
+from outcome_metrics.errors import Issue, SpecError, suggestion
 from outcome_metrics.semantic.entities import (
     ALL_DIMENSIONS,
     ENTITIES,
@@ -24,16 +25,10 @@ from outcome_metrics.semantic.expressions import (
     Type,
     check,
     substitute,
-    suggestion,
 )
 from outcome_metrics.semantic.expressions import parse as parse_expression
-from outcome_metrics.semantic.model import (
-    Project,
-    ResolvedGrouped,
-    ResolvedMeasure,
-    ResolvedMetric,
-    ResolvedOutcome,
-)
+from outcome_metrics.semantic.kinds import Derived, Grouped, Ratio, ResolvedMeasure, ResolvedMetric, Simple
+from outcome_metrics.semantic.model import Project, ResolvedOutcome
 from outcome_metrics.spec.parse import AnyMetric, Parsed
 from outcome_metrics.spec.shapes import (
     Agg,
@@ -46,8 +41,7 @@ from outcome_metrics.spec.shapes import (
     SimpleMetric,
 )  # fmt: skip
 
-RESERVED_NAMES = frozenset({"metric", "grain", "period_start", "segment_by", "value", "numerator", "denominator",
-                            "sample_size", *ALL_DIMENSIONS})  # fmt: skip
+RESERVED_NAMES = frozenset({*naming.LONG_TABLE_COLUMNS, *ALL_DIMENSIONS})
 
 #: Aggregations whose expression must be a number (count and count_distinct take any type).
 NUMERIC_AGGS = frozenset({Agg.SUM, Agg.AVERAGE, Agg.MIN, Agg.MAX, Agg.MEDIAN, Agg.PERCENTILE, RatioAgg.SUM})
@@ -208,9 +202,14 @@ class _Rules:
             elif isinstance(metric, RatioMetric):
                 measures["numerator"] = self._measure(metric, entity, metric.numerator, "numerator")
                 measures["denominator"] = self._measure(metric, entity, metric.denominator, "denominator")
-            if ok and all(m is not None for m in measures.values()):
-                path = self.parsed.locations[("metric", metric.name)].path
-                self.metrics[metric.name] = ResolvedMetric(metric, entity, path, measures)  # type: ignore[arg-type]
+            if not ok or any(m is None for m in measures.values()):
+                continue
+            path = self.parsed.locations[("metric", metric.name)].path
+            if isinstance(metric, SimpleMetric):
+                self.metrics[metric.name] = Simple(metric, entity, path, measures["value"])  # type: ignore[arg-type]
+            else:
+                self.metrics[metric.name] = Ratio(metric, entity, path, measures["numerator"],  # type: ignore[arg-type]
+                                                  measures["denominator"])  # type: ignore[arg-type]  # fmt: skip
 
     def rule_derived(self) -> None:
         derived = {m.name: m for m in self.parsed.metrics if isinstance(m, DerivedMetric)}
@@ -286,7 +285,7 @@ class _Rules:
         if not ok:
             return None
         path = self.parsed.locations[("metric", name)].path
-        resolved_metric = ResolvedMetric(metric, entity, path, {}, exprs[name], inputs)
+        resolved_metric = Derived(metric, entity, path, exprs[name], inputs)
         self.metrics[name] = resolved_metric
         return resolved_metric
 
@@ -325,8 +324,7 @@ class _Rules:
             combine = self._combine(metric, names)
             if ok and group_by is not None and combine is not None:
                 path = self.parsed.locations[("metric", metric.name)].path
-                grouped = ResolvedGrouped(group_by, filter_, per_group, having, combine)
-                self.metrics[metric.name] = ResolvedMetric(metric, entity, path, {}, grouped=grouped)
+                self.metrics[metric.name] = Grouped(metric, entity, path, group_by, filter_, per_group, having, combine)
 
     def _combine(self, metric: GroupedMetric, names: tuple[str, ...]) -> exp.Expression | None:
         """`combine` may use sum/avg/count/min/max over per_group names, and arithmetic around them."""
@@ -404,9 +402,3 @@ def validate(parsed: Parsed) -> Project:
     """Run every rule; raise SpecError with all issues, or return the validated project."""
     return _Rules(parsed).run()
 
-
-def iter_issues(parsed: Parsed) -> Iterator[Issue]:
-    try:
-        validate(parsed)
-    except SpecError as error:
-        yield from error.issues

@@ -63,7 +63,7 @@ final as (
         has_task_abandonment,
         task_completed_at,
         has_accept and not has_fallback as is_successful,
-        '96260ae25ecbb6f5' as _definition_hash,
+        '3c323375a957ce50' as _definition_hash,
         _built_at
     from interactions
 

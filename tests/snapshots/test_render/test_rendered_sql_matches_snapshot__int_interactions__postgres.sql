@@ -63,7 +63,7 @@ final as (
         has_task_abandonment,
         task_completed_at,
         has_accept and not has_fallback as is_successful,
-        '347720aea7055108' as _definition_hash,
+        'd31d99f6827e61a7' as _definition_hash,
         _built_at
     from interactions
 

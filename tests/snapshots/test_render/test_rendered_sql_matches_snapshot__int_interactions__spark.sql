@@ -63,7 +63,7 @@ final as (
         has_task_abandonment,
         task_completed_at,
         has_accept and not has_fallback as is_successful,
-        '4d3e48b321f342a6' as _definition_hash,
+        'fcbbc09f627394b4' as _definition_hash,
         _built_at
     from interactions
 

@@ -35,7 +35,7 @@ dated as (
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated', '347720aea7055108') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated', 'd31d99f6827e61a7') }}
 
 ),
 
@@ -220,7 +220,7 @@ final as (
         ), 0) as success_per_interaction__value,
         cast(calibration_error__value as double precision) as calibration_error__value,
         calibration_error__sample_size,
-        '347720aea7055108' as _definition_hash,
+        'd31d99f6827e61a7' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from filled
 

@@ -35,7 +35,7 @@ dated as (
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated', '4d3e48b321f342a6') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated', 'fcbbc09f627394b4') }}
 
 ),
 
@@ -219,7 +219,7 @@ final as (
         ), 0) as success_per_interaction__value,
         cast(calibration_error__value as double) as calibration_error__value,
         calibration_error__sample_size,
-        '4d3e48b321f342a6' as _definition_hash,
+        'fcbbc09f627394b4' as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from filled
 
