@@ -1,10 +1,10 @@
 -- Reference computation, part 0: clean events, interactions, tasks and user-days, built from
 -- RAW events only (raw.ai_events), straight from /work/shared/event-contract.md (contract v1).
 --
--- This is the independent check of the project's numbers (tests/test_reference.py). It shares
--- nothing with models/ or the generated SQL: it is written from the contract text and the metric
--- descriptions in metrics/*.yml. Run it first, in the same DuckDB connection: it creates TEMP
--- tables, views and one macro only, so it works on a read-only connection, and re-running it
+-- This is the independent check of the project's numbers (tests/integration/test_reference.py). It
+-- shares nothing with models/ or the generated SQL: it is written from the contract text and the
+-- metric descriptions in metrics/*.yml. Run it first, in the same DuckDB connection: it creates
+-- TEMP tables, views and one macro only, so it works on a read-only connection, and re-running it
 -- recomputes everything. Each metric-group file next to it is one SELECT over these, returning
 -- (metric, period_start, persona, value) at day grain, persona NULL on the overall row.
 --

@@ -17,7 +17,7 @@ import pytest
 from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.engines.duckdb import load_arrow_batches
 from outcome_metrics.sim import simulate
-from tests.conftest import copy_project
+from tests.support.project import copy_project
 
 pytestmark = pytest.mark.slow
 

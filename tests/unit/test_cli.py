@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from outcome_metrics.cli import main
-from tests.conftest import REPO, copy_project
+from tests.support.paths import REPO
 
 COMMANDS = sorted(main.commands)
 
@@ -46,8 +46,8 @@ def test_compile_check_passes_on_the_committed_files(repo):
     assert run("--project-dir", str(repo), "compile", "--check").exit_code == 0
 
 
-def test_compile_check_fails_on_a_stale_file_and_writes_nothing(tmp_path):
-    project = copy_project(tmp_path / "p")
+def test_compile_check_fails_on_a_stale_file_and_writes_nothing(project_copy):
+    project = project_copy
     stale = project / "models" / "generated" / "duckdb" / "marts" / "fct_metric_values.sql"
     stale.write_text("-- edited by hand\n")
     result = CliRunner().invoke(main, ["--project-dir", str(project), "compile", "--check"])
@@ -56,8 +56,8 @@ def test_compile_check_fails_on_a_stale_file_and_writes_nothing(tmp_path):
     assert stale.read_text() == "-- edited by hand\n"
 
 
-def test_compile_rewrites_a_stale_file_and_removes_an_extra_one(tmp_path):
-    project = copy_project(tmp_path / "p")
+def test_compile_rewrites_a_stale_file_and_removes_an_extra_one(project_copy):
+    project = project_copy
     stale = project / "models" / "generated" / "duckdb" / "marts" / "fct_metric_values.sql"
     stale.write_text("-- edited by hand\n")
     extra = project / "models" / "generated" / "duckdb" / "marts" / "old_model.sql"
@@ -67,8 +67,8 @@ def test_compile_rewrites_a_stale_file_and_removes_an_extra_one(tmp_path):
     assert not extra.exists()
 
 
-def test_compile_removes_a_stale_generated_macro_and_keeps_hand_written_ones(tmp_path):
-    project = copy_project(tmp_path / "p")
+def test_compile_removes_a_stale_generated_macro_and_keeps_hand_written_ones(project_copy):
+    project = project_copy
     extra = project / "macros" / "generated" / "old_macro.sql"
     extra.write_text("{% macro old_macro() %}1{% endmacro %}\n")
     assert CliRunner().invoke(main, ["--project-dir", str(project), "compile"]).exit_code == 0

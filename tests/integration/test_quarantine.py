@@ -26,7 +26,7 @@ from outcome_metrics.engines.duckdb import RAW_TABLE
 from outcome_metrics.errors import IngestError
 from outcome_metrics.ingest import ingest
 from outcome_metrics.query.summary import event_counts
-from tests.conftest import copy_project
+from tests.support.project import copy_project
 
 pytestmark = pytest.mark.slow
 

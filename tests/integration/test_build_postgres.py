@@ -6,197 +6,64 @@ models they aggregate (int_interactions, int_tasks, int_user_days).
 PostgreSQL builds incrementally: it gets the first two thirds of each event set (by arrival), a
 full build, then the rest and an incremental build; DuckDB builds everything at once.
 
-Three event sets: the hand-made events of test_build_duckdb.py; ties broken by ids that sort
-differently bytewise and in a linguistic collation (ID_TIES); and ~20k simulated events over 40 days
-when outcome_metrics.sim is available. Each set gets its own Postgres database, set up like a
-production server rather than a test cluster (PRODUCTION_LIKE: en-US collation, a far-off time zone).
+Three event sets: the hand-made events (tests/support/events.py, checked by hand in
+test_build_duckdb.py); ties broken by ids that sort differently bytewise and in a linguistic
+collation (ID_TIES); and ~20k simulated events over 40 days when outcome_metrics.sim is available.
+Each set gets its own Postgres database, set up like a production server rather than a test
+cluster (PRODUCTION_LIKE: en-US collation, a far-off time zone).
 
 Without PostgreSQL server binaries these tests skip, or fail when $CI is set (CI must run them).
 """
 
 from __future__ import annotations
 
-import math
-import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from outcome_metrics import contract
 from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.engines.duckdb import load_arrow_batches
 from outcome_metrics.engines.postgres import (
     ConnectionParams,
     connect,
-    create_table_sql,
     load_events,
     profile_env,
 )
 from outcome_metrics.rendering.dialects import DIALECTS
-from outcome_metrics.semantic.entities import ENTITIES, ColumnType
+from outcome_metrics.semantic.entities import ColumnType
 from outcome_metrics.semantic.expressions import check
-from outcome_metrics.testing.postgres import TemporaryCluster, find_bin_dir
-from tests.conftest import copy_project
-from tests.test_build_duckdb import DUPLICATE, EVENTS, ev, response
+from outcome_metrics.testing.postgres import TemporaryCluster
+from tests.support.comparison import (
+    Row,
+    assert_every_aggregate_and_mart_listed,
+    assert_models_match_duckdb,
+    compare_rows,
+    duckdb_rows,
+    key_columns,
+    without_bookkeeping,
+)
+from tests.support.events import (
+    DUPLICATE,
+    EVENTS,
+    ev,
+    events_table,
+    hand_made_events,
+    response,
+)
+from tests.support.project import copy_project
+from tests.support.servers import require_server_binaries
 
-REL_TOL = 1e-9
 PG_SCHEMA = "outcomes"
-Row = dict[str, Any]
-
-
-# -- comparing two builds -------------------------------------------------------------------------
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
-
-
-def same_value(left: Any, right: Any, rel_tol: float = REL_TOL) -> bool:
-    """NULL equals NULL; integers exactly; other numbers within rel_tol; anything else with ==."""
-    if left is None or right is None:
-        return left is None and right is None
-    if _is_number(left) and _is_number(right):
-        if isinstance(left, int) and isinstance(right, int):
-            return left == right
-        return math.isclose(float(left), float(right), rel_tol=rel_tol, abs_tol=0.0)
-    return type(left) is type(right) and left == right  # a date is not a timestamp
-
-
-def compare_rows(table: str, left: Sequence[Row], right: Sequence[Row], keys: Sequence[str],
-                 rel_tol: float = REL_TOL) -> list[str]:  # fmt: skip
-    """Every difference between two results of one table (left: DuckDB, right: PostgreSQL), matched on keys."""
-    if not left or not right:
-        return [f"{table}: {len(left)} rows on duckdb, {len(right)} on postgres"] if left or right else []
-    columns = list(left[0])
-    if set(columns) != set(right[0]):
-        only_left, only_right = sorted(set(columns) - set(right[0])), sorted(set(right[0]) - set(columns))
-        return [f"{table}: columns differ: only duckdb {only_left}, only postgres {only_right}"]
-    problems: list[str] = []
-
-    def index(rows: Sequence[Row], side: str) -> dict[tuple[Any, ...], Row]:
-        indexed: dict[tuple[Any, ...], Row] = {}
-        for row in rows:
-            key = tuple(row[k] for k in keys)
-            if key in indexed:
-                problems.append(f"{table}: key {key} repeats on {side}")
-            indexed[key] = row
-        return indexed
-
-    by_left, by_right = index(left, "duckdb"), index(right, "postgres")
-    problems += [f"{table}: key {key} only on duckdb" for key in by_left.keys() - by_right.keys()]
-    problems += [f"{table}: key {key} only on postgres" for key in by_right.keys() - by_left.keys()]
-    for key in by_left.keys() & by_right.keys():
-        for column in columns:
-            a, b = by_left[key][column], by_right[key][column]
-            if not same_value(a, b, rel_tol):
-                problems.append(f"{table}: key {key}: {column}: duckdb {a!r} != postgres {b!r}")
-    return sorted(problems)
-
-
-_NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "U")
-
-
-def key_columns(table: str, duckdb_types: Mapping[str, str]) -> tuple[str, ...]:
-    """Entity models: the entity's key and day. Aggregates: every non-numeric column (period, segment, dimensions)."""
-    entity = next((e for e in ENTITIES.values() if e.model == table), None)
-    if entity is not None:
-        return (entity.key, "period_date")
-    return tuple(name for name, type_ in duckdb_types.items() if not type_.startswith(_NUMERIC_TYPES))
-
-
-# -- the fast tests of the comparison itself ------------------------------------------------------
-
-ROWS = [
-    {"metric": "success_rate", "period_start": "2026-03-02", "value": 2 / 6, "denominator": 6},
-    {"metric": "success_rate", "period_start": "2026-03-03", "value": None, "denominator": 0},
-]
-
-
-def test_comparison_passes_equal_rows_and_null_equals_null():
-    assert compare_rows("t", ROWS, [dict(r) for r in reversed(ROWS)], ["metric", "period_start"]) == []
-
-
-def test_comparison_reports_a_value_perturbed_beyond_tolerance():
-    perturbed = [ROWS[0] | {"value": ROWS[0]["value"] * (1 + 1e-8)}, ROWS[1]]
-    assert compare_rows("t", ROWS, perturbed, ["metric", "period_start"]) == [
-        f"t: key ('success_rate', '2026-03-02'): value: duckdb {2 / 6!r} != postgres {2 / 6 * (1 + 1e-8)!r}"
-    ]
-
-
-def test_comparison_tolerates_float_noise_and_decimals():
-    noisy = [ROWS[0] | {"value": Decimal(2) / Decimal(6), "denominator": 6}, ROWS[1]]
-    assert compare_rows("t", ROWS, noisy, ["metric", "period_start"]) == []
-
-
-def test_comparison_reports_null_against_zero_and_missing_keys():
-    problems = compare_rows("t", ROWS, [ROWS[0] | {"value": None}], ["metric", "period_start"])
-    assert problems == [
-        "t: key ('success_rate', '2026-03-02'): value: duckdb 0.3333333333333333 != postgres None",
-        "t: key ('success_rate', '2026-03-03') only on duckdb",
-    ]
-
-
-def test_comparison_reports_integers_that_differ_by_one():
-    assert compare_rows("t", ROWS, [ROWS[0] | {"denominator": 7}, ROWS[1]], ["metric", "period_start"]) == [
-        "t: key ('success_rate', '2026-03-02'): denominator: duckdb 6 != postgres 7"
-    ]
-
-
-def test_comparison_tells_a_date_from_a_timestamp():
-    assert not same_value(datetime(2026, 3, 2).date(), datetime(2026, 3, 2))
-
-
-# -- a server, or a clear reason why not ----------------------------------------------------------
-
-
-def require_server_binaries(find: Callable[[], Path | None] = find_bin_dir,
-                            env: Mapping[str, str] = os.environ) -> Path:  # fmt: skip
-    """The PostgreSQL bin directory; else skip, or fail when $CI is set (CI must run these tests)."""
-    bin_dir = find()
-    if bin_dir is not None:
-        return bin_dir
-    message = (
-        "PostgreSQL server binaries (initdb, pg_ctl) not found on PATH or in /usr/lib/postgresql/*/bin; "
-        "install them with `apt-get install -y postgresql` (.ci/run does)"
-    )
-    if env.get("CI", "").lower() not in ("", "0", "false"):
-        pytest.fail(f"CI is set, so the PostgreSQL tests must run: {message}", pytrace=False)
-    pytest.skip(message)
-
-
-def test_missing_server_fails_under_ci():
-    with pytest.raises(pytest.fail.Exception, match="CI is set"):
-        require_server_binaries(lambda: None, {"CI": "true"})
-
-
-@pytest.mark.parametrize("env", [{}, {"CI": ""}, {"CI": "false"}])
-def test_missing_server_skips_outside_ci(env):
-    with pytest.raises(pytest.skip.Exception, match="apt-get install -y postgresql"):
-        require_server_binaries(lambda: None, env)
 
 
 # -- building both ----------------------------------------------------------------------------------
-
-
-def events_table(events: Sequence[Mapping[str, Any]]) -> pa.Table:
-    rows = [{name: event.get(name) for name in contract.COLUMN_NAMES} for event in events]
-    for row in rows:
-        for column in ("occurred_at", "received_at"):
-            row[column] = row[column] and datetime.fromisoformat(row[column])
-    return pa.Table.from_pylist(rows, schema=contract.arrow_schema())
-
-
-def hand_made_events() -> pa.Table:
-    return events_table([*EVENTS, DUPLICATE])
 
 
 # Ties broken by an id, where byte order (DuckDB, Spark, PostgreSQL's "C") and a linguistic
@@ -260,6 +127,10 @@ class Builds:
     postgres: ConnectionParams
     models: tuple[str, ...]  # every generated model, by name
     seconds: dict[str, float] = field(default_factory=dict)
+    engine: str = "postgres"
+
+    def rows(self, table: str) -> list[Row]:
+        return postgres_rows(self.postgres, table)
 
 
 @pytest.fixture(scope="module")
@@ -315,19 +186,6 @@ def builds(request, cluster, tmp_path_factory) -> Builds:
     return built
 
 
-def without_bookkeeping(rows: list[Row]) -> list[Row]:
-    """Rows without `_built_at` (when the row was written) and `_definition_hash` (of the dialect's SQL)."""
-    return [{name: value for name, value in row.items() if not name.startswith("_")} for row in rows]
-
-
-def duckdb_rows(path: Path, table: str) -> tuple[list[Row], dict[str, str]]:
-    with duckdb.connect(str(path), read_only=True) as con:
-        types = {name: type_ for name, type_, *_ in con.execute(f"describe {table}").fetchall() if name[0] != "_"}
-        cursor = con.execute(f"select * from {table}")
-        names = [d[0] for d in cursor.description]
-        return without_bookkeeping([dict(zip(names, row, strict=True)) for row in cursor.fetchall()]), types
-
-
 def query(params: ConnectionParams, sql: str) -> list[Row]:
     con = connect(params)
     try:
@@ -343,27 +201,6 @@ def postgres_rows(params: ConnectionParams, table: str) -> list[Row]:
     return without_bookkeeping(query(params, f"select * from {PG_SCHEMA}.{table}"))
 
 
-def compare_model(builds: Builds, table: str) -> list[str]:
-    left, types = duckdb_rows(builds.duckdb_path, table)
-    return compare_rows(table, left, postgres_rows(builds.postgres, table), key_columns(table, types))
-
-
-def assert_models_match(models: list[str], prefix: str, compare: Callable[[str], list[str]]) -> None:
-    """Every generated model named prefix* equals DuckDB's (shared with tests/test_spark.py)."""
-    tables = [m for m in models if m.startswith(prefix)]
-    assert tables, f"no generated model named {prefix}*"
-    problems = [p for table in tables for p in compare(table)]
-    assert not problems, f"{len(problems)} differences, first 20:\n" + "\n".join(problems[:20])
-
-
-def assert_every_aggregate_and_mart_listed(models: list[str]) -> None:
-    grains = ("daily", "weekly", "monthly")
-    expected = {"fct_metric_values"} | {f"mart_{e.name}_metrics_{g}" for e in ENTITIES.values() for g in grains}
-    assert expected <= set(models)
-    aggregated = {f"int_{e.plural}_aggregated_{g}" for e in ENTITIES.values() for g in grains}
-    assert {m for m in models if "_aggregated_" in m} == aggregated
-
-
 # -- the integration tests ------------------------------------------------------------------------
 
 
@@ -371,7 +208,7 @@ def assert_every_aggregate_and_mart_listed(models: list[str]) -> None:
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_generated_models_match_duckdb_row_for_row(builds, prefix):
-    assert_models_match(builds.models, prefix, lambda table: compare_model(builds, table))
+    assert_models_match_duckdb(builds, prefix)
 
 
 @pytest.mark.slow
@@ -458,31 +295,3 @@ def test_load_events_round_trips_every_value_exactly(cluster):
         return row["event_id"], row["received_at"] or datetime.min
 
     assert sorted(loaded, key=key) == sorted(events.to_pylist(), key=key)  # '' stays '', NULL stays NULL
-
-
-def test_raw_table_has_the_contract_columns_in_order_with_postgres_types():
-    ddl = create_table_sql()
-    assert [line.split()[0] for line in ddl.splitlines()[1:-1]] == list(contract.COLUMN_NAMES)
-    for fragment in ("occurred_at timestamp,", "is_shadow boolean,", "latency_ms double precision,",
-                     "input_tokens bigint,", "event_id text,"):  # fmt: skip
-        assert fragment in ddl
-
-
-def test_server_binaries_come_from_path_first_then_the_newest_versioned_dir(tmp_path):
-    def install(directory: Path) -> Path:
-        directory.mkdir(parents=True)
-        for binary in ("initdb", "pg_ctl"):
-            (directory / binary).write_text("#!/bin/sh\n")
-            (directory / binary).chmod(0o755)
-        return directory
-
-    on_path, v9, v15 = install(tmp_path / "path"), install(tmp_path / "lib/9.6/bin"), install(tmp_path / "lib/15/bin")
-    assert find_bin_dir(path=str(on_path), search_glob=str(tmp_path / "lib/*/bin")) == on_path
-    assert find_bin_dir(path="", search_glob=str(tmp_path / "lib/*/bin")) == v15
-    assert v9.is_dir() and find_bin_dir(path="", search_glob=str(tmp_path / "none/*/bin")) is None
-
-
-def test_profile_env_points_the_postgres_target_at_the_server():
-    env = profile_env(ConnectionParams(host="127.0.0.1", port=5433, user="postgres", dbname="x"), "marts")
-    assert env == {"OUTCOMES_PG_HOST": "127.0.0.1", "OUTCOMES_PG_PORT": "5433", "OUTCOMES_PG_USER": "postgres",
-                   "OUTCOMES_PG_PASSWORD": "", "OUTCOMES_PG_DATABASE": "x", "OUTCOMES_PG_SCHEMA": "marts"}  # fmt: skip

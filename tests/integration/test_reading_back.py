@@ -12,7 +12,7 @@ from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.engines.duckdb import load_arrow_batches
 from outcome_metrics.project import load_project
 from outcome_metrics.sim import simulate
-from tests.conftest import copy_project
+from tests.support.project import copy_project
 
 pytestmark = pytest.mark.slow
 KEY = "period_start, segment_by, persona, feature, model, prompt_version, workflow, variant"

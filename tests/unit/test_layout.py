@@ -9,7 +9,7 @@ import yaml
 
 from outcome_metrics import naming
 from outcome_metrics.project import generate, load_project, write
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 DIALECTS = ("duckdb", "postgres", "spark")
 

@@ -23,7 +23,8 @@ import yaml
 
 from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.ingest import ingest
-from tests.conftest import REPO, copy_project
+from tests.support.paths import REPO
+from tests.support.project import copy_project
 
 pytestmark = pytest.mark.slow
 
@@ -222,7 +223,8 @@ def table_sql(rows: list[dict[str, Any]]) -> str:
         "select " + ", ".join(f"{_literal(r[c], t)} as {c}" for c, t in types.items() if c in r)
         for r in rows
     ]
-    return "-- hand-made for tests/test_invariant_tests_can_fail.py\n" + "\nunion all\n".join(selects) + "\n"
+    header = "-- hand-made for tests/integration/test_invariant_tests_can_fail.py\n"
+    return header + "\nunion all\n".join(selects) + "\n"
 
 
 def bad_model(case: Case) -> str:
@@ -259,7 +261,7 @@ def results(tmp_path_factory) -> dict[str, Any]:
     root = copy_project(tmp_path_factory.mktemp("invariants"))
     # Only the invariants are under test here. Each dbt node costs time, so keep the staging
     # models and int_days (the invariants ref them), and drop the metric models and the tests on
-    # staging and intermediate (tests/test_quarantine.py runs the former).
+    # staging and intermediate (tests/integration/test_quarantine.py runs the former).
     shutil.rmtree(root / "models" / "generated")
     shutil.rmtree(root / "data-tests")
     (root / "models" / "staging" / "_staging__models.yml").unlink()

@@ -1,24 +1,23 @@
-"""Rendered SQL is pinned by snapshot files per dialect (tests/snapshots/), reviewed like code.
+"""Rendered SQL is pinned by snapshot files per model and dialect, named after the test that pins
+them (tests/snapshots/test_render/<test>__<model>__<dialect>.sql), reviewed like code.
 
-Regenerate after an intended change with: UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/test_render.py
+Regenerate after an intended change with: UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/unit/test_render.py
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 import sqlglot
 
 from outcome_metrics.project import generate, load_project
 from outcome_metrics.semantic.entities import ENTITIES
+from tests.support.paths import FIXTURES, REPO
+from tests.support.snapshots import assert_matches_snapshot
 
-REPO = Path(__file__).resolve().parent.parent
-FIXTURE = Path(__file__).parent / "fixtures" / "snapshot_project"
-SNAPSHOTS = Path(__file__).parent / "snapshots"
+FIXTURE = FIXTURES / "snapshot_project"
 DIALECTS = ("duckdb", "postgres", "spark")
 MODELS = ("intermediate/int_interactions_aggregated_daily", "marts/mart_interaction_metrics_daily", "intermediate/int_interactions")
 
@@ -30,13 +29,9 @@ def files() -> dict[str, str]:
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 @pytest.mark.parametrize("model", MODELS)
-def test_rendered_sql_matches_snapshot(files, dialect, model):
-    rendered = files[f"models/generated/{dialect}/{model}.sql"]
-    snapshot = SNAPSHOTS / f"{model.split('/')[1]}.{dialect}.sql"
-    if os.environ.get("UPDATE_SNAPSHOTS"):
-        snapshot.write_text(rendered)
-    assert snapshot.exists(), f"no snapshot {snapshot.name}: run with UPDATE_SNAPSHOTS=1 and review it"
-    assert rendered == snapshot.read_text()
+def test_rendered_sql_matches_snapshot(request, files, dialect, model):
+    # tests/snapshots/test_render/test_rendered_sql_matches_snapshot__<model>__<dialect>.sql
+    assert_matches_snapshot(request, files[f"models/generated/{dialect}/{model}.sql"], model.split("/")[-1], dialect)
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)

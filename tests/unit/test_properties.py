@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 
 from outcome_metrics.project import generate, load_project
 from outcome_metrics.rendering import properties
-
-from .conftest import REPO
+from tests.support.paths import REPO
 
 
 def pyyaml(data: dict[str, Any]) -> str:

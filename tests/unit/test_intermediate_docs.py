@@ -6,7 +6,7 @@ import yaml
 
 from outcome_metrics.rendering.intermediate_docs import intermediate_models_yaml
 from outcome_metrics.semantic.entities import ENTITIES
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 INTERMEDIATE = REPO / "models" / "intermediate"
 

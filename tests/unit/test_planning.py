@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from outcome_metrics import project as project_module
@@ -12,8 +10,8 @@ from outcome_metrics.project import generate, load_project
 from outcome_metrics.query.explain import explain_metric
 from outcome_metrics.semantic import Derived, Grouped, Ratio, Simple
 from outcome_metrics.spec.shapes import DerivedMetric, GroupedMetric, RatioMetric, SimpleMetric
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 KIND_OF_SPEC = {SimpleMetric: Simple, RatioMetric: Ratio, DerivedMetric: Derived, GroupedMetric: Grouped}
 
 

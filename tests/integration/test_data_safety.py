@@ -25,7 +25,8 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 from outcome_metrics.cli import main
-from tests.conftest import REPO, copy_project
+from tests.support.paths import REPO
+from tests.support.project import copy_project
 
 HEADER = "event_id,event_type,occurred_at,user_id,feature"
 

@@ -16,7 +16,7 @@ import pytest
 
 from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.ingest import ingest
-from tests.conftest import copy_project
+from tests.support.project import copy_project
 
 pytestmark = pytest.mark.slow
 

@@ -44,8 +44,9 @@ from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.engines.duckdb import load_arrow_batches
 from outcome_metrics.project import compile_project
 from outcome_metrics.sim import DEFAULT_START, simulate
-from tests.conftest import REPO, copy_project
-from tests.test_reference import edge_table
+from tests.support.edge_events import edge_table
+from tests.support.paths import REPO
+from tests.support.project import copy_project
 
 pytestmark = pytest.mark.slow
 

@@ -4,14 +4,12 @@ repeat it (Jinja macros, click choices) is checked against it here."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from outcome_metrics import contract, naming
 from outcome_metrics.cli import main
 from outcome_metrics.engines import ENGINES, duckdb, postgres, spark
 from outcome_metrics.rendering.dialects import DIALECTS
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.paths import REPO
 
 
 def test_the_invariant_macros_skip_exactly_the_long_tables_own_columns():

@@ -16,8 +16,9 @@ from outcome_metrics.cli import main
 from outcome_metrics.errors import SpecError
 from outcome_metrics.project import load_project
 from outcome_metrics.semantic.entities import ColumnType
+from tests.support.paths import FIXTURES
 
-INVALID = Path(__file__).parent / "fixtures" / "invalid"
+INVALID = FIXTURES / "invalid"
 CASES = sorted(p.name for p in INVALID.iterdir() if (p / "expected.txt").is_file())
 
 
@@ -90,9 +91,9 @@ def test_list_metrics_dir_reports_mistakes_like_compile(tmp_path, monkeypatch):
 
 
 def test_ratio_filter_applies_to_numerator_and_denominator():
+    from outcome_metrics.semantic import Ratio
     from outcome_metrics.spec.loader import load_text
     from outcome_metrics.spec.parse import parse
-    from outcome_metrics.semantic import Ratio
     from outcome_metrics.validation import validate
 
     text = """metrics:

@@ -1,17 +1,17 @@
-"""Integration: the hand-made events of test_build_duckdb.py, built on DuckDB and on a local
+"""Integration: the hand-made events (tests/support/events.py), built on DuckDB and on a local
 in-process Spark (dbt-spark's `session` method, see outcome_metrics.engines.spark), give the same numbers
 in every generated model, row for row: fct_metric_values, every mart_* and int_*_aggregated_*
 model, and the entity models they aggregate (int_interactions, int_tasks, int_user_days).
 
 One Spark build for the module (a dbt invocation on Spark costs tens of seconds). The comparison
-helpers are test_postgres.py's. Without Java or pyspark these tests skip, or fail when $CI is set.
+is tests/support/comparison.py's, as for PostgreSQL. Without Java or pyspark these tests skip, or
+fail when $CI is set.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,60 +19,23 @@ from typing import Any
 
 import pytest
 
-from outcome_metrics import contract
 from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.engines.duckdb import load_arrow_batches
 from outcome_metrics.engines.spark import (
-    create_table_sql,
     load_events_spark,
     local_session,
-    missing_requirements,
 )
-from tests.conftest import copy_project
-from tests.test_build_duckdb import DUPLICATE, EVENTS
-from tests.test_postgres import (
+from tests.support.comparison import (
     Row,
     assert_every_aggregate_and_mart_listed,
-    assert_models_match,
-    compare_rows,
-    duckdb_rows,
-    hand_made_events,
-    key_columns,
+    assert_models_match_duckdb,
     without_bookkeeping,
-)  # fmt: skip
+)
+from tests.support.events import DUPLICATE, EVENTS, hand_made_events
+from tests.support.project import copy_project
+from tests.support.servers import require_spark
 
 SPARK_SCHEMA = "outcomes"
-
-
-def require_spark(find_problem: Callable[[], str | None] = missing_requirements,
-                  env: Mapping[str, str] = os.environ) -> None:  # fmt: skip
-    """Return when a local Spark can run; else skip, or fail when $CI is set (CI must run these tests)."""
-    problem = find_problem()
-    if problem is None:
-        return
-    message = f"a local Spark cannot run: {problem}; install with `uv pip install -e '.[dev]'` and a Java 17 JRE"
-    if env.get("CI", "").lower() not in ("", "0", "false"):
-        pytest.fail(f"CI is set, so the Spark tests must run: {message}", pytrace=False)
-    pytest.skip(message)
-
-
-def test_missing_spark_fails_under_ci():
-    with pytest.raises(pytest.fail.Exception, match="CI is set"):
-        require_spark(lambda: "no java on PATH", {"CI": "true"})
-
-
-@pytest.mark.parametrize("env", [{}, {"CI": ""}, {"CI": "false"}])
-def test_missing_spark_skips_outside_ci(env):
-    with pytest.raises(pytest.skip.Exception, match="no java on PATH"):
-        require_spark(lambda: "no java on PATH", env)
-
-
-def test_raw_table_has_the_contract_columns_in_order_with_spark_types():
-    ddl = create_table_sql()
-    assert [line.split()[0] for line in ddl.splitlines()[1:-1]] == list(contract.COLUMN_NAMES)
-    for fragment in ("occurred_at timestamp,", "is_shadow boolean,", "latency_ms double,",
-                     "input_tokens bigint,", "event_id string,"):  # fmt: skip
-        assert fragment in ddl
 
 
 # -- building both ----------------------------------------------------------------------------------
@@ -84,6 +47,10 @@ class Builds:
     spark: Any  # the SparkSession dbt-spark built in
     models: tuple[str, ...]  # every generated model, by name
     seconds: dict[str, float] = field(default_factory=dict)
+    engine: str = "spark"
+
+    def rows(self, table: str) -> list[Row]:
+        return spark_rows(self.spark, f"{SPARK_SCHEMA}.{table}")
 
 
 @pytest.fixture(scope="module")
@@ -129,13 +96,6 @@ def spark_rows(session: Any, table: str) -> list[Row]:
     return without_bookkeeping([row.asDict() for row in frame.collect()])
 
 
-def compare_model(builds: Builds, table: str) -> list[str]:
-    left, types = duckdb_rows(builds.duckdb_path, table)
-    right = spark_rows(builds.spark, f"{SPARK_SCHEMA}.{table}")
-    problems = compare_rows(table, left, right, key_columns(table, types))
-    return [p.replace("postgres", "spark") for p in problems]  # the helper names its right side postgres
-
-
 # -- the integration tests ------------------------------------------------------------------------
 
 
@@ -143,7 +103,7 @@ def compare_model(builds: Builds, table: str) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.spark
 def test_generated_models_match_duckdb_row_for_row(builds, prefix):
-    assert_models_match(builds.models, prefix, lambda table: compare_model(builds, table))
+    assert_models_match_duckdb(builds, prefix)
 
 
 @pytest.mark.slow

@@ -1,0 +1,1 @@
+"""Integration tests: run dbt on DuckDB, PostgreSQL or Spark (all marked slow)."""
