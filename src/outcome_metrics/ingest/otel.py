@@ -100,8 +100,7 @@ def otlp_id(value: Any, size: int) -> str | None:
     raw = str(value)
     if len(raw) == 2 * size:
         try:
-            bytes.fromhex(raw)
-            return raw.lower()
+            return bytes.fromhex(raw).hex() if any(bytes.fromhex(raw)) else None  # all zeros: no id
         except ValueError:
             pass
     try:
