@@ -5,6 +5,7 @@ out by hand from what the sources wrote (in their docstrings)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -167,6 +168,7 @@ def test_a_price_table_without_an_output_price_is_refused():
 
 
 def test_cli_ingest_format_otel_appends_converted_events_and_reports(legacy, tmp_path):
+    started = datetime.now(UTC).replace(tzinfo=None)
     db = tmp_path / "events.duckdb"
     runner = CliRunner(env={"OUTCOMES_DUCKDB_PATH": str(db)})
     result = runner.invoke(main, ["ingest", "--format", "otel", "--prices", str(PRICES), str(legacy)])
@@ -174,10 +176,12 @@ def test_cli_ingest_format_otel_appends_converted_events_and_reports(legacy, tmp
     assert "1 interaction(s) without a price for model claude-3" in result.output
     runner.invoke(main, ["ingest", "--format", "otel", "--prices", str(PRICES), str(legacy)])
     with duckdb.connect(str(db), read_only=True) as con:
-        distinct, types = con.execute(
-            "select count(distinct event_id), count(distinct event_type) from raw.ai_events").fetchone()
+        distinct, types, first_received = con.execute(
+            "select count(distinct event_id), count(distinct event_type), min(received_at) from raw.ai_events"
+        ).fetchone()
     # 4 interactions x 2 events + 3 judge scores, the same ids on the second import
     assert (distinct, types) == (11, 4)
+    assert first_received >= started  # arrival is the import, not the spans' day (incremental builds)
 
 
 def test_cli_refuses_prices_for_contract_files(tmp_path):

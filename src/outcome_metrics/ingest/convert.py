@@ -319,7 +319,7 @@ def converted_files(paths: Iterable[Path], fmt: str = "contract", prices: Path |
                     progress: Callable[[str], None] = lambda message: None) -> Iterator[list[Path]]:  # fmt: skip
     """The files to append: `paths` themselves for the contract format; else one Parquet file of
     contract rows converted from all of `paths` together (so a score in one file finds the span or
-    generation it scores in another), removed afterwards."""
+    generation it scores in another), received now, removed afterwards."""
     paths = list(paths)
     if fmt == "contract":
         if prices is not None:
@@ -328,6 +328,11 @@ def converted_files(paths: Iterable[Path], fmt: str = "contract", prices: Path |
         return
     convert = converter(fmt)
     conversion = convert(paths, load_prices(prices))
+    # arrival is now, whatever the source's times: an incremental build reads rows by arrival, and
+    # an export of last week's calls arrives today (a re-import's copies lose to the first's)
+    received_at = datetime.now(UTC).replace(tzinfo=None)
+    for row in conversion.rows:
+        row["received_at"] = received_at
     progress(f"converted {len(paths)} {fmt} file(s) into {len(conversion.rows):,} events")
     for note in conversion.notes():
         progress(f"note: {note}")
