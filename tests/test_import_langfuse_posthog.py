@@ -120,3 +120,11 @@ def test_malformed_export_is_refused_with_its_place(name):
     with pytest.raises(IngestError) as raised:
         module.convert([FIXTURES / "malformed" / name], PRICES)
     assert str(raised.value) == f"{FIXTURES / 'malformed'}/{message}"
+
+
+def test_posthog_generation_without_latency_is_imported_and_reported():
+    conversion = posthog.convert([FIXTURES / "posthog_generation_without_latency.jsonl"], PRICES)
+    [response] = rows_of(conversion.rows, "ai_response")
+    assert response["latency_ms"] is None  # NULL: the build quarantines it, visibly
+    assert conversion.notes() == ["1 $ai_generation event(s) without $ai_latency: latency unknown, the build "
+                                  "quarantines their responses"]  # fmt: skip

@@ -132,10 +132,12 @@ class Conversion:
     rows: list[dict[str, Any]] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)  # what was not imported, and why
     unpriced: Counter[str] = field(default_factory=Counter)  # interactions without cost, per model
+    incomplete: Counter[str] = field(default_factory=Counter)  # imported, lacking a value the build needs
     without_user: int = 0
 
     def notes(self) -> list[str]:
         notes = [f"skipped {count} {what}" for what, count in sorted(self.skipped.items())]
+        notes += [f"{count} {what}" for what, count in sorted(self.incomplete.items())]
         if self.without_user:
             notes.append(f"{self.without_user} interaction(s) without a user id: user_id '{UNKNOWN}'")
         if self.unpriced:

@@ -89,8 +89,8 @@ def generation_rows(event: Event, names: dict[str, str], conversion: Conversion,
         raise located(event.path, event.line, f"$ai_generation {event.uuid} has no $ai_model")
     latency_s = number(p.get("$ai_latency"))
     if latency_s is None:
-        conversion.skipped["latency of $ai_generation event(s) without $ai_latency (their responses are "
-                           "quarantined)"] += 1  # fmt: skip
+        conversion.incomplete["$ai_generation event(s) without $ai_latency: latency unknown, the build "
+                              "quarantines their responses"] += 1  # fmt: skip
     # PostHog captures a generation when it ends; $ai_latency (seconds) dates its start
     started_at = event.at - timedelta(seconds=latency_s or 0)
     input_tokens, output_tokens = integer(p.get("$ai_input_tokens")), integer(p.get("$ai_output_tokens"))
