@@ -339,4 +339,5 @@ def converted_files(paths: Iterable[Path], fmt: str = "contract", prices: Path |
     for note in conversion.notes():
         progress(f"note: {note}")
     with tempfile.TemporaryDirectory(prefix=f"outcomes-{fmt}-") as directory:
-        yield [write_parquet(conversion.rows, Path(directory) / f"{fmt}-import.parquet")]
+        more = f"+{len(paths) - 1}" if len(paths) > 1 else ""  # named for progress lines: which import this is
+        yield [write_parquet(conversion.rows, Path(directory) / f"{paths[0].name}{more}.{fmt}-as-contract.parquet")]
