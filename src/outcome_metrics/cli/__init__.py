@@ -263,10 +263,19 @@ def simulate(ctx: click.Context, events: int, days: int, seed: int, out: Path | 
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["contract", "otel", "langfuse", "posthog"]), default="contract",
+              show_default=True, help="contract: files in the event contract; otel: OTLP JSON (GenAI spans and "
+              "events); langfuse: observations and scores export; posthog: $ai_* events export.")
+@click.option("--prices", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Imports: YAML of USD per 1M tokens per model ({input: N, output: N}), for calls without a cost.")
 @click.pass_context
 @handle_errors
-def ingest(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+def ingest(ctx: click.Context, paths: tuple[Path, ...], fmt: str, prices: Path | None) -> None:
     """Append events from Parquet, CSV or JSON Lines files to the raw event table.
+
+    With --format otel, langfuse or posthog, the files are another tool's export, converted
+    into contract events first (README: "Importing from other tools"); ids derive from the
+    source's, so importing a file twice adds nothing (already-loaded event_ids are skipped).
 
     Every file is checked against the event contract first, then all are appended in one
     transaction: when one file is missing a required column, or has a column of an incompatible
@@ -278,11 +287,15 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     Example:
         outcomes ingest events.parquet
         OUTCOMES_DUCKDB_PATH=/data/events.duckdb outcomes ingest day1.csv day2.jsonl
+        outcomes ingest --format otel traces.jsonl logs.jsonl --prices prices.yml
+        outcomes ingest --format langfuse observations.jsonl scores.jsonl
     """
     from outcome_metrics.engines.duckdb import RAW_TABLE, configured_path, database_path
     from outcome_metrics.ingest import ingest as ingest_files
+    from outcome_metrics.ingest.convert import converted_files
 
     db_path = configured_path() or database_path(_root(ctx, hint="or set OUTCOMES_DUCKDB_PATH to the database file"))
+    paths = tuple(ctx.with_resource(converted_files(paths, fmt, prices, progress=stderr)))
     results = ingest_files(db_path, list(paths), progress=stderr)
     total = sum(r.rows for r in results)
     stderr(f"appended {total:,} events from {len(results)} file(s) to {db_path}")
