@@ -58,7 +58,7 @@ def metric(con, name, feature, day):
 
 LEGACY = {  # support-bot, from write_legacy's docstring; L4's response has no cost: quarantined
     "interactions": (4, None, None),
-    "error_rate": (1 / 4, 1, 4),  # L3
+    "error_rate": (1 / 3, 1, 3),  # L3, of L1-L3: L4 has a quarantined event, so rates leave it out (README)
     "tokens_per_interaction": ((120 + 250) / 2, None, None),  # responded: L1, L2
     "cost_usd": ((100 * 0.15 + 20 * 0.60) / 1e6 + 0.0042 + 0, None, None),
     "latency_p50_ms": ((1500 + 2000) / 2, None, None),
