@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast check bench compile clean
+.PHONY: demo test test-fast check bench bench-track compile clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ compile: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/track.py
+
+bench-track: $(STAMP)
+	$(BIN)/python bench/track.py
 
 clean:
 	rm -rf $(VENV) target logs .pytest_cache

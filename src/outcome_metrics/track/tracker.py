@@ -11,14 +11,12 @@ keep their ids, and staging keeps one copy of each.
 from __future__ import annotations
 
 import atexit
-import contextlib
+import collections
 import logging
-import queue
 import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any, Literal
 
 from outcome_metrics.contract import COLUMN_NAMES, Event, EventType
@@ -80,7 +78,12 @@ class Tracker:
         self.max_backoff = max_backoff
         self.exit_timeout = exit_timeout
         self._raise_invalid = on_invalid == "raise"
-        self._queue: queue.Queue[Event | _Flush] = queue.Queue(max_queue_size)
+        # The queue: a deque callers append to (atomic, no lock) and the worker pops from; callers
+        # wake the worker once a batch is waiting, not for every event, and it wakes itself every
+        # flush_interval. Concurrent callers can overshoot max_queue_size by one event each.
+        self.max_queue_size = max_queue_size
+        self._queue: collections.deque[Event | _Flush] = collections.deque()
+        self._wake = threading.Event()
         self._lock = threading.Lock()  # guards _drops and _warned (callers drop from many threads)
         self._drops = dict.fromkeys(DROP_REASONS, 0)
         self._warned: set[str] = set()
@@ -162,27 +165,37 @@ class Tracker:
         if unknown:
             raise TypeError(f"emit() got column(s) it does not take: {', '.join(sorted(unknown))} "
                             f"(it sets event_id, event_type and occurred_at itself)")  # fmt: skip
+        if event_type not in _EVENT_TYPES:
+            rule = "not one of the contract's event types"
+            self._refuse(InvalidEvent(str(event_type), "event_type", event_type, rule))
+            return None
+        return self._record(EventType(event_type), fields)
+
+    def _record(self, event_type: EventType, fields: dict[str, Any]) -> str | None:
+        """Check and queue one event (fields by contract column name, none of them unknown)."""
         try:
-            if event_type not in _EVENT_TYPES:
-                raise InvalidEvent(str(event_type), "event_type", event_type, "not one of the contract's event types")
-            event_type = EventType(event_type)
             if fields.get("properties") is not None:
                 fields["properties"] = properties_json(event_type, fields["properties"])
             event = build_event(event_type, fields)
         except InvalidEvent as error:
-            if self._raise_invalid:
-                raise
-            self._drop("invalid", 1, str(error))
+            self._refuse(error)
+            return None
+        queued = self._queue
+        if len(queued) >= self.max_queue_size:
+            self._drop("queue_full", 1, f"the queue is full ({self.max_queue_size:,} events)")
             return None
         if self._closed:
             self._drop("closed", 1, "the tracker is closed")
             return None
-        try:
-            self._queue.put_nowait(event)
-        except queue.Full:
-            self._drop("queue_full", 1, f"the queue is full ({self._queue.maxsize:,} events)")
-            return None
+        queued.append(event)
+        if len(queued) >= self.batch_size and not self._wake.is_set():
+            self._wake.set()
         return event.event_id
+
+    def _refuse(self, error: InvalidEvent) -> None:
+        if self._raise_invalid:
+            raise error
+        self._drop("invalid", 1, str(error))
 
     # ---- state ------------------------------------------------------------------------------
 
@@ -205,7 +218,7 @@ class Tracker:
     @property
     def pending(self) -> int:
         """Events queued and not yet handed to the sink (approximate)."""
-        return self._queue.qsize()
+        return sum(not isinstance(item, _Flush) for item in list(self._queue))
 
     # ---- flushing and closing ---------------------------------------------------------------
 
@@ -213,14 +226,11 @@ class Tracker:
         """Wait until every event queued before this call was delivered or dropped, for at most
         `timeout` seconds (None: no limit). True when it was."""
         if not self._worker.is_alive():
-            return self._queue.empty()
+            return not self._queue
         marker = _Flush()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            self._queue.put(marker, timeout=timeout)
-        except queue.Full:
-            return False
-        return marker.done.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        self._queue.append(marker)  # markers go in whatever the queue's length
+        self._wake.set()
+        return marker.done.wait(timeout)
 
     def close(self, timeout: float | None = None) -> bool:
         """Stop admitting events, deliver what is queued within `timeout` seconds (default:
@@ -235,13 +245,12 @@ class Tracker:
         start = time.monotonic()
         self._deadline = start + timeout
         self._closing.set()
-        with contextlib.suppress(queue.Full):  # a stalled worker: the join below times out
-            self._queue.put(_Flush(stop=True), timeout=timeout)
+        self._queue.append(_Flush(stop=True))
+        self._wake.set()
         self._worker.join(max(0.0, self._deadline - time.monotonic()))
         if not self._worker.is_alive():
-            late = 0  # admitted by a call that raced with close, behind the stop marker
-            while not self._queue.empty():
-                late += not isinstance(self._queue.get_nowait(), _Flush)
+            # admitted by a call that raced with close, behind the stop marker
+            late = sum(not isinstance(item, _Flush) for item in list(self._queue))
             if late:
                 self._drop("closed", late, "admitted while the tracker closed")
         else:
@@ -273,36 +282,33 @@ class Tracker:
         else:
             log.debug("outcome_metrics.track: dropped %d event(s) (%s): %s", count, reason, why)
 
-    def _batches(self) -> Iterator[tuple[list[Event], list[_Flush]]]:
-        """Batches of at most batch_size events, cut short after flush_interval seconds or at a marker."""
-        while True:
-            first = self._queue.get()
-            batch: list[Event] = []
-            markers: list[_Flush] = []
-            (markers if isinstance(first, _Flush) else batch).append(first)  # type: ignore[arg-type]
-            cutoff = time.monotonic() + self.flush_interval
-            while not markers and len(batch) < self.batch_size:
-                try:
-                    item = self._queue.get(timeout=max(0.0, cutoff - time.monotonic()))
-                except queue.Empty:
-                    break
-                (markers if isinstance(item, _Flush) else batch).append(item)  # type: ignore[arg-type]
-            yield batch, markers
-
     def _run(self) -> None:
-        for batch, markers in self._batches():
-            try:
-                if batch:
-                    self._deliver(batch)
-            except Exception:  # the worker must outlive any bug in a sink or here
-                log.exception("outcome_metrics.track: unexpected error delivering %d events", len(batch))
-                self._drop("sink_error", len(batch), "unexpected error")
-            for marker in markers:
-                if marker.stop:
-                    self._close_sink()
+        queued = self._queue
+        while True:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            # ship what is queued now, in batches of at most batch_size, cut at each marker
+            while queued:
+                batch: list[Event] = []
+                marker = None
+                while queued and len(batch) < self.batch_size:
+                    item = queued.popleft()
+                    if isinstance(item, _Flush):
+                        marker = item
+                        break
+                    batch.append(item)
+                try:
+                    if batch:
+                        self._deliver(batch)
+                except Exception:  # the worker must outlive any bug in a sink or here
+                    log.exception("outcome_metrics.track: unexpected error delivering %d events", len(batch))
+                    self._drop("sink_error", len(batch), "unexpected error")
+                if marker is not None:
+                    if marker.stop:
+                        self._close_sink()
+                        marker.done.set()
+                        return
                     marker.done.set()
-                    return
-                marker.done.set()
 
     def _deliver(self, batch: list[Event]) -> None:
         attempt = 0
@@ -372,7 +378,7 @@ class Interaction:
         return self._context.get("task_id")
 
     def _emit(self, event_type: EventType, properties: dict[str, Any] | None, **fields: Any) -> str | None:
-        return self._tracker.emit(event_type, **{**self._context, **fields}, properties=properties)
+        return self._tracker._record(event_type, {**self._context, **fields, "properties": properties})
 
     def response(self, *, latency_ms: float, input_tokens: int, output_tokens: int, cost_usd: float,
                  confidence: float | None = None, model: str | None = None,
@@ -452,12 +458,12 @@ class Interaction:
 
     def task_completed(self, *, properties: dict[str, Any] | None = None) -> str | None:
         """The interaction's task (its task_id, else the interaction itself) reached completion."""
-        return self._tracker.emit(EventType.TASK_COMPLETED, **self._task_fields(), properties=properties)
+        return self._tracker._record(EventType.TASK_COMPLETED, {**self._task_fields(), "properties": properties})
 
     def task_abandoned(self, *, reason: str | None = None, properties: dict[str, Any] | None = None) -> str | None:
         """The user gave up on the interaction's task."""
-        return self._tracker.emit(EventType.TASK_ABANDONED, **self._task_fields(), reason=reason,
-                                  properties=properties)  # fmt: skip
+        return self._tracker._record(EventType.TASK_ABANDONED,
+                                     {**self._task_fields(), "reason": reason, "properties": properties})  # fmt: skip
 
     def _task_fields(self) -> dict[str, Any]:
         # a task event names its task by task_id, or by interaction_id when there is none
