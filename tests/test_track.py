@@ -520,3 +520,23 @@ def test_import_loads_neither_dbt_duckdb_sqlglot_nor_pyarrow():
             "if m in sys.modules))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_sdk_distributions_modules_import_only_each_other():
+    # sdk/pyproject.toml ships these files alone: one importing another outcome_metrics module
+    # would break the outcome-metrics-sdk wheel (test_track_distribution.py builds it)
+    import ast
+    import tomllib
+
+    shipped = tomllib.loads((REPO / "sdk" / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"][
+        "wheel"]["force-include"]  # fmt: skip
+    files = [p for source in shipped for p in sorted((REPO / "sdk" / source).resolve().glob("**/*.py"))
+             or [(REPO / "sdk" / source).resolve()]]  # fmt: skip
+    modules = {".".join(f.relative_to(REPO / "src").with_suffix("").parts).removesuffix(".__init__") for f in files}
+    for f in files:
+        for node in ast.walk(ast.parse(f.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])  # fmt: skip
+            for name in names:
+                if name.startswith("outcome_metrics"):
+                    assert name in modules, f"{f.relative_to(REPO)} imports {name}, which outcome-metrics-sdk lacks"

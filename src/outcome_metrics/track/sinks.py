@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import email.utils
 import http.client
+import importlib.util
 import os
 import threading
 import time
@@ -178,6 +179,7 @@ class ParquetSink(_RotatingFiles):
 
     def __init__(self, directory: str | os.PathLike[str], *, prefix: str = "events", max_events: int = 1_000_000,
                  compression: str = "zstd") -> None:  # fmt: skip
+        _require("ParquetSink", "pyarrow", extra="parquet")
         super().__init__(directory, prefix, max_events)
         self.compression = compression
         self._writer: Any = None
@@ -228,6 +230,7 @@ class DuckDBSink(Sink):
     """
 
     def __init__(self, path: str | os.PathLike[str], *, keep_open: bool = True) -> None:
+        _require("DuckDBSink", "duckdb", "pyarrow", extra="duckdb")
         self.path = Path(path)
         self.keep_open = keep_open
         self._con: Any = None
@@ -306,6 +309,15 @@ class HttpSink(Sink):
 
     def __repr__(self) -> str:
         return f"HttpSink({self.url!r})"
+
+
+def _require(sink: str, *modules: str, extra: str) -> None:
+    """Fail at construction, not at the first write in the background, when a module is missing
+    (found without importing it: the import stays lazy)."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ImportError(f"{sink} needs {' and '.join(missing)}: pip install 'outcome-metrics-sdk[{extra}]' "
+                          f"(or outcome-metrics, which has them)")  # fmt: skip
 
 
 def retry_after(value: str | None) -> float | None:
