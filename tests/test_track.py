@@ -416,7 +416,7 @@ class FailingSink(Sink):
 
 def test_a_failing_sink_is_retried_then_counted_as_dropped_and_the_caller_never_sees_it(caplog):
     sink = FailingSink(failures=float("inf"))
-    tracker = Tracker(sink, batch_size=10, max_retries=3, backoff=0.001)
+    tracker = Tracker(sink, batch_size=10, max_retries=3, backoff=0.001, flush_interval=600)
     i = tracker.interaction("i1", user_id="u", feature="f")
     for _ in range(30):
         assert i.accept() is not None
@@ -429,7 +429,7 @@ def test_a_failing_sink_is_retried_then_counted_as_dropped_and_the_caller_never_
 
 def test_a_sink_that_fails_twice_delivers_everything_once(tmp_path):
     sink = FailingSink(failures=2)
-    tracker = Tracker(sink, batch_size=50, max_retries=5, backoff=0.001)
+    tracker = Tracker(sink, batch_size=50, max_retries=5, backoff=0.001, flush_interval=600)
     ids = [tracker.app_active(user_id=f"u{k}", feature="f") for k in range(50)]
     assert tracker.flush(10) and sink.calls == 3
     assert [e.event_id for e in sink.events] == ids and tracker.dropped == 0
@@ -438,7 +438,7 @@ def test_a_sink_that_fails_twice_delivers_everything_once(tmp_path):
 
 def test_a_permanent_sink_error_is_not_retried():
     sink = FailingSink(failures=1, error=PermanentSinkError("HTTP 400"))
-    tracker = Tracker(sink, batch_size=5, backoff=0.001)
+    tracker = Tracker(sink, batch_size=5, backoff=0.001, flush_interval=600)
     for k in range(10):
         tracker.app_active(user_id=f"u{k}", feature="f")
     assert tracker.flush(5)
@@ -452,7 +452,7 @@ from outcome_metrics.track import JsonlSink, Tracker
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit, write() fails with EFBIG instead
 resource.setrlimit(resource.RLIMIT_FSIZE, (5000, 5000))  # a disk that fills up after 5,000 bytes
 sink = JsonlSink(sys.argv[1])
-tracker = Tracker(sink, batch_size=5, max_retries=2, backoff=0.001)
+tracker = Tracker(sink, batch_size=5, max_retries=2, backoff=0.001, flush_interval=600)
 for k in range(10):
     tracker.app_active(user_id=f"u{k}", feature="f")
     if k == 4:
@@ -540,3 +540,37 @@ def test_the_sdk_distributions_modules_import_only_each_other():
             for name in names:
                 if name.startswith("outcome_metrics"):
                     assert name in modules, f"{f.relative_to(REPO)} imports {name}, which outcome-metrics-sdk lacks"
+
+
+def wait_for(condition, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_few_events_go_out_after_flush_interval_without_a_flush():
+    sink = MemorySink()
+    with Tracker(sink, batch_size=100, flush_interval=0.1) as tracker:
+        tracker.app_active(user_id="u", feature="f")
+        assert wait_for(lambda: len(sink.events) == 1, 3)
+
+
+def test_a_full_batch_goes_out_at_once_not_at_flush_interval():
+    class Batches(MemorySink):
+        def __init__(self):
+            super().__init__()
+            self.sizes = []
+
+        def write(self, events):
+            self.sizes.append(len(events))
+            super().write(events)
+
+    sink = Batches()
+    with Tracker(sink, batch_size=10, flush_interval=600) as tracker:
+        for k in range(25):
+            tracker.app_active(user_id=f"u{k}", feature="f")
+        assert wait_for(lambda: len(sink.events) >= 20, 3)  # long before the 600 s interval
+        assert max(sink.sizes) == 10

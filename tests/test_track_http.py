@@ -80,7 +80,8 @@ def track(tracker: Tracker, n: int) -> list[str]:
 
 
 def test_batches_arrive_as_json_with_every_event_once(collector):
-    tracker = Tracker(HttpSink(collector.url, headers={"Authorization": "Bearer t"}), batch_size=100)
+    tracker = Tracker(HttpSink(collector.url, headers={"Authorization": "Bearer t"}), batch_size=100,
+                      flush_interval=600)
     ids = [*track(tracker, 250)]
     assert tracker.close(10) and tracker.dropped == 0
     batches = collector.batches()
@@ -94,7 +95,7 @@ def test_batches_arrive_as_json_with_every_event_once(collector):
 
 @pytest.mark.parametrize("collector", [[500, 503]], indirect=True)
 def test_a_500_then_200_is_retried_with_the_same_event_ids(collector):
-    tracker = Tracker(HttpSink(collector.url), batch_size=10, backoff=0.01)
+    tracker = Tracker(HttpSink(collector.url), batch_size=10, backoff=0.01, flush_interval=600)
     ids = track(tracker, 10)
     assert tracker.flush(10)
     batches = collector.batches()
@@ -106,7 +107,7 @@ def test_a_500_then_200_is_retried_with_the_same_event_ids(collector):
 
 @pytest.mark.parametrize("collector", [[(429, {"Retry-After": "1"})]], indirect=True)
 def test_a_429_is_retried_after_the_servers_retry_after(collector):
-    tracker = Tracker(HttpSink(collector.url), batch_size=5, backoff=0.001)
+    tracker = Tracker(HttpSink(collector.url), batch_size=5, backoff=0.001, flush_interval=600)
     track(tracker, 5)
     assert tracker.flush(10)
     (first, _, _), (second, _, _) = collector.requests
@@ -117,7 +118,7 @@ def test_a_429_is_retried_after_the_servers_retry_after(collector):
 
 @pytest.mark.parametrize("collector", [[400], [413]], indirect=True)
 def test_a_400_or_413_is_dropped_not_retried(collector):
-    tracker = Tracker(HttpSink(collector.url), batch_size=5, backoff=0.001)
+    tracker = Tracker(HttpSink(collector.url), batch_size=5, backoff=0.001, flush_interval=600)
     track(tracker, 10)
     assert tracker.flush(10)
     assert [len(b) for b in collector.batches()] == [5, 5]  # the refused batch was not sent again
@@ -127,7 +128,7 @@ def test_a_400_or_413_is_dropped_not_retried(collector):
 
 @pytest.mark.parametrize("collector", [[0]], indirect=True)
 def test_a_dropped_connection_is_retried(collector):
-    tracker = Tracker(HttpSink(collector.url), batch_size=5, backoff=0.001)
+    tracker = Tracker(HttpSink(collector.url), batch_size=5, backoff=0.001, flush_interval=600)
     track(tracker, 5)
     assert tracker.flush(10)
     assert len(collector.batches()) == 2 and tracker.delivered == 5 and tracker.dropped == 0
@@ -136,7 +137,7 @@ def test_a_dropped_connection_is_retried(collector):
 
 @pytest.mark.parametrize("collector", [[("sleep", 1.0)]], indirect=True)
 def test_a_timeout_is_retried_and_the_collector_may_see_a_batch_twice(collector):
-    tracker = Tracker(HttpSink(collector.url, timeout=0.2), batch_size=5, backoff=0.001)
+    tracker = Tracker(HttpSink(collector.url, timeout=0.2), batch_size=5, backoff=0.001, flush_interval=600)
     ids = track(tracker, 5)
     assert tracker.flush(10)
     batches = collector.batches()
@@ -149,7 +150,7 @@ def test_a_collector_that_is_down_costs_retries_then_drops():
     server = Collector()
     url = server.url
     server.server_close()  # nothing listens there any more
-    tracker = Tracker(HttpSink(url, timeout=1), batch_size=5, max_retries=2, backoff=0.001)
+    tracker = Tracker(HttpSink(url, timeout=1), batch_size=5, max_retries=2, backoff=0.001, flush_interval=600)
     track(tracker, 5)
     assert tracker.flush(10)
     assert tracker.drops["sink_error"] == 5

@@ -96,8 +96,8 @@ def _timestamp(value: datetime | None) -> str | None:
 
 
 def to_json(event: Event) -> str:
-    """One event as a JSON object with every contract column (nulls included, so a reader infers
-    every column from any sample of lines), timestamps as ISO 8601 UTC with a `Z`."""
+    """One event as a JSON object with every contract column, in the contract's order (nulls
+    included: every line has every key), timestamps as ISO 8601 UTC with a `Z`."""
     row = dict(event.__dict__)
     row["occurred_at"] = _timestamp(row["occurred_at"])
     row["received_at"] = _timestamp(row["received_at"])

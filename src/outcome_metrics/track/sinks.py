@@ -14,6 +14,7 @@ rotate or close, so `outcomes ingest DIR/*.jsonl` only ever reads finished files
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import http.client
 import importlib.util
@@ -303,7 +304,9 @@ class HttpSink(Sink):
             detail = f"HTTP {error.code} from {self.url}"
             if error.code in self.RETRY_STATUSES or error.code >= 500:
                 raise RetryableSinkError(detail, retry_after=retry_after(error.headers.get("Retry-After"))) from None
-            raise PermanentSinkError(f"{detail}: {error.read(200).decode(errors='replace')}") from None
+            with contextlib.suppress(OSError):  # the body is only for the message
+                detail += ": " + error.read(200).decode(errors="replace")
+            raise PermanentSinkError(detail) from None
         except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
             raise RetryableSinkError(f"{self.url}: {error}") from None
 

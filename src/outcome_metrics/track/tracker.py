@@ -84,6 +84,7 @@ class Tracker:
         self.max_queue_size = max_queue_size
         self._queue: collections.deque[Event | _Flush] = collections.deque()
         self._wake = threading.Event()
+        self._drain = False  # set by flush and close: ship everything, partial batches too
         self._lock = threading.Lock()  # guards _drops and _warned (callers drop from many threads)
         self._drops = dict.fromkeys(DROP_REASONS, 0)
         self._warned: set[str] = set()
@@ -229,6 +230,7 @@ class Tracker:
             return not self._queue
         marker = _Flush()
         self._queue.append(marker)  # markers go in whatever the queue's length
+        self._drain = True
         self._wake.set()
         return marker.done.wait(timeout)
 
@@ -246,6 +248,7 @@ class Tracker:
         self._deadline = start + timeout
         self._closing.set()
         self._queue.append(_Flush(stop=True))
+        self._drain = True
         self._wake.set()
         self._worker.join(max(0.0, self._deadline - time.monotonic()))
         if not self._worker.is_alive():
@@ -285,10 +288,11 @@ class Tracker:
     def _run(self) -> None:
         queued = self._queue
         while True:
-            self._wake.wait(self.flush_interval)
+            # woken by a full batch (ship full batches), or by flush/close or flush_interval (ship all)
+            timed_out = not self._wake.wait(self.flush_interval)
             self._wake.clear()
-            # ship what is queued now, in batches of at most batch_size, cut at each marker
-            while queued:
+            drain, self._drain = self._drain or timed_out, False
+            while queued and (drain or len(queued) >= self.batch_size):
                 batch: list[Event] = []
                 marker = None
                 while queued and len(batch) < self.batch_size:
