@@ -574,3 +574,22 @@ def test_a_full_batch_goes_out_at_once_not_at_flush_interval():
             tracker.app_active(user_id=f"u{k}", feature="f")
         assert wait_for(lambda: len(sink.events) >= 20, 3)  # long before the 600 s interval
         assert max(sink.sizes) == 10
+
+
+def test_jsonl_times_ingest_to_the_same_utc_instant(tmp_path):
+    from datetime import datetime
+
+    sink = JsonlSink(tmp_path / "events")
+    with Tracker(sink) as tracker:
+        for k in range(3):
+            tracker.app_active(user_id=f"u{k}", feature="f")
+    [file] = sink.files
+    written = {}
+    for line in file.read_text().splitlines():
+        row = json.loads(line)
+        assert row["occurred_at"].endswith("Z") and len(row["occurred_at"]) == len("2026-01-01T00:00:00.000000Z")
+        written[row["event_id"]] = datetime.strptime(row["occurred_at"], "%Y-%m-%dT%H:%M:%S.%fZ")
+    db = tmp_path / "w.duckdb"
+    ingest(db, [file])
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert dict(con.execute("select event_id, occurred_at from raw.ai_events").fetchall()) == written
