@@ -593,3 +593,16 @@ def test_jsonl_times_ingest_to_the_same_utc_instant(tmp_path):
     ingest(db, [file])
     with duckdb.connect(str(db), read_only=True) as con:
         assert dict(con.execute("select event_id, occurred_at from raw.ai_events").fetchall()) == written
+
+
+def test_the_readme_example_runs_and_writes_what_it_says(tmp_path):
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("```python\nfrom outcome_metrics.track import JsonlSink, Tracker")
+    code = readme[start + len("```python\n") : readme.index("```", start + 3)]
+    assert len(code.strip().splitlines()) <= 10
+    check = "\ntracker.close()\nimport json, sys; print(json.dumps([tracker.delivered, tracker.dropped]))\n"
+    run = subprocess.run([sys.executable, "-c", code + check], cwd=tmp_path, check=True, capture_output=True, text=True)
+    assert json.loads(run.stdout) == [7, 0]
+    [file] = (tmp_path / "events").iterdir()
+    types = [json.loads(line)["event_type"] for line in file.read_text().splitlines()]
+    assert types == ["ai_request", "ai_response", "accept", "judge_score", "regenerate", "ai_request", "task_completed"]
