@@ -606,3 +606,28 @@ def test_the_readme_example_runs_and_writes_what_it_says(tmp_path):
     [file] = (tmp_path / "events").iterdir()
     types = [json.loads(line)["event_type"] for line in file.read_text().splitlines()]
     assert types == ["ai_request", "ai_response", "accept", "judge_score", "regenerate", "ai_request", "task_completed"]
+
+
+FORK_SCRIPT = """
+import json, os, sys
+from outcome_metrics.track import JsonlSink, Tracker
+tracker = Tracker(JsonlSink(sys.argv[1]))
+tracker.app_active(user_id="parent", feature="f")
+pid = os.fork()
+if pid == 0:  # the child: its tracker drops and counts, and touches nothing of the parent's
+    result = tracker.app_active(user_id="child", feature="f")
+    print(json.dumps({"child_result": result, "child_drops": tracker.drops["closed"]}), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+tracker.app_active(user_id="parent", feature="f")
+tracker.close()
+"""
+
+
+def test_a_forked_child_drops_and_counts_and_the_parent_delivers_everything(tmp_path):
+    run = subprocess.run([sys.executable, "-c", FORK_SCRIPT, str(tmp_path)], check=True, capture_output=True,
+                         text=True, timeout=60)  # fmt: skip
+    assert json.loads(run.stdout) == {"child_result": None, "child_drops": 1}
+    assert "create one after forking" in run.stderr
+    [file] = tmp_path.iterdir()
+    assert [json.loads(line)["user_id"] for line in file.read_text().splitlines()] == ["parent", "parent"]

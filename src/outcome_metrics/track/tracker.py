@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import collections
 import logging
+import os
 import random
 import threading
 import time
@@ -90,6 +91,7 @@ class Tracker:
         self._warned: set[str] = set()
         self._delivered = 0  # written by the worker only
         self._closed = False
+        self._closed_why = "the tracker is closed"
         self._closing = threading.Event()  # cuts backoff sleeps short when closing
         self._deadline: float | None = None  # monotonic time the worker gives up at, when closing
         self._worker = threading.Thread(target=self._run, name="outcome-metrics-tracker", daemon=True)
@@ -186,7 +188,7 @@ class Tracker:
             self._drop("queue_full", 1, f"the queue is full ({self.max_queue_size:,} events)")
             return None
         if self._closed:
-            self._drop("closed", 1, "the tracker is closed")
+            self._drop("closed", 1, self._closed_why)
             return None
         queued.append(event)
         if len(queued) >= self.batch_size and not self._wake.is_set():
@@ -492,3 +494,16 @@ _live: set[Tracker] = set()
 def _close_at_exit() -> None:
     for tracker in list(_live):
         tracker.close()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has the parent's trackers without their worker threads, and shares their
+    sinks' files and connections: its trackers are closed (the parent delivers what was queued)."""
+    for tracker in list(_live):
+        tracker._closed = True
+        tracker._closed_why = "the tracker was created before this process forked; create one after forking"
+        tracker._queue = collections.deque()
+    _live.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
