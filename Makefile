@@ -42,6 +42,11 @@ compile: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/track.py
+
+.PHONY: bench-track
+bench-track: $(STAMP)
+	$(BIN)/python bench/track.py
 
 clean:
 	rm -rf $(VENV) target logs .pytest_cache

@@ -77,3 +77,14 @@ def test_safe_division_leaves_guarded_divisions_as_they_are():
     assert safe_division(guarded) == guarded
     written = check("cast(input_tokens as double) / nullif(output_tokens, 0)", TOKENS)
     assert written.sql == "CAST(input_tokens AS DOUBLE) / NULLIF(output_tokens, 0)"
+
+
+def test_square_roots_and_logarithms_outside_their_domain_are_null_not_a_failed_query():
+    import duckdb
+
+    checked = check("sqrt(input_tokens - 10) + ln(output_tokens) > 0", TOKENS, expect=B)
+    assert safe_division(checked.ast) == checked.ast  # guarding twice changes nothing
+    with duckdb.connect() as con:  # DuckDB 1.x, like PostgreSQL, fails on sqrt(-1) and ln(0) unguarded
+        con.execute("create table t as select * from (values (4, 0), (50, 3)) as t(input_tokens, output_tokens)")
+        rows = con.execute(f"select input_tokens, {DIALECTS['duckdb'].render(checked.ast)} from t order by 1").fetchall()
+    assert rows == [(4, None), (50, True)]

@@ -303,7 +303,8 @@ _ZERO = exp.Literal.number(0)
 
 
 def safe_division(node: exp.Expression) -> exp.Expression:
-    """`a / b` → `cast(a as double) / nullif(b, 0)` and `a % b` → `a % nullif(b, 0)`, at every depth.
+    """`a / b` → `cast(a as double) / nullif(b, 0)` and `a % b` → `a % nullif(b, 0)`, at every depth;
+    and `sqrt(x)`, `ln(x)` → NULL outside their domain (`sqrt(case when x >= 0 then x end)`).
 
     The same numbers on every warehouse: PostgreSQL divides integers as integers (`3 / 2` is 1),
     DuckDB and Spark do not, so the dividend becomes the dialect's double (sqlglot adds that cast
@@ -316,6 +317,13 @@ def safe_division(node: exp.Expression) -> exp.Expression:
     `combine`). Returns a copy.
     """
     node = node.copy()
+    for child in list(node.find_all(exp.Sqrt, exp.Ln)):
+        # outside their domain PostgreSQL and DuckDB 1.x fail the query ("cannot take square root of
+        # a negative number"), Spark gives NaN: every engine gives NULL instead
+        argument, bound = child.this, (exp.GTE if isinstance(child, exp.Sqrt) else exp.GT)
+        if not _is_domain_guard(argument):
+            child.set("this", exp.Case(ifs=[exp.If(this=bound(this=argument.copy(), expression=_ZERO.copy()),
+                                                   true=argument)]))  # fmt: skip
     for child in list(node.find_all(exp.Div, exp.Mod)):  # in place: a replaced node's children would not be visited
         divisor, dividend = child.expression, child.this
         if not (isinstance(divisor, exp.Nullif) and divisor.expression == _ZERO):
@@ -323,6 +331,14 @@ def safe_division(node: exp.Expression) -> exp.Expression:
         if isinstance(child, exp.Div) and not (isinstance(dividend, exp.Cast) and dividend.to.is_type(_DOUBLE)):
             child.set("this", exp.Cast(this=dividend, to=exp.DataType(this=_DOUBLE)))
     return node
+
+
+def _is_domain_guard(node: exp.Expression) -> bool:
+    """`case when x >= 0 then x end` (or `> 0`), as `safe_division` writes it: guarding twice changes nothing."""
+    if not isinstance(node, exp.Case) or len(node.args.get("ifs") or []) != 1 or node.args.get("default"):
+        return False
+    condition = node.args["ifs"][0].this
+    return isinstance(condition, (exp.GTE, exp.GT)) and condition.expression == _ZERO
 
 
 def substitute(node: exp.Expression, replacements: dict[str, exp.Expression]) -> exp.Expression:
