@@ -103,7 +103,7 @@ def build(project: Path, db_path: Path, label: str) -> dict[str, float]:
         "model_span_s": span.total_seconds(),  # first model start to last model end
         "model_sum_s": sum(r["execution_time"] for r in models),
         "slowest_models": sorted(((r["unique_id"].split(".")[-1], round(r["execution_time"], 2)) for r in models),
-                                 key=lambda item: -item[1])[:5],  # fmt: skip
+                                 key=lambda item: -item[1])[:5],
     }
 
 
@@ -213,7 +213,7 @@ def main() -> None:
     result = {
         "date": dt.date.today().isoformat(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "duckdb": duckdb.__version__},  # fmt: skip
+                    "duckdb": duckdb.__version__},
         "duckdb_settings": DUCKDB_SETTINGS,
         "events": initial,
         "incremental_events": extra,

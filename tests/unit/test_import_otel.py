@@ -98,7 +98,7 @@ def test_unmapped_attributes_go_to_properties_and_message_content_does_not(legac
 def test_latest_conventions_from_the_genai_handler(latest):
     traces, logs, spans = latest
     rows = otel.convert([traces, logs], load_prices(PRICES)).rows
-    n1, n2, n3 = spans
+    n1, n2, _n3 = spans
     k1, k2, k3 = (f"{s.context.trace_id:032x}:{s.context.span_id:016x}" for s in spans)
     responses = {r["interaction_id"]: r for r in by_type(rows, "ai_response")}
     first, second = responses[k1], responses[k2]

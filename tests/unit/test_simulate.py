@@ -34,12 +34,12 @@ select * from raw
 qualify row_number() over (partition by event_id order by received_at nulls last, occurred_at) = 1
 """
 
-OUTCOMES_SQL = """
+OUTCOMES_SQL = f"""
 with deduplicated as (
     select * from events
 ),
 interaction_events as (
-    select * from deduplicated where event_type in {interaction_types}
+    select * from deduplicated where event_type in {INTERACTION_EVENT_TYPES}
 ),
 latest_feedback as (
     select interaction_id, score as feedback_score
@@ -129,7 +129,7 @@ classified as (
 )
 select *, responded and not successful and not explicit_negative as silent_failure
 from classified
-""".format(interaction_types=INTERACTION_EVENT_TYPES)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +168,7 @@ def assert_rate(con, numerator: str, population: str, planted: float, label: str
 
 def assert_mean(con, expression: str, population: str, planted: float, label: str = "") -> None:
     mean, sd, n = one(
-        con, "select avg({x}), stddev_samp({x}), count({x}) from outcomes where {p}".format(x=expression, p=population)
+        con, f"select avg({expression}), stddev_samp({expression}), count({expression}) from outcomes where {population}"
     )
     assert n > 100, f"{label}: population too small ({n})"
     se = sd / math.sqrt(n)

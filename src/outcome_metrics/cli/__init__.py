@@ -18,7 +18,6 @@ from outcome_metrics.errors import OutcomesError, SpecError, stderr
 from outcome_metrics.project import compile_project, find_root, load_project
 
 
-
 def _root(ctx: click.Context, hint: str = "") -> Path:
     try:
         return find_root(ctx.obj.get("project_dir") or ".")

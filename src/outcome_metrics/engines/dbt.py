@@ -13,7 +13,6 @@ from typing import Any
 from outcome_metrics.errors import OutcomesError
 
 
-
 @dataclass
 class BuildResult:
     success: bool

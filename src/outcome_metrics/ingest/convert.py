@@ -237,7 +237,7 @@ def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
         try:
             rows = pq.read_table(path).to_pylist()
-        except Exception as error:  # pyarrow raises several types for a file that is not Parquet
+        except Exception as error:  # noqa: BLE001 (pyarrow raises several types for a file that is not Parquet)
             raise located(path, None, f"cannot read as Parquet: {error}") from None
         yield from enumerate(rows, start=1)
         return

@@ -58,10 +58,9 @@ def _plan_file(con: duckdb.DuckDBPyConnection, path: Path, view: str = "_ingest_
             continue
         target = contract.column_type(column, "duckdb")
         name = _quote(column.name)
-        if column.sql_type == "varchar" and file_columns[column.name] != "VARCHAR":
-            # ids logged as numbers are fine; nested types are not
-            if file_columns[column.name].endswith("]") or file_columns[column.name].startswith(("STRUCT", "MAP")):
-                raise IngestError(f"{path}: column {column.name} has type {file_columns[column.name]}, expected text")
+        nested = file_columns[column.name].endswith("]") or file_columns[column.name].startswith(("STRUCT", "MAP"))
+        if column.sql_type == "varchar" and nested:  # ids logged as numbers are fine; nested types are not
+            raise IngestError(f"{path}: column {column.name} has type {file_columns[column.name]}, expected text")
         bad = con.execute(
             f"select count(*), any_value(cast({name} as varchar)) from {view} "
             f"where {name} is not null and try_cast({name} as {target}) is null"

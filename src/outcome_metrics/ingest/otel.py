@@ -340,7 +340,7 @@ def evaluation_row(evaluation: Evaluation, spans: dict[str, Span], commons: dict
         raise located(evaluation.path, evaluation.line, f"{EVALUATION_EVENT} '{name}' has no time")
     evaluator = text(attrs.pop("gen_ai.response.model", None) or attrs.pop("gen_ai.request.model", None)
                      or attrs.pop("gen_ai.agent.name", None)) or evaluation.scope or UNKNOWN  # fmt: skip
-    digest = hashlib.sha1(json.dumps([criterion, time_ns, score, label]).encode()).hexdigest()[:16]
+    digest = hashlib.sha1(json.dumps([criterion, time_ns, score, label]).encode(), usedforsecurity=False).hexdigest()[:16]
     row = {
         **common, "user_id": common.get("user_id") or UNKNOWN, "event_id": f"otel:{key}:eval:{digest}",
         "occurred_at": timestamp(time_ns), "criterion": criterion, "evaluator": evaluator,

@@ -9,8 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from outcome_metrics.errors import OutcomesError, did_you_mean
-from outcome_metrics.rendering.dialects import DIALECTS
 from outcome_metrics.planning import plan
+from outcome_metrics.rendering.dialects import DIALECTS
 from outcome_metrics.rendering.sql import fill_placeholders, render_aggregated
 from outcome_metrics.semantic.kinds import Derived
 from outcome_metrics.semantic.model import Project

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from outcome_metrics.semantic.model import Project
 from outcome_metrics.semantic.kinds import Simple
+from outcome_metrics.semantic.model import Project
 from outcome_metrics.spec.shapes import Direction
 
 Query = Callable[[str], list[dict[str, Any]]]
@@ -222,11 +222,11 @@ def format_value(value: float | None, unit: str) -> str:
 def headline_table(headlines_: list[Headline]) -> str:
     header = ("metric", "overall", "best persona", "worst persona")
     rows = [header]
-    for h in headlines_:
-        def cell(item: tuple[str, float] | None) -> str:
-            return f"{item[0]} ({format_value(item[1], h.unit)})" if item else "—"
+    def cell(item: tuple[str, float] | None, unit: str) -> str:
+        return f"{item[0]} ({format_value(item[1], unit)})" if item else "—"
 
-        rows.append((h.metric, format_value(h.value, h.unit), cell(h.best), cell(h.worst)))
+    for h in headlines_:
+        rows.append((h.metric, format_value(h.value, h.unit), cell(h.best, h.unit), cell(h.worst, h.unit)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -106,7 +106,8 @@ def _aggregate(measure: ResolvedMeasure, dialect: Dialect, percentile: float | N
     if agg == Agg.MEDIAN:
         return dialect.percentile(value, 0.5)
     if agg == Agg.PERCENTILE:
-        assert percentile is not None
+        if percentile is None:
+            raise ValueError("a percentile aggregate needs its percentile")
         return dialect.percentile(value, percentile)
     raise ValueError(f"unknown aggregation {agg}")
 

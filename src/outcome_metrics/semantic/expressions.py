@@ -25,8 +25,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from outcome_metrics.rendering.dialects import DIALECTS
 from outcome_metrics.errors import OutcomesError, suggestion
+from outcome_metrics.rendering.dialects import DIALECTS
 from outcome_metrics.semantic.entities import ColumnType
 
 #: The dialect YAML expressions are written in. Output is rendered per target.
@@ -410,11 +410,11 @@ class _Typer:
         """The common type of `nodes` (compared, or mixed as alternatives); strings may stand for dates."""
         typed = [(n, self.type_of(n)) for n in nodes if n is not None]
         is_string = [isinstance(n, exp.Literal) and n.is_string for n, _ in typed]
-        anchors = [t for (_, t), s in zip(typed, is_string) if t is not None and not s]
+        anchors = [t for (_, t), s in zip(typed, is_string, strict=False) if t is not None and not s]
         common: Type = anchors[0] if anchors else next((t for _, t in typed if t is not None), None)
         if common in TEMPORAL:
             common = TS if TS in anchors else D
-        for (node, actual), string in zip(typed, is_string):
+        for (node, actual), string in zip(typed, is_string, strict=False):
             if string and common in TEMPORAL:
                 _temporal_literal(node, common)
                 continue

@@ -131,7 +131,7 @@ FEATURES = ("summarize", "draft_reply", "code_review")
 LIVE_MODELS = ("gpt-4o-2024-08", "gpt-4o-2024-11", "claude-3-5-sonnet", "llama-3-70b")
 SHADOW_MODEL = "gpt-4o-mini-2024-07"
 JUDGE_MODEL = "gpt-4o-2024-08"
-MODELS = LIVE_MODELS + (SHADOW_MODEL,)
+MODELS = (*LIVE_MODELS, SHADOW_MODEL)
 ARMS = (None, "control", "treatment")
 EXPERIMENT = "draft_reply_prompt_v3"
 EVENT_TYPES = tuple(t.value for t in contract.EventType)
@@ -307,7 +307,7 @@ def _scenario_cumulative() -> tuple[np.ndarray, np.ndarray]:
     cum = np.full((_N_CLASSES, width), 2.0)
     offset = np.zeros(_N_CLASSES, dtype=np.int64)
     for c in range(_N_CLASSES):
-        idx = np.nonzero(_SCEN_CLASS == c)[0]
+        idx = np.nonzero(c == _SCEN_CLASS)[0]
         if not np.isclose(_SCEN_PROB[idx].sum(), 1.0):
             raise AssertionError(f"scenarios of class {CLASSES[c]} do not sum to 1")
         offset[c] = idx[0]
@@ -318,7 +318,7 @@ def _scenario_cumulative() -> tuple[np.ndarray, np.ndarray]:
 
 _SCEN_CUM, _SCEN_OFFSET = _scenario_cumulative()
 # P(kind | class)
-_KIND_PROB = np.array([_SCEN_PROB[_SCEN_CLASS == c] @ _SCEN_FLAGS[_SCEN_CLASS == c] for c in range(_N_CLASSES)])
+_KIND_PROB = np.array([_SCEN_PROB[c == _SCEN_CLASS] @ _SCEN_FLAGS[c == _SCEN_CLASS] for c in range(_N_CLASSES)])
 
 _CELL_SHAPE = (len(PERSONAS), len(FEATURES), len(LIVE_MODELS), len(ARMS))
 _CELLS = int(np.prod(_CELL_SHAPE))

@@ -226,7 +226,7 @@ def _parse_items(doc: Document, key: str, items: Any, parsed: Parsed) -> None:
         parsed.issues.append(
             Issue(doc.path, container.line_of(key),
                   f"'{key}' should be a list of mappings, not {_type_name(items)} "
-                  "(write entries as '- name: ...')")  # fmt: skip
+                  "(write entries as '- name: ...')")
         )
         return
     for index, item in enumerate(items):
@@ -234,7 +234,7 @@ def _parse_items(doc: Document, key: str, items: Any, parsed: Parsed) -> None:
         if not isinstance(item, LocatedDict):
             parsed.issues.append(
                 Issue(doc.path, line, f"{key} entry {index + 1} should be a mapping, not {_type_name(item)} "
-                      "(write it as '- name: ...' with its fields indented below)")  # fmt: skip
+                      "(write it as '- name: ...' with its fields indented below)")
             )
             continue
         name = item.get("name")
@@ -292,7 +292,7 @@ def _parse_segments(doc: Document, value: Any, parsed: Parsed) -> None:
             shown = f"'{dims}'" if isinstance(dims, str) else _type_name(dims)
             parsed.issues.append(
                 Issue(doc.path, value.line_of(index), f"segments: entry {index + 1} should be a list of dimension "
-                      f"names, not {shown} (write it as [persona] or [persona, feature])")  # fmt: skip
+                      f"names, not {shown} (write it as [persona] or [persona, feature])")
             )
             continue
         key = tuple(sorted(dims))
@@ -311,7 +311,7 @@ def parse(documents: list[Document]) -> Parsed:
             parsed.issues.append(
                 Issue(doc.path, getattr(doc.data, "line", 1),
                       f"a metrics file should be a mapping, not {_type_name(doc.data)} "
-                      "(start it with 'metrics:')")  # fmt: skip
+                      "(start it with 'metrics:')")
             )
             continue
         for key, value in doc.data.items():
@@ -330,14 +330,14 @@ def parse(documents: list[Document]) -> Parsed:
                     if dialect not in ENGINES:
                         parsed.issues.append(
                             Issue(doc.path, value.line_of(index), f"unknown dialect '{dialect}' "
-                                  f"({_hint(dialect, ENGINES)})")  # fmt: skip
+                                  f"({_hint(dialect, ENGINES)})")
                         )
                     elif dialect not in parsed.dialects:
                         parsed.dialects.append(dialect)
             else:
                 parsed.issues.append(
                     Issue(doc.path, line, f"unknown top-level key '{key}' "
-                          f"({_hint(str(key), TOP_LEVEL_KEYS)})")  # fmt: skip
+                          f"({_hint(str(key), TOP_LEVEL_KEYS)})")
                 )
     if () not in parsed.segments:
         parsed.segments.insert(0, ())
