@@ -113,8 +113,9 @@ def dbt_build(
         locked = lock_error(db_path or Path("the DuckDB database"), result.exception)
         first_line = (str(result.exception).strip().splitlines() or [type(result.exception).__name__])[0]
         raise locked or OutcomesError(f"dbt could not run: {first_line} (the rest: target/logs/dbt.log)")
-    build = BuildResult(success=bool(result.success), seconds=seconds, run_results=result.result)
-    for node_result in result.result or []:
+    run_results: Any = result.result  # a RunExecutionResult for `build` (dbtRunnerResult types it as any command's)
+    build = BuildResult(success=bool(result.success), seconds=seconds, run_results=run_results)
+    for node_result in run_results or []:
         status = str(node_result.status)
         build.statuses[status] = build.statuses.get(status, 0) + 1
         if status in ("error", "fail"):
@@ -137,7 +138,8 @@ def dbt_query(root: Path, sql: str, *, target: str = "duckdb", db_path: Path | N
         release_duckdb()
     if not result.success:
         raise OutcomesError(f"dbt show failed: {result.exception or 'see target/logs/dbt.log'}")
-    table = result.result.results[0].agate_table
+    shown: Any = result.result  # `show`'s RunExecutionResult
+    table = shown.results[0].agate_table
     return [dict(zip(table.column_names, row, strict=True)) for row in table.rows]
 
 
@@ -155,4 +157,5 @@ def dbt_compile(root: Path, sql: str, *, target: str = "duckdb", db_path: Path |
     if not result.success:
         raise OutcomesError(f"dbt compile failed for target '{target}': {result.exception or 'see target/logs/dbt.log'}"
                             " (use --jinja for the dbt template without compiling it)")  # fmt: skip
-    return str(result.result.results[0].node.compiled_code)
+    compiled: Any = result.result  # `compile`'s RunExecutionResult, its one node the inline SQL
+    return str(compiled.results[0].node.compiled_code)

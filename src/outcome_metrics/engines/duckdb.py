@@ -89,12 +89,12 @@ def check_replaceable(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Refuse to replace a raw table holding events the simulator did not write (all of them)."""
     if not _table_exists(con, RAW_TABLE):
         return
-    rows = con.execute(f"select count(*) from {RAW_TABLE}").fetchone()[0]
+    rows = (con.execute(f"select count(*) from {RAW_TABLE}").fetchone() or (0,))[0]
     if rows == 0:
         return
     if _table_exists(con, SIMULATED_MARKER):
         # no row yet: a simulation that did not finish
-        marks, written = con.execute(f"select count(*), max(rows) from {SIMULATED_MARKER}").fetchone()
+        marks, written = con.execute(f"select count(*), max(rows) from {SIMULATED_MARKER}").fetchone() or (0, None)
         if marks == 0 or written == rows:
             return
     raise ForeignRawTableError(

@@ -87,7 +87,7 @@ def local_session(workdir: Path | None = None) -> Iterator[SparkSession]:
     from pyspark.sql import SparkSession
 
     owned = workdir is None
-    workdir = Path(tempfile.mkdtemp(prefix="outcomes-spark-")) if owned else Path(workdir)
+    workdir = Path(tempfile.mkdtemp(prefix="outcomes-spark-")) if workdir is None else Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     builder = SparkSession.builder.enableHiveSupport()
     for key, value in session_config(workdir).items():

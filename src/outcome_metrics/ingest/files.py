@@ -81,7 +81,7 @@ def _plan_file(con: duckdb.DuckDBPyConnection, path: Path, view: str = "_ingest_
             else f"cast({packed} as varchar)"
         )
         expressions[contract.COLUMN_NAMES.index("properties")] = f"{merged} as properties"
-    rows = con.execute(f"select count(*) from {view}").fetchone()[0]
+    rows = (con.execute(f"select count(*) from {view}").fetchone() or (0,))[0]
     return "select\n    " + ",\n    ".join(expressions) + f"\nfrom {view}", rows
 
 
@@ -116,11 +116,12 @@ def ingest(
             for path, select, rows, seconds in plans:
                 started = time.perf_counter()
                 progress(f"appending {rows:,} rows from {path}")
-                appended = con.execute(
+                inserted = con.execute(
                     f"insert into {RAW_TABLE}\nselect * from ({select}) as incoming\n"
                     f"where incoming.event_id is null or not exists (\n"
                     f"    select 1 from {RAW_TABLE} as loaded where loaded.event_id = incoming.event_id\n)"
-                ).fetchone()[0]
+                ).fetchone()  # DuckDB returns the count of rows inserted
+                appended = inserted[0] if inserted else 0
                 results.append(IngestResult(path, appended, seconds + time.perf_counter() - started, rows - appended))
             con.execute("commit")
         except duckdb.Error as error:

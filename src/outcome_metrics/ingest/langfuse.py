@@ -54,13 +54,18 @@ class Record:
     def __getitem__(self, name: str) -> Any:
         return get(self.values, name)
 
-    def time(self, name: str, required: bool = True) -> datetime | None:
+    def time(self, name: str) -> datetime:
+        """A timestamp the row must have."""
+        value = self.optional_time(name)
+        if value is None:
+            raise located(self.path, self.line, f"{self.kind} '{self['id']}' has no {name}")
+        return value
+
+    def optional_time(self, name: str) -> datetime | None:
         try:
             value = utc(self[name])
         except ValueError:
             raise located(self.path, self.line, f"{name} '{self[name]}' is not a timestamp") from None
-        if value is None and required:
-            raise located(self.path, self.line, f"{self.kind} '{self['id']}' has no {name}")
         return value
 
     @property
@@ -87,7 +92,7 @@ def generation_rows(obs: Record, traces: dict[str, Record], conversion: Conversi
         raise located(obs.path, obs.line, f"generation '{key}' has no model (provided_model_name)")
     trace = traces.get(trace_id)
     metadata = {**(mapping(trace["metadata"]) if trace else {}), **mapping(obs["metadata"])}
-    started_at, ended_at = obs.time("start_time"), obs.time("end_time", required=False)
+    started_at, ended_at = obs.time("start_time"), obs.optional_time("end_time")
     latency_s = number(obs["latency"])
     if ended_at is None and latency_s is not None:
         ended_at = started_at + timedelta(seconds=latency_s)
@@ -100,8 +105,9 @@ def generation_rows(obs: Record, traces: dict[str, Record], conversion: Conversi
     stated = number(obs["total_cost"])
     if stated is None:
         stated = number(costs.get("total"))
-    if stated is None and number(costs.get("input")) is not None and number(costs.get("output")) is not None:
-        stated = number(costs["input"]) + number(costs["output"])
+    cost_in, cost_out = number(costs.get("input")), number(costs.get("output"))
+    if stated is None and cost_in is not None and cost_out is not None:
+        stated = cost_in + cost_out
     if stated is None:
         stated = number(obs["calculated_total_cost"])
     prompt_name, prompt_version = text(obs["prompt_name"]), text(obs["prompt_version"])
@@ -155,6 +161,8 @@ def score_row(score: Record, generations: dict[str, Record], observed: set[str],
     common = commons.get(observation_id) or {"interaction_id": observation_id, "user_id": UNKNOWN,
                                              "feature": UNKNOWN, "task_id": trace_id}  # fmt: skip
     name = text(score["name"])
+    if name is None:
+        raise located(score.path, score.line, f"score '{score['id']}' has no name")
     criterion = criterion_name(name)
     source = str(score["source"] or "").upper()
     metadata = mapping(score["metadata"])

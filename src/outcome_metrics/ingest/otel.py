@@ -176,12 +176,12 @@ def documents(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 raise located(path, number_, f"not OTLP JSON: the line is not JSON ({error.msg})") from None
     if not found:
         raise located(path, None, "not OTLP JSON: the file is empty")
-    for line, document in found:
+    for line_number, document in found:
         if not isinstance(document, dict) or not {"resourceSpans", "resourceLogs", "resourceMetrics"} & set(document):
             keys = ", ".join(list(document)[:5]) if isinstance(document, dict) else type(document).__name__
-            raise located(path, line, "not OTLP JSON: expected an object with resourceSpans or resourceLogs "
+            raise located(path, line_number, "not OTLP JSON: expected an object with resourceSpans or resourceLogs "
                                       f"(one per line, as the OpenTelemetry file exporter writes), got {keys}")  # fmt: skip
-        yield line, document
+        yield line_number, document
 
 
 def read_spans(path: Path, line: int, document: dict[str, Any]) -> Iterator[Span]:

@@ -95,9 +95,9 @@ def generation_rows(event: Event, names: dict[str, str], conversion: Conversion,
     started_at = event.at - timedelta(seconds=latency_s or 0)
     input_tokens, output_tokens = integer(p.get("$ai_input_tokens")), integer(p.get("$ai_output_tokens"))
     stated = number(p.get("$ai_total_cost_usd"))
-    if stated is None and number(p.get("$ai_input_cost_usd")) is not None \
-            and number(p.get("$ai_output_cost_usd")) is not None:  # fmt: skip
-        stated = number(p["$ai_input_cost_usd"]) + number(p["$ai_output_cost_usd"])
+    cost_in, cost_out = number(p.get("$ai_input_cost_usd")), number(p.get("$ai_output_cost_usd"))
+    if stated is None and cost_in is not None and cost_out is not None:
+        stated = cost_in + cost_out
     trace_id = text(p.get("$ai_trace_id"))
     common = {
         "user_id": event.distinct_id,

@@ -20,6 +20,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -40,7 +41,7 @@ TEMPORAL = frozenset({D, TS})
 
 #: Allowed nodes, each with the arguments it may carry (anything else sqlglot parses into it,
 #: e.g. `cast(x as date format '...')` or `floor(x, 2)`, is refused).
-_ALLOWED_ARGS: dict[type[exp.Expression], frozenset[str]] = {
+_ALLOWED_ARGS: dict[type[exp.Expr], frozenset[str]] = {
     cls: frozenset(args)
     for classes, args in (
         ((exp.Column,), {"this"}),
@@ -68,7 +69,7 @@ ALLOWED_FUNCTIONS = (
 )  # fmt: skip
 
 #: Types a cast may target, and the column type that gives.
-_CAST_TYPES: dict[exp.DataType.Type, ColumnType] = {
+_CAST_TYPES: dict[Any, ColumnType] = {  # keys: exp.DataType.Type members (not a type to mypy)
     exp.DataType.Type.DOUBLE: N, exp.DataType.Type.INT: N, exp.DataType.Type.BIGINT: N,
     exp.DataType.Type.VARCHAR: T, exp.DataType.Type.TEXT: T, exp.DataType.Type.BOOLEAN: B,
     exp.DataType.Type.DATE: D, exp.DataType.Type.TIMESTAMP: TS,
@@ -116,7 +117,7 @@ class Checked:
     type: Type = None
 
 
-def _describe(node: exp.Expression) -> str:
+def _describe(node: exp.Expr) -> str:
     if isinstance(node, exp.Anonymous):
         return f"function '{node.name}'"
     if isinstance(node, exp.Func):
@@ -162,6 +163,8 @@ def parse(text: str) -> exp.Expression:
         raise ExpressionError(f"refused {_describe(node)} statement", "write an expression, not a statement")
     if isinstance(node, exp.Alias):
         raise ExpressionError(f"refused alias '{node.alias}'", "write an expression without 'as' or a name after it")
+    if not isinstance(node, exp.Expression):  # sqlglot's other nodes (queries, statements) are not values
+        raise ExpressionError(f"refused {_describe(node)}", "write an expression")
     return node
 
 
@@ -180,7 +183,7 @@ def _quoted(node: exp.Expression) -> str:
     return sql if isinstance(node, exp.Literal) and node.is_string else f"'{sql}'"
 
 
-def _refuse_construct(child: exp.Expression) -> None:
+def _refuse_construct(child: exp.Expr) -> None:
     """Raise unless `child` is an allowed node carrying only allowed arguments."""
     if isinstance(child, (exp.Subquery, exp.Query, exp.Exists)):
         raise ExpressionError("refused subquery", "use only the entity's own columns")
@@ -317,12 +320,12 @@ def safe_division(node: exp.Expression) -> exp.Expression:
     `combine`). Returns a copy.
     """
     node = node.copy()
-    for child in list(node.find_all(exp.Sqrt, exp.Ln)):
+    for function in list(node.find_all(exp.Sqrt, exp.Ln)):
         # outside their domain PostgreSQL and DuckDB 1.x fail the query ("cannot take square root of
         # a negative number"), Spark gives NaN: every engine gives NULL instead
-        argument, bound = child.this, (exp.GTE if isinstance(child, exp.Sqrt) else exp.GT)
+        argument, bound = function.this, (exp.GTE if isinstance(function, exp.Sqrt) else exp.GT)
         if not _is_domain_guard(argument):
-            child.set("this", exp.Case(ifs=[exp.If(this=bound(this=argument.copy(), expression=_ZERO.copy()),
+            function.set("this", exp.Case(ifs=[exp.If(this=bound(this=argument.copy(), expression=_ZERO.copy()),
                                                    true=argument)]))  # fmt: skip
     for child in list(node.find_all(exp.Div, exp.Mod)):  # in place: a replaced node's children would not be visited
         divisor, dividend = child.expression, child.this
@@ -406,7 +409,7 @@ class _Typer:
         self.fits(node, actual, frozenset({wanted}), by)
         return actual
 
-    def same(self, nodes: list[exp.Expression], by: str) -> Type:
+    def same(self, nodes: list[exp.Expression | None], by: str) -> Type:
         """The common type of `nodes` (compared, or mixed as alternatives); strings may stand for dates."""
         typed = [(n, self.type_of(n)) for n in nodes if n is not None]
         is_string = [isinstance(n, exp.Literal) and n.is_string for n, _ in typed]
@@ -415,7 +418,7 @@ class _Typer:
         if common in TEMPORAL:
             common = TS if TS in anchors else D
         for (node, actual), string in zip(typed, is_string, strict=False):
-            if string and common in TEMPORAL:
+            if string and common in TEMPORAL and isinstance(node, exp.Literal):  # is_string: a Literal
                 _temporal_literal(node, common)
                 continue
             if actual is None or common is None or actual == common or {actual, common} <= TEMPORAL:
@@ -560,9 +563,9 @@ class _Typer:
                               fix)  # fmt: skip
 
 
-_OPERATORS = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/", exp.Mod: "%", exp.Neg: "-"}
+_OPERATORS: dict[type[exp.Expression], str] = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/", exp.Mod: "%", exp.Neg: "-"}
 
-_RULES: dict[type[exp.Expression], Callable[[_Typer, exp.Expression], Type]] = {
+_RULES: dict[type[exp.Expression], Callable[[_Typer, Any], Type]] = {  # each rule takes its node class
     cls: rule
     for classes, rule in (
         ((exp.Column,), _Typer.column),

@@ -64,8 +64,9 @@ def _construct_sequence(loader: yaml.constructor.SafeConstructor, node: yaml.Seq
 
 
 for _loader in (_Loader, _FastLoader):
-    _loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-    _loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+    # types-PyYAML types add_constructor for BaseConstructor subclasses only; SafeLoader's is one at run time
+    _loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)  # type: ignore[type-var]
+    _loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)  # type: ignore[type-var]
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,7 @@ def _explain(error: yaml.MarkedYAMLError, text: str) -> tuple[int, int, str]:
     if problem.startswith("found character") and "cannot start any token" in problem:
         char = problem.split("'")[1]
         return (*at, f"a value cannot start with '{char}' in YAML (put the whole value in double quotes)")
-    if "could not find expected ':'" in problem and error.context_mark:
+    if "could not find expected ':'" in problem and opened is not None:
         return (*at_open, _missing_colon(_content(lines[opened.line])))
     if problem == "mapping values are not allowed here" and mark:
         key_value = re.match(r"\s*(?:-\s+)*([^\s:#][^:#]*?)\s*:\s", row)

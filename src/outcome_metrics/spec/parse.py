@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
 
 from outcome_metrics.engines import ENGINES
 from outcome_metrics.errors import Issue, suggestion
@@ -101,9 +102,9 @@ _FIELDS = {
 }
 
 
-def _message(error: dict[str, Any], subject: str, allowed_keys: list[str]) -> tuple[tuple[Any, ...], str]:
+def _message(error: ErrorDetails, subject: str, allowed_keys: list[str]) -> tuple[tuple[Any, ...], str]:
     """Turn one pydantic error into (location keys, our message: what is wrong (how to fix))."""
-    tag = error["loc"][0] if error["loc"] and error["loc"][0] in METRIC_TYPES else None
+    tag = str(error["loc"][0]) if error["loc"] and error["loc"][0] in METRIC_TYPES else None
     loc = tuple(error["loc"][1:] if tag else error["loc"])
     kind = error["type"]
     field_name = ".".join(str(k) for k in loc) or "definition"
@@ -121,7 +122,7 @@ def _message(error: dict[str, Any], subject: str, allowed_keys: list[str]) -> tu
     if kind == "union_tag_not_found":
         return loc, f"{subject}: missing required field 'type' (add 'type:' with {_TYPES_TEXT})"
     if kind == "union_tag_invalid":
-        tag_value = str(value.get("type"))
+        tag_value = str(value.get("type") if isinstance(value, dict) else value)
         hint = suggestion(tag_value, METRIC_TYPES) or f"use {_TYPES_TEXT}"
         return ("type",), f"{subject}: unknown metric type '{tag_value}' ({hint})"
     if kind == "enum":
@@ -270,7 +271,10 @@ def _parse_items(doc: Document, key: str, items: Any, parsed: Parsed) -> None:
         parsed.locations[(kind, spec.name)] = location
         if broken:
             parsed.broken_fields[(kind, spec.name)] = broken
-        (parsed.metrics if key == "metrics" else parsed.outcomes).append(spec)
+        if isinstance(spec, Outcome):
+            parsed.outcomes.append(spec)
+        else:
+            parsed.metrics.append(spec)
 
 
 def _parse_segments(doc: Document, value: Any, parsed: Parsed) -> None:
