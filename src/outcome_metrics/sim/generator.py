@@ -307,7 +307,7 @@ def _scenario_cumulative() -> tuple[np.ndarray, np.ndarray]:
     cum = np.full((_N_CLASSES, width), 2.0)
     offset = np.zeros(_N_CLASSES, dtype=np.int64)
     for c in range(_N_CLASSES):
-        idx = np.nonzero(c == _SCEN_CLASS)[0]
+        idx = np.flatnonzero(np.equal(_SCEN_CLASS, c))
         if not np.isclose(_SCEN_PROB[idx].sum(), 1.0):
             raise AssertionError(f"scenarios of class {CLASSES[c]} do not sum to 1")
         offset[c] = idx[0]
