@@ -233,7 +233,8 @@ def incremental(tmp_path_factory):
     full = dbt_build(root, db_path=full_path)
     assert full.success, full.failures
     con = duckdb.connect(str(db_path), read_only=True)
-    con.execute(f"attach '{full_path}' as full_build (read_only)")
+    # attached under its file's stem: DuckDB 1.x views name their database
+    con.execute(f"attach '{full_path}' as \"{full_path.stem}\" (read_only)")
     yield before, con
     con.close()
 
@@ -251,4 +252,4 @@ def test_a_quarantined_event_arriving_later_flags_its_interaction(incremental):
 def test_the_incremental_build_equals_a_full_build(incremental, table):
     _, con = incremental
     columns = "* exclude (_built_at)"
-    assert _table(con, f"select {columns} from main.{table}") == _table(con, f"select {columns} from full_build.main.{table}")
+    assert _table(con, f"select {columns} from main.{table}") == _table(con, f'select {columns} from "full".main.{table}')

@@ -246,7 +246,8 @@ def test_the_hard_cases_reached_the_full_build(builds):
 
 def test_a_build_without_new_events_changes_no_value(builds, tmp_path):
     incremental, _, root = builds
-    before = tmp_path / "before.duckdb"
+    before = tmp_path / "before" / incremental.name  # the same file name: DuckDB 1.x views name their database
+    before.parent.mkdir()
     shutil.copy(incremental, before)
     build = dbt_build(root, db_path=incremental)
     assert build.success, build.failures
@@ -259,7 +260,8 @@ def edited_metrics(directory: Path) -> Path:
     shutil.copytree(REPO / "metrics", directory)
     edits = {
         "_outcomes.yml": ("has_escalation or has_override", "has_escalation"),  # is_explicit_negative
-        "behaviour.yml": ("has_response and has_external_search}", "has_response and (has_external_search or has_copy)}"),
+        "behaviour.yml": ("has_response and has_external_search and not has_quarantined_event}",
+                          "has_response and (has_external_search or has_copy) and not has_quarantined_event}"),
     }  # fmt: skip
     for name, (old, new) in edits.items():
         path = directory / name
@@ -276,7 +278,10 @@ def test_a_definition_change_rewrites_what_it_changes_without_a_full_refresh(bui
     incremental, full, _ = builds
     project = copy_project(tmp_path / "project", metrics_dir=edited_metrics(tmp_path / "metrics"))
     assert compile_project(project).changed
-    changed, rebuilt = tmp_path / "changed.duckdb", tmp_path / "rebuilt.duckdb"
+    # copies keep their file names: DuckDB 1.x views name their database, which is the file's stem
+    changed, rebuilt = tmp_path / "changed" / incremental.name, tmp_path / "rebuilt" / full.name
+    changed.parent.mkdir()
+    rebuilt.parent.mkdir()
     shutil.copy(incremental, changed)
     shutil.copy(full, rebuilt)
     for db_path, full_refresh in ((changed, False), (rebuilt, True)):

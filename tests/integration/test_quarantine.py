@@ -205,7 +205,9 @@ def session(tmp_path_factory) -> Session:
         first = _invoke(runner, root, "build")
         run_results = json.loads((root / "target" / "run_results.json").read_text())
         statuses = {r["unique_id"].split(".")[2]: r["status"] for r in run_results["results"]}
-        first_db = root / "first-build.duckdb"
+        # a copy keeps the file name: DuckDB 1.x views name their database, which is the file's stem
+        first_db = root / "first-build" / db.name
+        first_db.parent.mkdir()
         shutil.copy(db, first_db)
         second = _invoke(runner, root, "build", "--max-quarantine-rate", "0.01")
     return Session(root, first_db, db, ingested, first, statuses, second)
