@@ -381,3 +381,21 @@ for t in threads:
     lines = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr.splitlines()
     assert len(lines) == 20_000
     assert all(re.fullmatch(r"  \[\d:\d+\] pass    test   node_\d+", line) for line in lines)
+
+
+@pytest.mark.slow
+def test_the_readmes_build_into_a_copy_and_swap_pattern_leaves_the_marts_readable(built, tmp_path):
+    # README "Reading the database from BI tools": build in a copy in another folder, under the same
+    # file name, then move it over the live one. Views (the marts) name their database: the file's stem.
+    _, built_db, _ = built
+    live, next_copy, renamed = tmp_path / "data" / built_db.name, tmp_path / "data" / "next" / built_db.name, \
+        tmp_path / "renamed.duckdb"  # fmt: skip
+    next_copy.parent.mkdir(parents=True)
+    shutil.copy(built_db, live)
+    shutil.copy(built_db, next_copy)
+    shutil.copy(built_db, renamed)
+    shutil.move(next_copy, live)
+    with duckdb.connect(str(live), read_only=True) as con:
+        assert con.execute("select count(*) from mart_interaction_metrics_daily").fetchone()[0] > 0
+    with duckdb.connect(str(renamed), read_only=True) as con, pytest.raises(duckdb.Error, match="does not exist"):
+        con.execute("select count(*) from mart_interaction_metrics_daily").fetchone()  # what the README warns of
