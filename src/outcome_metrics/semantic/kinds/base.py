@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from sqlglot import exp
 
 from outcome_metrics.semantic.entities import Entity
-from outcome_metrics.spec.parse import AnyMetric, Parsed
+from outcome_metrics.spec.parse import Parsed, spec_type
 from outcome_metrics.spec.shapes import Agg, Grain, Measure, MetricBase, RatioAgg, SimpleMetric
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ class Part:
 
 @dataclass(frozen=True)
 class ResolvedBase:
-    spec: AnyMetric
+    spec: MetricBase  # the kind's spec class
     entity: Entity
     path: str
 
@@ -62,8 +62,8 @@ class ResolvedBase:
 
     @property
     def kind(self) -> str:
-        """Its YAML `type`: simple, ratio, derived or grouped."""
-        return self.spec.type
+        """Its YAML `type`: simple, ratio, derived, grouped, or a registered kind's."""
+        return spec_type(type(self.spec))
 
     @property
     def dimensions(self) -> tuple[str, ...]:
