@@ -166,3 +166,9 @@ def test_register_kind_refuses_a_spec_whose_type_is_another_name():
     with pytest.raises(ValueError, match="Literal\\['count_of'\\]"):
         register_kind(MetricKind("count_of", ShareMetric, Share, resolve))
     assert "count_of" not in KINDS
+
+
+def test_kinds_resolve_through_a_protocol_so_semantic_never_imports_validation():
+    semantic = Path(naming.__file__).parent / "semantic"
+    importers = [p.name for p in semantic.rglob("*.py") if "outcome_metrics.validation" in p.read_text("utf-8")]
+    assert importers == []
