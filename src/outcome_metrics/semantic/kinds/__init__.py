@@ -25,8 +25,12 @@ Adding a kind of an existing shape (e.g. `share: {of: <boolean>}`, a ratio of ro
    src/ changes (tests/unit/test_kinds.py registers such a kind from the test and compiles it).
 
 Only a new SQL shape (a kind that is neither scanned, grouped nor derived: say, windowed over periods)
-also adds a class here, to `ResolvedMetric`, and a case to each `match` in `rendering/sql.py`; mypy's
-`assert_never` names every one that has not learnt it.
+also adds a class here, to `ResolvedMetric`, and a case to each `match` in `rendering/sql.py` (and
+to `aggregate_ctes`' split of scanned and grouped metrics); mypy's `assert_never` names the matches.
+
+Limits: parse's salvage (`spec/parse.py`: report the other fields of an entry with a broken one) knows
+the built-in kinds' fields: a registered kind's entry with a broken required field of its own is
+reported and then dropped, so its other fields' issues show on the next run.
 """
 
 from __future__ import annotations
