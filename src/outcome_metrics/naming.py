@@ -26,7 +26,7 @@ of two hand-written folders (GENERATED_FILES), each with a header saying it is g
 
 from __future__ import annotations
 
-from outcome_metrics.semantic.entities import Entity
+from outcome_metrics.semantic.entities import ALL_DIMENSIONS, Entity
 from outcome_metrics.spec.shapes import Grain
 
 LONG_TABLE = "fct_metric_values"
@@ -34,6 +34,8 @@ LONG_TABLE = "fct_metric_values"
 #: macros/tests/metric_invariants.sql `dimensions_of`, which a test keeps equal to this)
 LONG_TABLE_COLUMNS = ("metric", "grain", "period_start", "segment_by", "value", "numerator", "denominator", "sample_size",
                       "is_complete")  # fmt: skip
+#: Names a metric (or a grouped metric's per_group entry) may not take: columns of fct_metric_values
+RESERVED_NAMES = frozenset({*LONG_TABLE_COLUMNS, *ALL_DIMENSIONS})
 DAYS_MODEL = "int_days"
 METRICS_CATALOG = "dim_metrics"
 GENERATED_DIR = "generated"

@@ -151,7 +151,7 @@ def list_command(ctx: click.Context, as_json: bool, columns: bool, metrics_dir: 
         {
             "name": m.name,
             "label": m.spec.label,
-            "type": m.spec.type,
+            "type": m.kind,
             "entity": m.entity.name,
             "unit": m.spec.unit.value,
             "good": m.spec.good.value,

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from outcome_metrics.semantic.kinds import Simple
 from outcome_metrics.semantic.model import Project
 from outcome_metrics.spec.shapes import Direction
 
@@ -193,7 +192,7 @@ def headlines(project: Project, query: Query, schema: str, grains: tuple[str, ..
         )  # fmt: skip
         best = worst = None
         # totals (counts, sums) scale with a segment's size: comparing them across personas says nothing
-        is_volume = isinstance(metric, Simple) and metric.value.is_total
+        is_volume = metric.is_total
         if personas and metric.spec.good != Direction.NEUTRAL and not is_volume:
             if metric.spec.good == Direction.ZERO:
                 personas.sort(key=lambda item: abs(item[1]))

@@ -37,7 +37,7 @@ from outcome_metrics.rendering.catalog import catalog_select
 from outcome_metrics.rendering.dialects import Dialect, finish
 from outcome_metrics.semantic.entities import ENTITIES, Entity
 from outcome_metrics.semantic.expressions import safe_division
-from outcome_metrics.semantic.kinds import Derived, Grouped, Part, Ratio, ResolvedMeasure, ResolvedMetric, Simple
+from outcome_metrics.semantic.kinds import Derived, Grouped, Part, ResolvedMeasure, ResolvedMetric, Scanned
 from outcome_metrics.semantic.model import Project, ResolvedOutcome
 from outcome_metrics.spec.shapes import Agg, Grain
 
@@ -170,7 +170,7 @@ def output_components(metric: ResolvedMetric, spliced: Spliced) -> list[Componen
                 Component(naming.component(metric.name, naming.VALUE), exp.null(), False),
                 Component(naming.component(metric.name, naming.SAMPLE_SIZE), exp.null(), True),
             ]
-        case Simple() | Ratio() | Derived():
+        case Scanned() | Derived():
             return components(metric, spliced)
         case _:
             assert_never(metric)
@@ -215,10 +215,8 @@ def value_expression(metric: ResolvedMetric, project: Project) -> exp.Expression
                 return child
 
             return safe_division(expr.transform(replace))
-        case Ratio():
-            return _component_value(metric.name, is_ratio=True)
-        case Simple() | Grouped():
-            return _component_value(metric.name, is_ratio=False)
+        case Scanned() | Grouped():
+            return _component_value(metric.name, is_ratio=metric.is_ratio)
         case _:
             assert_never(metric)
 
@@ -393,7 +391,7 @@ def aggregate_ctes(project: Project, plan_: AggregatePlan, dialect: Dialect) -> 
                                            col("is_complete")]  # fmt: skip
     for metric in plan_.metrics:
         if not isinstance(metric, Derived):
-            ratio = isinstance(metric, Ratio)
+            ratio = metric.is_ratio
             final_columns.append(spliced.named(("value", ratio), metric.name, lambda n, r=ratio: alias(
                 _component_value(n, is_ratio=r), naming.component(n, naming.VALUE))))  # fmt: skip
         else:
@@ -537,7 +535,7 @@ def render_long_table(project: Project, plans: Sequence[AggregatePlan], dialect:
         # Thousands of branches differ only in the metric's name: each shape is rendered once
         spliced = Spliced(dialect)
         for metric in plan_.metrics:
-            shape = (isinstance(metric, Ratio), not isinstance(metric, Derived), plan_.allowed_segments(metric))
+            shape = (metric.is_ratio, metric.has_sample_size, plan_.allowed_segments(metric))
             branch = spliced.named(shape, metric.name, lambda n, p=plan_, s=shape: _long_branch(p, dims, n, *s))
             branches.append(branch.this)
     description = (

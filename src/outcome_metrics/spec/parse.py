@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from outcome_metrics.engines import ENGINES
@@ -16,7 +18,7 @@ from outcome_metrics.spec.shapes import (
     DerivedMetric,
     GroupedMetric,
     Measure,
-    Metric,
+    MetricBase,
     Outcome,
     RatioMetric,
     SimpleMetric,
@@ -26,7 +28,40 @@ TOP_LEVEL_KEYS = ("metrics", "outcomes", "segments", "dialects")
 DEFAULT_DIALECTS = ("duckdb",)
 
 AnyMetric = SimpleMetric | RatioMetric | DerivedMetric | GroupedMetric
-_METRIC = TypeAdapter(Metric)
+
+#: Every metric kind's spec class by its YAML `type`, in the order messages list them (`register_spec`).
+METRIC_SPECS: dict[str, type[MetricBase]] = {
+    "simple": SimpleMetric, "ratio": RatioMetric, "derived": DerivedMetric, "grouped": GroupedMetric,
+}  # fmt: skip
+
+
+def spec_type(spec: type[MetricBase]) -> str:
+    """The YAML `type` of a metric spec class: the one value of its `type: Literal[...]` field."""
+    annotation = spec.model_fields["type"].annotation
+    values = get_args(annotation) if getattr(annotation, "__origin__", None) is Literal else ()
+    if len(values) != 1 or not isinstance(values[0], str):
+        raise TypeError(f"{spec.__name__}.type should be a Literal of one name, e.g. Literal['share']")
+    return values[0]
+
+
+def register_spec(spec: type[MetricBase]) -> None:
+    """Parse metrics of a new kind: `type: <its Literal>` in YAML validates against `spec`."""
+    METRIC_SPECS[spec_type(spec)] = spec
+    _metric_adapter.cache_clear()
+
+
+def unregister_spec(name: str) -> None:
+    del METRIC_SPECS[name]
+    _metric_adapter.cache_clear()
+
+
+@functools.cache
+def _metric_adapter() -> TypeAdapter[Any]:
+    """The discriminated union of the registered spec classes, built once per set of kinds."""
+    union: Any = functools.reduce(operator.or_, METRIC_SPECS.values())
+    annotated: Any = Annotated  # subscripted with a union built at run time, which type checkers cannot see
+    form: Any = annotated[union, Field(discriminator="type")]
+    return TypeAdapter(form)
 
 
 @dataclass(frozen=True)
@@ -78,8 +113,11 @@ def _hint(name: str, allowed: tuple[str, ...]) -> str:
     return suggestion(name, allowed) or f"use {', '.join(allowed)}"
 
 
-METRIC_TYPES = ("simple", "ratio", "derived", "grouped")
-_TYPES_TEXT = "simple, ratio, derived or grouped"
+def _types_text() -> str:
+    """The registered metric types for messages: 'simple, ratio, derived or grouped'."""
+    *rest, last = METRIC_SPECS
+    return f"{', '.join(rest)} or {last}"
+
 
 #: pydantic error type → (what the value should be, how to write it; {key} is the field's key).
 _EXPECTED = {
@@ -93,18 +131,12 @@ _EXPECTED = {
     "model_attributes_type": ("a mapping", "write '{key}: {{filter: ...}}'"),
 }
 
-_FIELDS = {
-    "simple": sorted(SimpleMetric.model_fields),
-    "ratio": sorted(RatioMetric.model_fields),
-    "derived": sorted(DerivedMetric.model_fields),
-    "grouped": sorted(GroupedMetric.model_fields),
-    "measure": sorted(Measure.model_fields),
-}
+_MEASURE_FIELDS = sorted(Measure.model_fields)
 
 
 def _message(error: ErrorDetails, subject: str, allowed_keys: list[str]) -> tuple[tuple[Any, ...], str]:
     """Turn one pydantic error into (location keys, our message: what is wrong (how to fix))."""
-    tag = str(error["loc"][0]) if error["loc"] and error["loc"][0] in METRIC_TYPES else None
+    tag = str(error["loc"][0]) if error["loc"] and error["loc"][0] in METRIC_SPECS else None
     loc = tuple(error["loc"][1:] if tag else error["loc"])
     kind = error["type"]
     field_name = ".".join(str(k) for k in loc) or "definition"
@@ -114,16 +146,16 @@ def _message(error: ErrorDetails, subject: str, allowed_keys: list[str]) -> tupl
         in_measure = (len(loc) > 1 and loc[0] in ("numerator", "denominator")) or (
             len(loc) > 2 and loc[0] == "per_group"
         )
-        allowed = _FIELDS["measure"] if in_measure else _FIELDS[tag] if tag else allowed_keys
+        allowed = _MEASURE_FIELDS if in_measure else sorted(METRIC_SPECS[tag].model_fields) if tag else allowed_keys
         hint = suggestion(key, allowed) or f"remove it; allowed keys: {', '.join(allowed)}"
         return loc, f"{subject}: unknown key '{field_name}' ({hint})"
     if kind == "missing":
         return loc[:-1], f"{subject}: missing required field '{field_name}' (add '{key}:')"
     if kind == "union_tag_not_found":
-        return loc, f"{subject}: missing required field 'type' (add 'type:' with {_TYPES_TEXT})"
+        return loc, f"{subject}: missing required field 'type' (add 'type:' with {_types_text()})"
     if kind == "union_tag_invalid":
         tag_value = str(value.get("type") if isinstance(value, dict) else value)
-        hint = suggestion(tag_value, METRIC_TYPES) or f"use {_TYPES_TEXT}"
+        hint = suggestion(tag_value, tuple(METRIC_SPECS)) or f"use {_types_text()}"
         return ("type",), f"{subject}: unknown metric type '{tag_value}' ({hint})"
     if kind == "enum":
         values = re.findall(r"'([^']*)'", error.get("ctx", {}).get("expected", ""))
@@ -145,13 +177,12 @@ def _message(error: ErrorDetails, subject: str, allowed_keys: list[str]) -> tupl
     return loc, f"{subject}: '{field_name}' is invalid: {detail} (fix the value)"
 
 
-_METRIC_KEYS = sorted(
-    {*SimpleMetric.model_fields, *RatioMetric.model_fields, *DerivedMetric.model_fields, *GroupedMetric.model_fields}
-)
+def _metric_keys() -> list[str]:
+    return sorted({key for spec in METRIC_SPECS.values() for key in spec.model_fields})
 
 
 def _validate(key: str, data: dict[str, Any]) -> AnyMetric | Outcome:
-    return _METRIC.validate_python(data) if key == "metrics" else Outcome.model_validate(data)
+    return _metric_adapter().validate_python(data) if key == "metrics" else Outcome.model_validate(data)
 
 
 #: Values standing in for required fields with shape errors, so that the entry's other fields are still
@@ -177,7 +208,7 @@ def _salvage(key: str, item: LocatedDict, details: list[Any]
     broken: set[tuple[str | int, ...]] = set()
     dropped_items: dict[str, set[int]] = {}
     for detail in details:
-        tag = detail["loc"][0] if detail["loc"] and detail["loc"][0] in METRIC_TYPES else None
+        tag = detail["loc"][0] if detail["loc"] and detail["loc"][0] in METRIC_SPECS else None
         loc = tuple(detail["loc"][1:] if tag else detail["loc"])
         if not loc or detail["type"].startswith("union_tag") or loc[0] == "type":
             return None
@@ -246,7 +277,7 @@ def _parse_items(doc: Document, key: str, items: Any, parsed: Parsed) -> None:
         try:
             spec = _validate(key, dict(item))
         except ValidationError as error:
-            allowed = _METRIC_KEYS if key == "metrics" else sorted(Outcome.model_fields)
+            allowed = _metric_keys() if key == "metrics" else sorted(Outcome.model_fields)
             details = error.errors(include_url=False)
             for detail in details:
                 loc, message = _message(detail, subject, allowed)

@@ -104,7 +104,9 @@ class Measure(Frozen):
     filter: str | None = None
 
 
-class _MetricBase(Frozen):
+class MetricBase(Frozen):
+    """What every metric kind's spec has; a kind's spec adds `type: Literal['<kind>']` and its own fields."""
+
     name: Identifier
     label: str
     description: str
@@ -119,7 +121,7 @@ class _MetricBase(Frozen):
         return tuple(g for g in GRAIN_ORDER if g in grains)
 
 
-class SimpleMetric(_MetricBase):
+class SimpleMetric(MetricBase):
     type: Literal["simple"]
     entity: EntityName
     agg: Agg
@@ -128,7 +130,7 @@ class SimpleMetric(_MetricBase):
     percentile: Probability | None = None
 
 
-class RatioMetric(_MetricBase):
+class RatioMetric(MetricBase):
     type: Literal["ratio"]
     entity: EntityName
     numerator: Measure
@@ -136,13 +138,13 @@ class RatioMetric(_MetricBase):
     filter: str | None = None  # applies to both sides, and-ed with each side's own filter (as in MetricFlow)
 
 
-class DerivedMetric(_MetricBase):
+class DerivedMetric(MetricBase):
     type: Literal["derived"]
     expr: str
     entity: EntityName | None = None  # inferred from the input metrics
 
 
-class GroupedMetric(_MetricBase):
+class GroupedMetric(MetricBase):
     """Two stages: aggregates per group (a confidence bin, a user), then combined across groups.
 
     `per_group` names aggregates computed per (period, segment, group); `combine` is an expression
@@ -156,9 +158,6 @@ class GroupedMetric(_MetricBase):
     per_group: dict[Identifier, Measure]
     having: str | None = None
     combine: str
-
-
-Metric = Annotated[SimpleMetric | RatioMetric | DerivedMetric | GroupedMetric, Field(discriminator="type")]
 
 
 class Outcome(Frozen):
