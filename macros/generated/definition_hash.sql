@@ -6,9 +6,9 @@
 
 {% macro definition_hash() -%}
     {%- set hashes = {
-        'duckdb': '716425cb585bb5eb',
-        'postgres': '3b095c70b47940a4',
-        'spark': '3498c1b340382de2',
+        'duckdb': 'de9e0fec32455053',
+        'postgres': '551907f6c24a43a2',
+        'spark': '814448a1c2714bf7',
     } -%}
     {%- if target.type not in hashes -%}
         {{ exceptions.raise_compiler_error('outcome-metrics generated no models for ' ~ target.type ~ ' (add it to dialects in metrics/ and run outcomes compile)') }}

@@ -133,6 +133,16 @@ def test_wide_mart_agrees_with_long_table(built):
     assert row == (6, pytest.approx(2 / 6), pytest.approx(480))
 
 
+def test_mart_counts_are_integers_and_the_long_table_value_double(built):
+    types = dict(built.execute("select column_name, data_type from information_schema.columns "
+                               "where table_name = 'mart_interaction_metrics_daily'").fetchall())  # fmt: skip
+    assert (types["interactions"], types["active_ai_users"]) == ("BIGINT", "BIGINT")
+    assert (types["cost_usd"], types["success_rate"]) == ("DOUBLE", "DOUBLE")
+    value_type = built.execute("select data_type from information_schema.columns "
+                               "where table_name = 'fct_metric_values' and column_name = 'value'").fetchone()  # fmt: skip
+    assert value_type == ("DOUBLE",)
+
+
 def test_duplicates_are_counted_not_used(built):
     assert built.execute("select count(*) from stg_ai_events__duplicates").fetchone()[0] == 1
     assert built.execute("select count(*) from stg_ai_events where event_id = 'e4'").fetchone()[0] == 1

@@ -201,7 +201,8 @@ def _wide_mart(plan_: AggregatePlan) -> dict[str, Any]:
     return {
         "name": plan_.mart,
         "description": f"{plan_.entity.name.capitalize()} metrics per {plan_.grain.value}: one row per period and "
-        "segment, one column per metric. Ratios are not re-aggregable here; use fct_metric_values.",
+        "segment, one column per metric: counts (count and count_distinct metrics) are integers, every other "
+        "metric a double. Ratios are not re-aggregable here; use fct_metric_values.",
         "data_tests": [{"unique_combination": {"arguments": {"columns": ["period_start", "segment_by",
                                                                            *plan_.dimensions]}}}],
         "columns": columns,
@@ -292,7 +293,8 @@ def _long_table(project: Project, plans: Sequence[AggregatePlan]) -> dict[str, A
              "data_tests": ["not_null", {"accepted_values": {"arguments": {"values": ["day", "week", "month"]}}}]},
             *_period_columns(),
             *_dimension_columns(dims),
-            {"name": "value", "description": "the metric's value; NULL when its population is empty"},
+            {"name": "value", "description": "the metric's value, a double for every metric since the table "
+             "mixes them (counts are whole numbers here, integers in the marts); NULL when its population is empty"},
             {"name": "numerator", "description": "ratio metrics: the numerator (re-aggregable by sum)"},
             {"name": "denominator", "description": "ratio metrics: the denominator (re-aggregable by sum)"},
             {"name": "sample_size", "description": "entity rows the value is computed from (the ratio's "

@@ -222,10 +222,12 @@ def value_expression(metric: ResolvedMetric, project: Project) -> exp.Expression
             assert_never(metric)
 
 
-def _component_value(name: str, *, is_ratio: bool) -> exp.Expression:
-    """A simple, grouped or ratio metric's value from its component columns."""
+def _component_value(name: str, *, is_ratio: bool, is_integer: bool = False) -> exp.Expression:
+    """A simple, grouped or ratio metric's value from its component columns: a double, or with
+    `is_integer` (counts, `Simple.is_integer`) a bigint, the type BI tools sum and format as a count.
+    Derived metrics read their inputs as doubles (`value_expression`), so no division truncates."""
     if not is_ratio:
-        return cast(col(naming.component(name, naming.VALUE)), "double")
+        return cast(col(naming.component(name, naming.VALUE)), "bigint" if is_integer else "double")
     return exp.Div(
         this=cast(col(naming.component(name, naming.NUMERATOR)), "double"),
         expression=exp.Nullif(this=col(naming.component(name, naming.DENOMINATOR)), expression=exp.Literal.number(0)),
@@ -392,9 +394,9 @@ def aggregate_ctes(project: Project, plan_: AggregatePlan, dialect: Dialect) -> 
                                            col("is_complete")]  # fmt: skip
     for metric in plan_.metrics:
         if not isinstance(metric, Derived):
-            ratio = isinstance(metric, Ratio)
-            final_columns.append(spliced.named(("value", ratio), metric.name, lambda n, r=ratio: alias(
-                _component_value(n, is_ratio=r), naming.component(n, naming.VALUE))))  # fmt: skip
+            ratio, integer = isinstance(metric, Ratio), isinstance(metric, Simple) and metric.is_integer
+            final_columns.append(spliced.named(("value", ratio, integer), metric.name, lambda n, r=ratio, i=integer: alias(
+                _component_value(n, is_ratio=r, is_integer=i), naming.component(n, naming.VALUE))))  # fmt: skip
         else:
             final_columns.append(alias(value_expression(metric, project), naming.component(metric.name, naming.VALUE)))
         final_columns += [col(c.name) for c in by_metric[metric.name] if not c.name.endswith("__" + naming.VALUE)]

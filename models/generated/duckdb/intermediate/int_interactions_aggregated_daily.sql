@@ -720,9 +720,9 @@ final as (
         mean_confidence__sample_size,
         cast(expected_calibration_error__value as double) as expected_calibration_error__value,
         expected_calibration_error__sample_size,
-        cast(interactions__value as double) as interactions__value,
+        cast(interactions__value as bigint) as interactions__value,
         interactions__sample_size,
-        cast(active_ai_users__value as double) as active_ai_users__value,
+        cast(active_ai_users__value as bigint) as active_ai_users__value,
         active_ai_users__sample_size,
         {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at

@@ -9,6 +9,7 @@ from sqlglot import exp
 
 from outcome_metrics import naming
 from outcome_metrics.semantic.kinds.base import Part, ResolvedBase, ResolvedMeasure
+from outcome_metrics.spec.shapes import Agg
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,12 @@ class Simple(ResolvedBase):
     @property
     def percentile(self) -> float | None:
         return getattr(self.spec, "percentile", None)
+
+    @property
+    def is_integer(self) -> bool:
+        """A count of rows or of distinct values: an integer on every engine. (A sum is not: the
+        column it sums may be a double, and the entity columns carry no type the compiler trusts.)"""
+        return Agg(self.value.agg) in (Agg.COUNT, Agg.COUNT_DISTINCT)
 
     def parts(self) -> tuple[Part, ...]:
         return (
