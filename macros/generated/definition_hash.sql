@@ -6,9 +6,9 @@
 
 {% macro definition_hash() -%}
     {%- set hashes = {
-        'duckdb': 'de9e0fec32455053',
-        'postgres': '551907f6c24a43a2',
-        'spark': '814448a1c2714bf7',
+        'duckdb': '8011f1ccda5b8f46',
+        'postgres': '2dffcf588ef7f4f4',
+        'spark': '3dcb868fb12c1673',
     } -%}
     {%- if target.type not in hashes -%}
         {{ exceptions.raise_compiler_error('outcome-metrics generated no models for ' ~ target.type ~ ' (add it to dialects in metrics/ and run outcomes compile)') }}

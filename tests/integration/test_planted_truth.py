@@ -114,8 +114,9 @@ def test_model_release_raises_silent_failures_for_one_persona(built):
 def test_experiment_effect_on_task_completion(built):
     truth, con = built
     experiment = truth["experiment"]
-    control = pooled(con, "task_completion_rate", "variant", variant="control")
-    treatment = pooled(con, "task_completion_rate", "variant", variant="treatment")
+    name = experiment["name"]
+    control = pooled(con, "task_completion_rate", "experiment,variant", experiment=name, variant="control")
+    treatment = pooled(con, "task_completion_rate", "experiment,variant", experiment=name, variant="treatment")
     assert_rate(control, experiment["control_task_completion_rate"], "control task completion")
     assert_rate(treatment, experiment["treatment_task_completion_rate"], "treatment task completion")
     effect = treatment[0] / treatment[1] - control[0] / control[1]

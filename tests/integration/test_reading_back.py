@@ -15,7 +15,7 @@ from outcome_metrics.sim import simulate
 from tests.support.project import copy_project
 
 pytestmark = pytest.mark.slow
-KEY = "period_start, segment_by, persona, feature, model, prompt_version, workflow, variant"
+KEY = "period_start, segment_by, persona, feature, model, prompt_version, workflow, experiment, variant"
 
 
 @pytest.fixture(scope="module")

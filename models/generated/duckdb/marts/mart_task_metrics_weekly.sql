@@ -23,6 +23,7 @@ final as (
         model,
         prompt_version,
         workflow,
+        experiment,
         variant,
         is_complete,
         task_completion_rate__value as task_completion_rate,

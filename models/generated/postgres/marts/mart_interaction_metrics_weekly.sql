@@ -23,6 +23,7 @@ final as (
         model,
         prompt_version,
         workflow,
+        experiment,
         variant,
         is_complete,
         success_rate__value as success_rate,
