@@ -6,9 +6,9 @@
 
 {% macro definition_hash() -%}
     {%- set hashes = {
-        'duckdb': '8011f1ccda5b8f46',
-        'postgres': '2dffcf588ef7f4f4',
-        'spark': '3dcb868fb12c1673',
+        'duckdb': 'e04bca75872a5b1d',
+        'postgres': '1f66c1d8cb2ab6c7',
+        'spark': 'e485eb2523592d4c',
     } -%}
     {%- if target.type not in hashes -%}
         {{ exceptions.raise_compiler_error('outcome-metrics generated no models for ' ~ target.type ~ ' (add it to dialects in metrics/ and run outcomes compile)') }}

@@ -143,6 +143,13 @@ def test_mart_counts_are_integers_and_the_long_table_value_double(built):
     assert value_type == ("DOUBLE",)
 
 
+def test_bi_facing_models_have_no_bookkeeping_columns(built):
+    columns = built.execute("select table_name, column_name from information_schema.columns "
+                            "where regexp_matches(table_name, '^(mart|fct|dim)_')").fetchall()  # fmt: skip
+    assert {"fct_metric_values", "dim_metrics", "mart_task_metrics_weekly"} <= {t for t, _ in columns}
+    assert [(t, c) for t, c in columns if c.startswith("_")] == []
+
+
 def test_duplicates_are_counted_not_used(built):
     assert built.execute("select count(*) from stg_ai_events__duplicates").fetchone()[0] == 1
     assert built.execute("select count(*) from stg_ai_events where event_id = 'e4'").fetchone()[0] == 1

@@ -107,7 +107,7 @@ def test_an_incremental_run_marks_a_week_complete_when_its_last_day_arrives(proj
     assert completeness_of(project, "incremental")[datetime.date(2026, 1, 12)] is False
     with build(project, interaction(LAST), "incremental") as con:  # ingest appends; the build is incremental
         assert completeness(con, "week") == {datetime.date(2026, 1, 5): False, datetime.date(2026, 1, 12): True}
-        assert con.execute("select count(distinct _built_at) from fct_metric_values").fetchone()[0] >= 2
+        assert con.execute("select count(distinct _built_at) from int_metric_values").fetchone()[0] >= 2
 
 
 def test_an_incremental_run_rewrites_a_period_whose_completeness_alone_changed(project):

@@ -247,7 +247,7 @@ def test_a_quarantined_event_arriving_later_flags_its_interaction(incremental):
         assert row(con, metric, "day", Q, None) == QA_DAY[metric]
 
 
-@pytest.mark.parametrize("table", ["int_interactions", "int_tasks", "fct_metric_values"])
+@pytest.mark.parametrize("table", ["int_interactions", "int_tasks", "int_metric_values"])
 def test_the_incremental_build_equals_a_full_build(incremental, table):
     _, con = incremental
     columns = "* exclude (_built_at)"

@@ -209,7 +209,7 @@ def test_the_batches_were_built_incrementally(builds):
     incremental, _, _ = builds
     with duckdb.connect(str(incremental), read_only=True) as con:
         for table in ("stg_ai_events__checked", "int_interactions__base", "int_interactions_aggregated_daily",
-                      "fct_metric_values"):  # fmt: skip
+                      "int_metric_values"):  # fmt: skip
             runs = con.execute(f"select count(distinct _built_at) from {table}").fetchone()[0]
             assert runs >= 3, f"{table}: rows from {runs} runs"
 

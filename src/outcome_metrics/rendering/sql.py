@@ -8,7 +8,8 @@ segments. Three kinds of generated model follow from it:
   (`<metric>__value`, `__numerator`, `__denominator`, `__sample_size`); overall rows exist for every
   period from the first to the last event, zero-filled;
 - `mart_<entity>_metrics_<grain>`: the same rows, one column per metric, for BI tools;
-- `fct_metric_values`: the long table, one row per (metric, grain, period_start, segment).
+- `int_metric_values`: the long table, one row per (metric, grain, period_start, segment), incremental;
+- `fct_metric_values`: a view of it without the bookkeeping columns, for BI tools.
 
 Pure: returns file contents, writes nothing.
 """
@@ -542,9 +543,8 @@ def render_long_table(project: Project, plans: Sequence[AggregatePlan], dialect:
             branch = spliced.named(shape, metric.name, lambda n, p=plan_, s=shape: _long_branch(p, dims, n, *s))
             branches.append(branch.this)
     description = (
-        "Every metric value: one row per (metric, grain, period_start, segment).\n"
-        "segment_by names the grouped dimensions (alphabetical, comma-separated; '' for the overall row).\n"
-        "To re-aggregate a ratio, sum numerator and denominator, then divide; never average `value`.\n"
+        "Every metric value: one row per (metric, grain, period_start, segment), with the bookkeeping columns\n"
+        "of incremental runs; BI tools read fct_metric_values, the same rows without them.\n"
         "Incremental: a run rewrites the (metric, grain, period) rows whose aggregated rows changed.\n"
         "depends_on: {{ ref('int_days') }} (its post-hook deletes periods after the data)"
     )
@@ -554,6 +554,21 @@ def render_long_table(project: Project, plans: Sequence[AggregatePlan], dialect:
               "\"{{ outcome_metrics.delete_periods_after_data() }}\"]")  # fmt: skip
     return _file(dialect, {m.path for m in project.metrics}, description, [*ctes, _cte(dialect, "final", union)],
                  config)  # fmt: skip
+
+
+def render_long_view(plans: Sequence[AggregatePlan], dialect: Dialect) -> str:
+    """fct_metric_values: the long table's rows without `_definition_hash` and `_built_at`."""
+    columns = [*naming.LONG_TABLE_COLUMNS[:4], *long_dimensions(plans), *naming.LONG_TABLE_COLUMNS[4:]]
+    description = (
+        "Every metric value: one row per (metric, grain, period_start, segment).\n"
+        "segment_by names the grouped dimensions (alphabetical, comma-separated; '' for the overall row).\n"
+        "To re-aggregate a ratio, sum numerator and denominator, then divide; never average `value`.\n"
+        f"A view of {naming.LONG_TABLE_INTERNAL} (incremental) without its bookkeeping columns."
+    )
+    return _file(dialect, {m.path for p in plans for m in p.metrics}, description, [
+        _cte(dialect, naming.LONG_TABLE_INTERNAL, _select_star_from_ref(dialect, naming.LONG_TABLE_INTERNAL)),
+        _cte(dialect, "final", select_(*(col(c) for c in columns)).from_(table(naming.LONG_TABLE_INTERNAL), copy=False)),
+    ], VIEW)  # fmt: skip
 
 
 def render_catalog(project: Project, dialect: Dialect) -> str:
@@ -581,7 +596,8 @@ def render_sql(project: Project, plans: Sequence[AggregatePlan], dialect: Dialec
         files[f"{plan_.model}.sql"] = render_aggregated(project, plan_, dialect, aggregate)
         files[f"{plan_.mart}.sql"] = render_wide_mart(plan_, dialect, mart)
     if plans:
-        files[f"{naming.LONG_TABLE}.sql"] = render_long_table(project, plans, dialect)
+        files[f"{naming.LONG_TABLE_INTERNAL}.sql"] = render_long_table(project, plans, dialect)
+        files[f"{naming.LONG_TABLE}.sql"] = render_long_view(plans, dialect)
     if project.metrics:
         files[f"{naming.METRICS_CATALOG}.sql"] = render_catalog(project, dialect)
     return {name: fill_placeholders(sql) for name, sql in files.items()}
