@@ -6,9 +6,9 @@
 
 {% macro definition_hash() -%}
     {%- set hashes = {
-        'duckdb': 'e04bca75872a5b1d',
-        'postgres': '1f66c1d8cb2ab6c7',
-        'spark': 'e485eb2523592d4c',
+        'duckdb': '12bef5de09c5ddfd',
+        'postgres': 'f5a3c4693bec0421',
+        'spark': '88098724048f626c',
     } -%}
     {%- if target.type not in hashes -%}
         {{ exceptions.raise_compiler_error('outcome-metrics generated no models for ' ~ target.type ~ ' (add it to dialects in metrics/ and run outcomes compile)') }}

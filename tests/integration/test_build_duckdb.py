@@ -13,6 +13,7 @@ from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.ingest import ingest
 from tests.support.events import DUPLICATE, EVENTS, MON, TUE, WED
 from tests.support.project import copy_project
+from tests.support.warehouse import connect_built
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +28,7 @@ def built(tmp_path_factory) -> duckdb.DuckDBPyConnection:
     assert result.rows == len(EVENTS) + 1
     build = dbt_build(root, db_path=db_path)
     assert build.success, build.failures
-    con = duckdb.connect(str(db_path), read_only=True)
+    con = connect_built(db_path)
     yield con
     con.close()
 
@@ -148,6 +149,32 @@ def test_bi_facing_models_have_no_bookkeeping_columns(built):
                             "where regexp_matches(table_name, '^(mart|fct|dim)_')").fetchall()  # fmt: skip
     assert {"fct_metric_values", "dim_metrics", "mart_task_metrics_weekly"} <= {t for t, _ in columns}
     assert [(t, c) for t, c in columns if c.startswith("_")] == []
+
+
+def test_bi_facing_models_are_in_the_marts_schema_and_the_rest_in_main(built):
+    schemas: dict[str, set[str]] = {}
+    for schema, name in built.execute("select table_schema, table_name from information_schema.tables").fetchall():
+        layer = "bi" if name.startswith(("mart_", "fct_", "dim_")) else name.split("_")[0]
+        schemas.setdefault(layer, set()).add(schema)
+    assert schemas["bi"] == {"marts"}
+    assert schemas["stg"] == schemas["int"] == {"main"}
+
+
+@pytest.mark.parametrize("marts_vars, expected", [({}, "marts"), ({"outcomes_marts_schema": None}, "main"),
+                                                  ({"outcomes_marts_schema": "bi"}, "bi")])
+def test_the_marts_schema_is_exactly_the_var_and_null_is_the_target_schema(tmp_path, marts_vars, expected):
+    from dbt.cli.main import dbtRunner
+
+    root = copy_project(tmp_path / "project")
+    args = ["parse", "--project-dir", str(root), "--profiles-dir", str(root), "--vars", json.dumps(marts_vars),
+            "--log-path", str(root / "target" / "logs")]  # fmt: skip
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("OUTCOMES_DUCKDB_PATH", str(root / "unused.duckdb"))
+        assert dbtRunner().invoke(args).success
+    nodes = json.loads((root / "target" / "manifest.json").read_text())["nodes"]
+    schema_of = {n["name"]: n["schema"] for n in nodes.values() if n["resource_type"] == "model"}
+    assert {schema_of[m] for m in ("fct_metric_values", "dim_metrics", "mart_user_metrics_monthly")} == {expected}
+    assert {schema_of[m] for m in ("int_metric_values", "stg_ai_events", "int_days")} == {"main"}
 
 
 def test_duplicates_are_counted_not_used(built):

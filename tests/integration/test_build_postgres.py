@@ -47,6 +47,7 @@ from tests.support.comparison import (
     compare_rows,
     duckdb_rows,
     key_columns,
+    relation,
     without_bookkeeping,
 )
 from tests.support.events import (
@@ -198,7 +199,7 @@ def query(params: ConnectionParams, sql: str) -> list[Row]:
 
 
 def postgres_rows(params: ConnectionParams, table: str) -> list[Row]:
-    return without_bookkeeping(query(params, f"select * from {PG_SCHEMA}.{table}"))
+    return without_bookkeeping(query(params, f"select * from {relation(table, PG_SCHEMA)}"))
 
 
 # -- the integration tests ------------------------------------------------------------------------

@@ -41,13 +41,13 @@ from __future__ import annotations
 
 import json
 
-import duckdb
 import pytest
 
 from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.ingest import ingest
 from outcome_metrics.query.summary import event_counts
 from tests.support.project import copy_project
+from tests.support.warehouse import connect_built
 
 pytestmark = pytest.mark.slow
 
@@ -109,7 +109,7 @@ def db(tmp_path_factory):
     ingest(db_path, [events_file])
     build = dbt_build(root, db_path=db_path)
     assert build.success, build.failures
-    con = duckdb.connect(str(db_path), read_only=True)
+    con = connect_built(db_path)
     yield con
     con.close()
 
@@ -222,7 +222,7 @@ def incremental(tmp_path_factory):
     ingest(db_path, [_write(root / "first.jsonl", [*(e for e in QUARANTINE if e["event_id"] not in LATE_IDS), LATER])])
     first = dbt_build(root, db_path=db_path)
     assert first.success, first.failures
-    with duckdb.connect(str(db_path), read_only=True) as con:
+    with connect_built(db_path) as con:
         before = dict(con.execute("select interaction_id, has_quarantined_event from int_interactions").fetchall())
     late = [{**e, "received_at": "2026-01-22 12:00:00"} for e in QUARANTINE if e["event_id"] in LATE_IDS]
     ingest(db_path, [_write(root / "late.jsonl", late)])
@@ -232,7 +232,7 @@ def incremental(tmp_path_factory):
     ingest(full_path, [root / "first.jsonl", root / "late.jsonl"])
     full = dbt_build(root, db_path=full_path)
     assert full.success, full.failures
-    con = duckdb.connect(str(db_path), read_only=True)
+    con = connect_built(db_path)
     con.execute(f"attach '{full_path}' as full_build (read_only)")
     yield before, con
     con.close()

@@ -11,13 +11,13 @@ from __future__ import annotations
 import math
 from datetime import date
 
-import duckdb
 import pytest
 
 from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.engines.duckdb import load_arrow_batches
 from outcome_metrics.sim import simulate
 from tests.support.project import copy_project
+from tests.support.warehouse import connect_built
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +45,7 @@ def built(tmp_path_factory):
     load_arrow_batches(db_path, simulation.batches())
     build = dbt_build(root, db_path=db_path)
     assert build.success, build.failures
-    con = duckdb.connect(str(db_path), read_only=True)
+    con = connect_built(db_path)
     yield simulation.truth, con
     con.close()
 

@@ -55,6 +55,9 @@ DEFINITION_HASH = "{{ outcome_metrics.definition_hash() }}"
 DEFINITION_HASH_MACRO = "definition_hash.sql"
 
 VIEW = "materialized='view'"
+# BI-facing models (marts/) go in the schema the var names, exactly (macros/schemas.sql); null: the target's
+IN_MARTS_SCHEMA = "schema=var('outcomes_marts_schema', 'marts')"
+BI_VIEW = f"{VIEW}, {IN_MARTS_SCHEMA}"
 
 
 def _incremental(unique_key: str) -> str:
@@ -502,7 +505,7 @@ def render_wide_mart(plan_: AggregatePlan, dialect: Dialect, shared: str | None 
     return _file(dialect, plan_.sources, description, [
         _cte(dialect, "aggregated", _select_star_from_ref(dialect, plan_.model)),
         shared if shared is not None else wide_mart_cte(plan_, dialect),
-    ], VIEW)  # fmt: skip
+    ], BI_VIEW)  # fmt: skip
 
 
 def _long_branch(plan_: AggregatePlan, dims: tuple[str, ...], name: str, ratio: bool, sampled: bool,
@@ -568,7 +571,7 @@ def render_long_view(plans: Sequence[AggregatePlan], dialect: Dialect) -> str:
     return _file(dialect, {m.path for p in plans for m in p.metrics}, description, [
         _cte(dialect, naming.LONG_TABLE_INTERNAL, _select_star_from_ref(dialect, naming.LONG_TABLE_INTERNAL)),
         _cte(dialect, "final", select_(*(col(c) for c in columns)).from_(table(naming.LONG_TABLE_INTERNAL), copy=False)),
-    ], VIEW)  # fmt: skip
+    ], BI_VIEW)  # fmt: skip
 
 
 def render_catalog(project: Project, dialect: Dialect) -> str:
@@ -576,8 +579,8 @@ def render_catalog(project: Project, dialect: Dialect) -> str:
         "One row per metric: what it means, its unit and good direction, its kind, grains and dimensions,\n"
         "and the YAML file that defines it. Join fct_metric_values (and the marts' columns) on `metric`."
     )
-    return _file(dialect, {m.path for m in project.metrics}, description,
-                 [_cte(dialect, "final", catalog_select(project))], "materialized='table'")  # fmt: skip
+    return _file(dialect, {m.path for m in project.metrics}, description, [_cte(dialect, "final", catalog_select(project))],
+                 f"materialized='table', {IN_MARTS_SCHEMA}")  # fmt: skip
 
 
 # -- files --------------------------------------------------------------------------------------

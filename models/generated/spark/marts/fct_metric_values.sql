@@ -6,7 +6,7 @@
 -- To re-aggregate a ratio, sum numerator and denominator, then divide; never average `value`.
 -- A view of int_metric_values (incremental) without its bookkeeping columns.
 
-{{ config(materialized='view') }}
+{{ config(materialized='view', schema=var('outcomes_marts_schema', 'marts')) }}
 
 with int_metric_values as (
 
