@@ -177,6 +177,17 @@ def test_the_marts_schema_is_exactly_the_var_and_null_is_the_target_schema(tmp_p
     assert {schema_of[m] for m in ("int_metric_values", "stg_ai_events", "int_days")} == {"main"}
 
 
+def test_descriptions_are_comments_in_the_catalog(built):
+    # persist_docs (dbt_project.yml): BI tools and catalogs read model and column docs from the warehouse
+    [(column,)] = built.execute("select comment from duckdb_columns() where schema_name = 'marts' and "
+                                "table_name = 'mart_interaction_metrics_daily' and column_name = 'interactions'"
+                                ).fetchall()  # fmt: skip
+    assert column.startswith("Interactions (count, ")
+    [(view,)] = built.execute("select comment from duckdb_views() where schema_name = 'marts' "
+                              "and view_name = 'fct_metric_values'").fetchall()  # fmt: skip
+    assert view.startswith("Every metric value, one row per (metric, grain, period_start, segment).")
+
+
 def test_duplicates_are_counted_not_used(built):
     assert built.execute("select count(*) from stg_ai_events__duplicates").fetchone()[0] == 1
     assert built.execute("select count(*) from stg_ai_events where event_id = 'e4'").fetchone()[0] == 1

@@ -257,6 +257,18 @@ def test_postgres_databases_sort_and_tell_time_like_a_production_server(builds):
 
 @pytest.mark.slow
 @pytest.mark.postgres
+def test_descriptions_are_comments_in_the_postgres_catalog(builds):
+    # persist_docs (dbt_project.yml), on a view (the mart) and on an incremental table rebuilt incrementally
+    [row] = query(builds.postgres, "select col_description('marts.mart_interaction_metrics_daily'::regclass, "
+                  "(select attnum from pg_attribute where attrelid = 'marts.mart_interaction_metrics_daily'::regclass "
+                  "and attname = 'interactions')) as column_comment, "
+                  f"obj_description('{PG_SCHEMA}.int_metric_values'::regclass, 'pg_class') as table_comment")  # fmt: skip
+    assert row["column_comment"].startswith("Interactions (count, ")
+    assert row["table_comment"].startswith("Internal: the incremental table behind fct_metric_values")
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
 def test_divisions_written_in_yaml_give_duckdbs_numbers_on_postgres(cluster):
     """PostgreSQL divides bigints as integers (3 / 2 = 1, DuckDB says 1.5) and fails the whole query on
     a zero divisor (DuckDB gives infinity, so 3 / (3 / 0) is a fake 0): measures and filters from YAML
