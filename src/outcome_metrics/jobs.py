@@ -231,8 +231,8 @@ def try_command(db_path: Path, schema: str = "marts") -> str:
         shown = str(python.relative_to(Path.cwd()))  # .venv/bin/python after `make demo`
     except ValueError:
         shown = str(python)
-    sql = (f"select period_start, persona, round(value, 3) as value from {schema}.fct_metric_values "
-           "where metric = 'silent_failure_rate' and grain = 'week' and segment_by = 'persona' order by 1, 2")  # fmt: skip
+    sql = (f"select period_start, persona, round(value, 3) as value from {schema}.fct_metric_values where metric = "
+           "'silent_failure_rate' and grain = 'week' and segment_by = 'persona' order by 1, 2")  # fmt: skip
     code = f"import duckdb; duckdb.connect({json.dumps(str(db_path))}, read_only=True).sql({json.dumps(sql)}).show()"
 
     def shell_quoted(text: str) -> str:  # double quotes: the SQL's single quotes stay readable

@@ -139,8 +139,8 @@ def test_mart_counts_are_integers_and_the_long_table_value_double(built):
                                "where table_name = 'mart_interaction_metrics_daily'").fetchall())  # fmt: skip
     assert (types["interactions"], types["active_ai_users"]) == ("BIGINT", "BIGINT")
     assert (types["cost_usd"], types["success_rate"]) == ("DOUBLE", "DOUBLE")
-    value_type = built.execute("select data_type from information_schema.columns "
-                               "where table_name = 'fct_metric_values' and column_name = 'value'").fetchone()  # fmt: skip
+    value_type = built.execute("select data_type from information_schema.columns where "
+                               "table_name = 'fct_metric_values' and column_name = 'value'").fetchone()  # fmt: skip
     assert value_type == ("DOUBLE",)
 
 

@@ -262,7 +262,8 @@ def test_descriptions_are_comments_in_the_postgres_catalog(builds):
     [row] = query(builds.postgres, "select col_description('marts.mart_interaction_metrics_daily'::regclass, "
                   "(select attnum from pg_attribute where attrelid = 'marts.mart_interaction_metrics_daily'::regclass "
                   "and attname = 'interactions')) as column_comment, "
-                  f"obj_description('{PG_SCHEMA}.int_metric_values'::regclass, 'pg_class') as table_comment")  # fmt: skip
+                  f"obj_description('{PG_SCHEMA}.int_metric_values'::regclass, 'pg_class') as table_comment",
+                  )  # fmt: skip
     assert row["column_comment"].startswith("Interactions (count, ")
     assert row["table_comment"].startswith("Internal: the incremental table behind fct_metric_values")
 

@@ -247,7 +247,9 @@ def test_the_hard_cases_reached_the_full_build(builds):
 
 def test_a_build_without_new_events_changes_no_value(builds, tmp_path):
     incremental, _, root = builds
-    before = tmp_path / "before.duckdb"
+    # the copy keeps the file name: DuckDB views name their tables' catalog, the file's stem
+    before = tmp_path / "before" / incremental.name
+    before.parent.mkdir()
     shutil.copy(incremental, before)
     build = dbt_build(root, db_path=incremental)
     assert build.success, build.failures
@@ -261,7 +263,8 @@ def edited_metrics(directory: Path) -> Path:
     shutil.copytree(REPO / "metrics", directory)
     edits = {
         "_outcomes.yml": ("has_escalation or has_override", "has_escalation"),  # is_explicit_negative
-        "behaviour.yml": ("has_response and has_external_search}", "has_response and (has_external_search or has_copy)}"),
+        "behaviour.yml": ("has_response and has_external_search and",
+                          "has_response and (has_external_search or has_copy) and"),
     }  # fmt: skip
     for name, (old, new) in edits.items():
         path = directory / name
