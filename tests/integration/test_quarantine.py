@@ -205,7 +205,8 @@ def session(tmp_path_factory) -> Session:
         first = _invoke(runner, root, "build")
         run_results = json.loads((root / "target" / "run_results.json").read_text())
         statuses = {r["unique_id"].split(".")[2]: r["status"] for r in run_results["results"]}
-        first_db = root / "first-build.duckdb"
+        first_db = root / "first-build" / db.name  # its views name their catalog, the file's stem
+        first_db.parent.mkdir()
         shutil.copy(db, first_db)
         second = _invoke(runner, root, "build", "--max-quarantine-rate", "0.01")
     return Session(root, first_db, db, ingested, first, statuses, second)

@@ -14,5 +14,7 @@ MARTS_SCHEMA = "marts"  # the default of the var outcomes_marts_schema
 def connect_built(path: Path | str, *, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     """A connection to a built database whose unqualified names resolve in marts, then main."""
     con = duckdb.connect(str(path), read_only=read_only)
-    con.execute(f"set search_path = '{MARTS_SCHEMA},main'")
+    built = con.execute("select count(*) from information_schema.schemata where schema_name = ?", [MARTS_SCHEMA])
+    if built.fetchone() == (1,):  # not before a build
+        con.execute(f"set search_path = '{MARTS_SCHEMA},main'")
     return con
