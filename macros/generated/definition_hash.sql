@@ -6,9 +6,9 @@
 
 {% macro definition_hash() -%}
     {%- set hashes = {
-        'duckdb': '716425cb585bb5eb',
-        'postgres': '3b095c70b47940a4',
-        'spark': '3498c1b340382de2',
+        'duckdb': '12bef5de09c5ddfd',
+        'postgres': 'f5a3c4693bec0421',
+        'spark': '88098724048f626c',
     } -%}
     {%- if target.type not in hashes -%}
         {{ exceptions.raise_compiler_error('outcome-metrics generated no models for ' ~ target.type ~ ' (add it to dialects in metrics/ and run outcomes compile)') }}

@@ -173,6 +173,16 @@ def _counts(root: Path, target: str) -> EventCounts | None:
         return None
 
 
+def marts_schema(root: Path) -> str:
+    """The schema dbt put the BI-facing models in (the var outcomes_marts_schema, macros/schemas.sql),
+    from the manifest of the last dbt run; `marts`, the var's default, when there is none."""
+    try:
+        manifest = json.loads((root / "target" / "manifest.json").read_text(encoding="utf-8"))
+        return str(manifest["nodes"]["model.outcome_metrics.fct_metric_values"]["schema"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "marts"
+
+
 def _source_relation(root: Path) -> str | None:
     """The raw event table as dbt resolved it (vars applied), from the manifest the build just wrote."""
     try:
@@ -198,18 +208,19 @@ def run_demo(root: Path, *, events: int, days: int, seed: int, force: bool = Fal
         return False
     stderr("== 4/4 headline metrics")
     project = load_project(root)
-    period, rows = headlines(project, query_function(root, "duckdb"), "main")
+    schema = marts_schema(root)
+    period, rows = headlines(project, query_function(root, "duckdb"), schema)
     click.echo(f"Headline metrics, {period}, the latest complete one (best and worst persona by each metric's good "
                "direction):")
     click.echo(headline_table(rows))
     click.echo(f"Database: {db_path}")
     click.echo("Try:")
-    click.echo(f"  {try_command(db_path)}")
+    click.echo(f"  {try_command(db_path, schema)}")
     stderr(f"demo finished in {time.perf_counter() - started:.1f}s")
     return True
 
 
-def try_command(db_path: Path) -> str:
+def try_command(db_path: Path, schema: str = "marts") -> str:
     """A shell command that queries the demo's database with the Python that runs outcome-metrics
     (its duckdb package; no duckdb CLI needed), read-only so it can run beside a BI tool."""
     import re
@@ -220,8 +231,8 @@ def try_command(db_path: Path) -> str:
         shown = str(python.relative_to(Path.cwd()))  # .venv/bin/python after `make demo`
     except ValueError:
         shown = str(python)
-    sql = ("select period_start, persona, round(value, 3) as value from fct_metric_values "
-           "where metric = 'silent_failure_rate' and grain = 'week' and segment_by = 'persona' order by 1, 2")  # fmt: skip
+    sql = (f"select period_start, persona, round(value, 3) as value from {schema}.fct_metric_values where metric = "
+           "'silent_failure_rate' and grain = 'week' and segment_by = 'persona' order by 1, 2")  # fmt: skip
     code = f"import duckdb; duckdb.connect({json.dumps(str(db_path))}, read_only=True).sql({json.dumps(sql)}).show()"
 
     def shell_quoted(text: str) -> str:  # double quotes: the SQL's single quotes stay readable

@@ -8,7 +8,7 @@ Model names, by layer (dbt folders in the README's Development section):
   an entity's metric components per period and segment; `int_days`: the day spine.
 - `mart_<entity>_metrics_<grain>`: wide tables for BI tools, one column per metric.
 - `fct_<what>`: long facts, one row per event of interest (`fct_metric_values`: per metric, grain,
-  period and segment).
+  period and segment; a view of the incremental `int_metric_values`, without its bookkeeping columns).
 - `dim_<what>`: one row per thing described (`dim_metrics`: one row per metric).
 - `rpt_<what>`: decision reports (reserved for the reports/ folder).
 
@@ -30,6 +30,9 @@ from outcome_metrics.semantic.entities import ALL_DIMENSIONS, Entity
 from outcome_metrics.spec.shapes import Grain
 
 LONG_TABLE = "fct_metric_values"
+#: the incremental table behind it, with the bookkeeping columns (`_definition_hash`, `_built_at`)
+#: that BI-facing models leave out; fct_metric_values is a view of it without them
+LONG_TABLE_INTERNAL = "int_metric_values"
 #: fct_metric_values' own columns, before its dimension columns (also listed in
 #: macros/tests/metric_invariants.sql `dimensions_of`, which a test keeps equal to this)
 LONG_TABLE_COLUMNS = ("metric", "grain", "period_start", "segment_by", "value", "numerator", "denominator", "sample_size",

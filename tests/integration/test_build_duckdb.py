@@ -13,6 +13,7 @@ from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.ingest import ingest
 from tests.support.events import DUPLICATE, EVENTS, MON, TUE, WED
 from tests.support.project import copy_project
+from tests.support.warehouse import connect_built
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +28,7 @@ def built(tmp_path_factory) -> duckdb.DuckDBPyConnection:
     assert result.rows == len(EVENTS) + 1
     build = dbt_build(root, db_path=db_path)
     assert build.success, build.failures
-    con = duckdb.connect(str(db_path), read_only=True)
+    con = connect_built(db_path)
     yield con
     con.close()
 
@@ -131,6 +132,60 @@ def test_wide_mart_agrees_with_long_table(built):
         "select interactions, success_rate, latency_p95_ms from mart_interaction_metrics_daily "
         "where period_start = ? and segment_by = ''", [MON]).fetchone()  # fmt: skip
     assert row == (6, pytest.approx(2 / 6), pytest.approx(480))
+
+
+def test_mart_counts_are_integers_and_the_long_table_value_double(built):
+    types = dict(built.execute("select column_name, data_type from information_schema.columns "
+                               "where table_name = 'mart_interaction_metrics_daily'").fetchall())  # fmt: skip
+    assert (types["interactions"], types["active_ai_users"]) == ("BIGINT", "BIGINT")
+    assert (types["cost_usd"], types["success_rate"]) == ("DOUBLE", "DOUBLE")
+    value_type = built.execute("select data_type from information_schema.columns where "
+                               "table_name = 'fct_metric_values' and column_name = 'value'").fetchone()  # fmt: skip
+    assert value_type == ("DOUBLE",)
+
+
+def test_bi_facing_models_have_no_bookkeeping_columns(built):
+    columns = built.execute("select table_name, column_name from information_schema.columns "
+                            "where regexp_matches(table_name, '^(mart|fct|dim)_')").fetchall()  # fmt: skip
+    assert {"fct_metric_values", "dim_metrics", "mart_task_metrics_weekly"} <= {t for t, _ in columns}
+    assert [(t, c) for t, c in columns if c.startswith("_")] == []
+
+
+def test_bi_facing_models_are_in_the_marts_schema_and_the_rest_in_main(built):
+    schemas: dict[str, set[str]] = {}
+    for schema, name in built.execute("select table_schema, table_name from information_schema.tables").fetchall():
+        layer = "bi" if name.startswith(("mart_", "fct_", "dim_")) else name.split("_")[0]
+        schemas.setdefault(layer, set()).add(schema)
+    assert schemas["bi"] == {"marts"}
+    assert schemas["stg"] == schemas["int"] == {"main"}
+
+
+@pytest.mark.parametrize("marts_vars, expected", [({}, "marts"), ({"outcomes_marts_schema": None}, "main"),
+                                                  ({"outcomes_marts_schema": "bi"}, "bi")])
+def test_the_marts_schema_is_exactly_the_var_and_null_is_the_target_schema(tmp_path, marts_vars, expected):
+    from dbt.cli.main import dbtRunner
+
+    root = copy_project(tmp_path / "project")
+    args = ["parse", "--project-dir", str(root), "--profiles-dir", str(root), "--vars", json.dumps(marts_vars),
+            "--log-path", str(root / "target" / "logs")]  # fmt: skip
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("OUTCOMES_DUCKDB_PATH", str(root / "unused.duckdb"))
+        assert dbtRunner().invoke(args).success
+    nodes = json.loads((root / "target" / "manifest.json").read_text())["nodes"]
+    schema_of = {n["name"]: n["schema"] for n in nodes.values() if n["resource_type"] == "model"}
+    assert {schema_of[m] for m in ("fct_metric_values", "dim_metrics", "mart_user_metrics_monthly")} == {expected}
+    assert {schema_of[m] for m in ("int_metric_values", "stg_ai_events", "int_days")} == {"main"}
+
+
+def test_descriptions_are_comments_in_the_catalog(built):
+    # persist_docs (dbt_project.yml): BI tools and catalogs read model and column docs from the warehouse
+    [(column,)] = built.execute("select comment from duckdb_columns() where schema_name = 'marts' and "
+                                "table_name = 'mart_interaction_metrics_daily' and column_name = 'interactions'"
+                                ).fetchall()  # fmt: skip
+    assert column.startswith("Interactions (count, ")
+    [(view,)] = built.execute("select comment from duckdb_views() where schema_name = 'marts' "
+                              "and view_name = 'fct_metric_values'").fetchall()  # fmt: skip
+    assert view.startswith("Every metric value, one row per (metric, grain, period_start, segment).")
 
 
 def test_duplicates_are_counted_not_used(built):

@@ -47,6 +47,7 @@ from tests.support.comparison import (
     compare_rows,
     duckdb_rows,
     key_columns,
+    relation,
     without_bookkeeping,
 )
 from tests.support.events import (
@@ -198,7 +199,7 @@ def query(params: ConnectionParams, sql: str) -> list[Row]:
 
 
 def postgres_rows(params: ConnectionParams, table: str) -> list[Row]:
-    return without_bookkeeping(query(params, f"select * from {PG_SCHEMA}.{table}"))
+    return without_bookkeeping(query(params, f"select * from {relation(table, PG_SCHEMA)}"))
 
 
 # -- the integration tests ------------------------------------------------------------------------
@@ -252,6 +253,19 @@ def test_postgres_databases_sort_and_tell_time_like_a_production_server(builds):
     if row["version"] < 150000:
         pytest.skip("ICU as a database's default collation needs PostgreSQL 15+")
     assert row["linguistic"], "en-US sorts 'x_a' before 'x_Z'; bytewise order does not"
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_descriptions_are_comments_in_the_postgres_catalog(builds):
+    # persist_docs (dbt_project.yml), on a view (the mart) and on an incremental table rebuilt incrementally
+    [row] = query(builds.postgres, "select col_description('marts.mart_interaction_metrics_daily'::regclass, "
+                  "(select attnum from pg_attribute where attrelid = 'marts.mart_interaction_metrics_daily'::regclass "
+                  "and attname = 'interactions')) as column_comment, "
+                  f"obj_description('{PG_SCHEMA}.int_metric_values'::regclass, 'pg_class') as table_comment",
+                  )  # fmt: skip
+    assert row["column_comment"].startswith("Interactions (count, ")
+    assert row["table_comment"].startswith("Internal: the incremental table behind fct_metric_values")
 
 
 @pytest.mark.slow

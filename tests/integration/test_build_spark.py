@@ -29,6 +29,7 @@ from tests.support.comparison import (
     Row,
     assert_every_aggregate_and_mart_listed,
     assert_models_match_duckdb,
+    relation,
     without_bookkeeping,
 )
 from tests.support.events import DUPLICATE, EVENTS, hand_made_events
@@ -50,7 +51,7 @@ class Builds:
     engine: str = "spark"
 
     def rows(self, table: str) -> list[Row]:
-        return spark_rows(self.spark, f"{SPARK_SCHEMA}.{table}")
+        return spark_rows(self.spark, relation(table, SPARK_SCHEMA))
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +117,7 @@ def test_every_aggregate_and_mart_is_compared(builds):
 @pytest.mark.spark
 def test_hand_made_values_hold_on_spark(builds):
     """Not only equal to DuckDB: right. Hand-computed values (test_build_duckdb.py) read from Spark."""
-    rows = spark_rows(builds.spark, f"{SPARK_SCHEMA}.fct_metric_values")
+    rows = spark_rows(builds.spark, relation("fct_metric_values", SPARK_SCHEMA))
     def monday(metric: str) -> Row:
         [row] = [r for r in rows if r["metric"] == metric and r["grain"] == "day"
                  and str(r["period_start"]) == "2026-03-02" and r["segment_by"] == ""]  # fmt: skip

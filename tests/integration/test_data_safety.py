@@ -396,6 +396,6 @@ def test_the_readmes_build_into_a_copy_and_swap_pattern_leaves_the_marts_readabl
     shutil.copy(built_db, renamed)
     shutil.move(next_copy, live)
     with duckdb.connect(str(live), read_only=True) as con:
-        assert con.execute("select count(*) from mart_interaction_metrics_daily").fetchone()[0] > 0
+        assert con.execute("select count(*) from marts.mart_interaction_metrics_daily").fetchone()[0] > 0
     with duckdb.connect(str(renamed), read_only=True) as con, pytest.raises(duckdb.Error, match="does not exist"):
-        con.execute("select count(*) from mart_interaction_metrics_daily").fetchone()  # what the README warns of
+        con.execute("select count(*) from marts.mart_interaction_metrics_daily").fetchone()  # what the README warns of

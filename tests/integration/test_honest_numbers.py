@@ -41,13 +41,13 @@ from __future__ import annotations
 
 import json
 
-import duckdb
 import pytest
 
 from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.ingest import ingest
 from outcome_metrics.query.summary import event_counts
 from tests.support.project import copy_project
+from tests.support.warehouse import connect_built
 
 pytestmark = pytest.mark.slow
 
@@ -109,7 +109,7 @@ def db(tmp_path_factory):
     ingest(db_path, [events_file])
     build = dbt_build(root, db_path=db_path)
     assert build.success, build.failures
-    con = duckdb.connect(str(db_path), read_only=True)
+    con = connect_built(db_path)
     yield con
     con.close()
 
@@ -222,7 +222,7 @@ def incremental(tmp_path_factory):
     ingest(db_path, [_write(root / "first.jsonl", [*(e for e in QUARANTINE if e["event_id"] not in LATE_IDS), LATER])])
     first = dbt_build(root, db_path=db_path)
     assert first.success, first.failures
-    with duckdb.connect(str(db_path), read_only=True) as con:
+    with connect_built(db_path) as con:
         before = dict(con.execute("select interaction_id, has_quarantined_event from int_interactions").fetchall())
     late = [{**e, "received_at": "2026-01-22 12:00:00"} for e in QUARANTINE if e["event_id"] in LATE_IDS]
     ingest(db_path, [_write(root / "late.jsonl", late)])
@@ -232,9 +232,8 @@ def incremental(tmp_path_factory):
     ingest(full_path, [root / "first.jsonl", root / "late.jsonl"])
     full = dbt_build(root, db_path=full_path)
     assert full.success, full.failures
-    con = duckdb.connect(str(db_path), read_only=True)
-    # attached under its file's stem: DuckDB 1.x views name their database
-    con.execute(f"attach '{full_path}' as \"{full_path.stem}\" (read_only)")
+    con = connect_built(db_path)
+    con.execute(f"attach '{full_path}' (read_only)")  # as "full": its views name that catalog
     yield before, con
     con.close()
 
@@ -248,7 +247,7 @@ def test_a_quarantined_event_arriving_later_flags_its_interaction(incremental):
         assert row(con, metric, "day", Q, None) == QA_DAY[metric]
 
 
-@pytest.mark.parametrize("table", ["int_interactions", "int_tasks", "fct_metric_values"])
+@pytest.mark.parametrize("table", ["int_interactions", "int_tasks", "int_metric_values"])
 def test_the_incremental_build_equals_a_full_build(incremental, table):
     _, con = incremental
     columns = "* exclude (_built_at)"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import duckdb
 import pytest
 from click.testing import CliRunner
 
@@ -16,6 +15,7 @@ from outcome_metrics.engines.dbt import dbt_build
 from tests.support.otel_sources import LEGACY_DAY, write_latest, write_legacy
 from tests.support.paths import FIXTURES as FIXTURE_ROOT
 from tests.support.project import copy_project
+from tests.support.warehouse import connect_built
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ def built(tmp_path_factory):
         assert result.exit_code == 0, result.output
     build = dbt_build(root, db_path=db)
     assert build.success, build.failures
-    con = duckdb.connect(str(db), read_only=True)
+    con = connect_built(db)
     yield con, spans
     con.close()
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import math
 from datetime import date
 
-import duckdb
 import pytest
 
 from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.engines.duckdb import load_arrow_batches
 from outcome_metrics.sim import simulate
 from tests.support.project import copy_project
+from tests.support.warehouse import connect_built
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +45,7 @@ def built(tmp_path_factory):
     load_arrow_batches(db_path, simulation.batches())
     build = dbt_build(root, db_path=db_path)
     assert build.success, build.failures
-    con = duckdb.connect(str(db_path), read_only=True)
+    con = connect_built(db_path)
     yield simulation.truth, con
     con.close()
 
@@ -114,8 +114,9 @@ def test_model_release_raises_silent_failures_for_one_persona(built):
 def test_experiment_effect_on_task_completion(built):
     truth, con = built
     experiment = truth["experiment"]
-    control = pooled(con, "task_completion_rate", "variant", variant="control")
-    treatment = pooled(con, "task_completion_rate", "variant", variant="treatment")
+    name = experiment["name"]
+    control = pooled(con, "task_completion_rate", "experiment,variant", experiment=name, variant="control")
+    treatment = pooled(con, "task_completion_rate", "experiment,variant", experiment=name, variant="treatment")
     assert_rate(control, experiment["control_task_completion_rate"], "control task completion")
     assert_rate(treatment, experiment["treatment_task_completion_rate"], "treatment task completion")
     effect = treatment[0] / treatment[1] - control[0] / control[1]

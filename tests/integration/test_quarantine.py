@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 from click.testing import CliRunner, Result
 
@@ -27,6 +26,7 @@ from outcome_metrics.errors import IngestError
 from outcome_metrics.ingest import ingest
 from outcome_metrics.query.summary import event_counts
 from tests.support.project import copy_project
+from tests.support.warehouse import connect_built
 
 pytestmark = pytest.mark.slow
 
@@ -205,8 +205,7 @@ def session(tmp_path_factory) -> Session:
         first = _invoke(runner, root, "build")
         run_results = json.loads((root / "target" / "run_results.json").read_text())
         statuses = {r["unique_id"].split(".")[2]: r["status"] for r in run_results["results"]}
-        # a copy keeps the file name: DuckDB 1.x views name their database, which is the file's stem
-        first_db = root / "first-build" / db.name
+        first_db = root / "first-build" / db.name  # its views name their catalog, the file's stem
         first_db.parent.mkdir()
         shutil.copy(db, first_db)
         second = _invoke(runner, root, "build", "--max-quarantine-rate", "0.01")
@@ -215,7 +214,7 @@ def session(tmp_path_factory) -> Session:
 
 @pytest.fixture(scope="module")
 def con(session):
-    connection = duckdb.connect(str(session.first_db), read_only=True)
+    connection = connect_built(session.first_db)
     yield connection
     connection.close()
 
@@ -302,8 +301,8 @@ def test_build_fails_when_quarantine_rate_is_over_the_limit(session):
 
 
 def _metric_values(path: Path) -> list[tuple[Any, ...]]:
-    with duckdb.connect(str(path), read_only=True) as connection:
-        return connection.execute("select * exclude (_built_at) from fct_metric_values order by all").fetchall()
+    with connect_built(path) as connection:
+        return connection.execute("select * from fct_metric_values order by all").fetchall()
 
 
 def test_rebuilding_over_the_same_data_gives_the_same_metric_values(session):
@@ -339,5 +338,5 @@ def test_ingest_refuses_unparseable_occurred_at_and_writes_nothing(tmp_path):
         ingest(db, [broken])
     message = str(refused.value)
     assert str(broken) in message and "occurred_at" in message and "'not a time'" in message
-    with duckdb.connect(str(db), read_only=True) as connection:
+    with connect_built(db) as connection:
         assert connection.execute(f"select event_id from {RAW_TABLE}").fetchall() == [("x1",)]

@@ -3,7 +3,6 @@ database and gives the build's numbers; dim_metrics describes every declared met
 
 from __future__ import annotations
 
-import duckdb
 import pytest
 from click.testing import CliRunner
 
@@ -13,9 +12,10 @@ from outcome_metrics.engines.duckdb import load_arrow_batches
 from outcome_metrics.project import load_project
 from outcome_metrics.sim import simulate
 from tests.support.project import copy_project
+from tests.support.warehouse import connect_built
 
 pytestmark = pytest.mark.slow
-KEY = "period_start, segment_by, persona, feature, model, prompt_version, workflow, variant"
+KEY = "period_start, segment_by, persona, feature, model, prompt_version, workflow, experiment, variant"
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def test_explained_sql_runs_in_the_database_and_equals_the_built_values(built, m
     assert result.exit_code == 0, result.output
     sql = result.output
     assert "{{" not in sql and "{%" not in sql, "no Jinja left"
-    with duckdb.connect(str(db_path), read_only=True) as con:
+    with connect_built(db_path) as con:
         explained = con.execute(f"select {KEY}, {metric}__value from ({sql})").fetchall()
         built_rows = con.execute(
             f"select {KEY}, value from fct_metric_values where metric = ? and grain = ?", [metric, grain]
@@ -55,7 +55,7 @@ def test_explained_sql_runs_in_the_database_and_equals_the_built_values(built, m
 def test_dim_metrics_has_one_row_per_declared_metric_with_its_definition(built):
     root, db_path = built
     project = load_project(root)
-    with duckdb.connect(str(db_path), read_only=True) as con:
+    with connect_built(db_path) as con:
         rows = con.execute("select metric, unit, good, entity, kind, grains, dimensions, source, description "
                            "from dim_metrics").fetchall()
     assert sorted(r[0] for r in rows) == sorted(m.name for m in project.metrics)

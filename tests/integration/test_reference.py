@@ -25,6 +25,7 @@ from outcome_metrics.sim import simulate
 from tests.support.edge_events import D1, KNOWN_DAY, D, edge_table
 from tests.support.paths import REFERENCE, REPO
 from tests.support.project import copy_project
+from tests.support.warehouse import connect_built
 
 pytestmark = pytest.mark.slow
 
@@ -103,7 +104,7 @@ def warehouse(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def compared(warehouse) -> tuple[dict, dict]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with connect_built(warehouse) as con:
         # the reference assumes contract-valid input: nothing may have been quarantined
         assert con.execute("select count(*) from stg_ai_events__quarantined").fetchone()[0] == 0
         return reference_rows(con), project_rows(con)

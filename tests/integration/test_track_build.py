@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import duckdb
 import pytest
 from click.testing import CliRunner
 
@@ -12,6 +11,7 @@ from outcome_metrics.cli import main
 from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.track import JsonlSink, Tracker
 from tests.support.project import copy_project
+from tests.support.warehouse import connect_built
 
 pytestmark = pytest.mark.slow
 
@@ -126,7 +126,7 @@ def built(tmp_path_factory):
     assert result.exit_code == 0, result.output
     build = dbt_build(root, db_path=db_path)
     assert build.success, build.failures
-    con = duckdb.connect(str(db_path), read_only=True)
+    con = connect_built(db_path)
     yield con, tracker.delivered
     con.close()
 

@@ -13,9 +13,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-import duckdb
-
 from outcome_metrics.semantic.entities import ENTITIES
+from tests.support.warehouse import MARTS_SCHEMA, connect_built
 
 REL_TOL = 1e-9
 Row = dict[str, Any]
@@ -84,8 +83,14 @@ def without_bookkeeping(rows: list[Row]) -> list[Row]:
     return [{name: value for name, value in row.items() if not name.startswith("_")} for row in rows]
 
 
+def relation(table: str, schema: str) -> str:
+    """`table` qualified: the BI-facing models (mart_*, fct_*, dim_*) are in the marts schema, the rest
+    in the target's `schema`."""
+    return f"{MARTS_SCHEMA if table.startswith(('mart_', 'fct_', 'dim_')) else schema}.{table}"
+
+
 def duckdb_rows(path: Path, table: str) -> tuple[list[Row], dict[str, str]]:
-    with duckdb.connect(str(path), read_only=True) as con:
+    with connect_built(path) as con:
         types = {name: type_ for name, type_, *_ in con.execute(f"describe {table}").fetchall() if name[0] != "_"}
         cursor = con.execute(f"select * from {table}")
         names = [d[0] for d in cursor.description]

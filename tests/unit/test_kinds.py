@@ -130,7 +130,7 @@ def test_a_registered_kind_resolves_to_its_class_and_runs_before_derived(share_k
 def test_a_registered_kind_compiles_to_the_sql_of_the_ratio_it_is(share_kind, tmp_path):
     files = generate(load_project(write_metrics(tmp_path, METRICS)))
     aggregated = files["models/generated/duckdb/intermediate/int_interactions_aggregated_daily.sql"]
-    long_table = files["models/generated/duckdb/marts/fct_metric_values.sql"]
+    long_table = files["models/generated/duckdb/intermediate/int_metric_values.sql"]  # fct_metric_values is its view
     properties = files["models/generated/_generated__models.yml"]
 
     def lines_of(sql: str, name: str) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from outcome_metrics import project as project_module
-from outcome_metrics.planning import plan
+from outcome_metrics.planning import long_dimensions, plan
 from outcome_metrics.project import generate, load_project
 from outcome_metrics.query.explain import explain_metric
 from outcome_metrics.semantic import Derived, Grouped, Ratio, Simple
@@ -54,3 +54,9 @@ def test_explain_lists_the_outcome_columns_a_grouped_metric_uses(catalog):
     assert "--   is_successful = " in header
     assert all(line.startswith("--") for line in header.splitlines()), "the header must stay a SQL comment"
 
+
+
+def test_default_segments_cut_variants_by_experiment_so_fct_metric_values_has_experiment(catalog):
+    # variant alone would add up the arms of different experiments that share a variant name
+    assert ("experiment", "variant") in catalog.segments and ("variant",) not in catalog.segments
+    assert "experiment" in long_dimensions(plan(catalog))

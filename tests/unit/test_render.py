@@ -125,3 +125,26 @@ def test_sql_named_from_a_placeholder_is_the_sql_rendered_with_the_longest_name(
 
     name = "m" * 50
     assert Spliced(BY_NAME[dialect]).named("key", name, build).this == BY_NAME[dialect].render(build(name))
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_count_metrics_are_integers_and_other_metrics_doubles_in_the_aggregates(dialect):
+    sql = (REPO / f"models/generated/{dialect}/intermediate/int_interactions_aggregated_daily.sql").read_text()
+    final = sql.rsplit("final as (", 1)[1]
+    assert "cast(interactions__value as bigint) as interactions__value" in final  # count
+    assert "cast(active_ai_users__value as bigint) as active_ai_users__value" in final  # count_distinct
+    double = "double precision" if dialect == "postgres" else "double"
+    assert f"cast(cost_usd__value as {double}) as cost_usd__value" in final  # a sum: its column's type is unknown
+    assert f"cast(latency_p95_ms__value as {double}) as latency_p95_ms__value" in final
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_bi_facing_models_carry_no_bookkeeping_columns(dialect):
+    marts = sorted((REPO / "models/generated" / dialect / "marts").glob("*.sql"))
+    assert {p.stem for p in marts} >= {"fct_metric_values", "dim_metrics", "mart_interaction_metrics_daily"}
+    for path in marts:
+        text = path.read_text()
+        assert "_built_at" not in text and "_definition_hash" not in text, path.name
+    # the incremental long table behind fct_metric_values keeps them, for change detection
+    internal = (REPO / "models/generated" / dialect / "intermediate/int_metric_values.sql").read_text()
+    assert "as _built_at" in internal and "as _definition_hash" in internal

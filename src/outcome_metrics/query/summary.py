@@ -159,7 +159,8 @@ def headlines(project: Project, query: Query, schema: str, grains: tuple[str, ..
               ) -> tuple[str | None, list[Headline]]:  # fmt: skip
     """Each metric's overall value in the latest complete period (of the first of `grains` that has
     one: a partial period would look like a collapse), with the best and worst persona. The period
-    is returned as e.g. 'month starting 2026-01-01'."""
+    is returned as e.g. 'month starting 2026-01-01'. `schema`: where fct_metric_values is (the marts
+    schema, `jobs.marts_schema`)."""
     for grain in grains:
         period = query(
             f"""

@@ -188,7 +188,7 @@ def _aggregated_model(plan_: AggregatePlan) -> dict[str, Any]:
     return {
         "name": plan_.model,
         "description": f"Components of every {plan_.entity.name} metric per {plan_.grain.value} and segment "
-        f"(one scan of {plan_.entity.model}). Feeds {plan_.mart} and {naming.LONG_TABLE}.",
+        f"(one scan of {plan_.entity.model}). Feeds {plan_.mart} and {naming.LONG_TABLE_INTERNAL}.",
         "data_tests": [{"unique_combination": {"arguments": {"columns": ["period_start", "segment_by",
                                                                            *plan_.dimensions]}}}],
         "columns": columns,
@@ -201,7 +201,8 @@ def _wide_mart(plan_: AggregatePlan) -> dict[str, Any]:
     return {
         "name": plan_.mart,
         "description": f"{plan_.entity.name.capitalize()} metrics per {plan_.grain.value}: one row per period and "
-        "segment, one column per metric. Ratios are not re-aggregable here; use fct_metric_values.",
+        "segment, one column per metric: counts (count and count_distinct metrics) are integers, every other "
+        "metric a double. Ratios are not re-aggregable here; use fct_metric_values.",
         "data_tests": [{"unique_combination": {"arguments": {"columns": ["period_start", "segment_by",
                                                                            *plan_.dimensions]}}}],
         "columns": columns,
@@ -266,7 +267,7 @@ def _long_table(project: Project, plans: Sequence[AggregatePlan]) -> dict[str, A
         "description": "Every metric value, one row per (metric, grain, period_start, segment). "
         "Safe to re-aggregate across segments or periods: numerator and denominator (sum each, then divide) "
         "and the value of count and sum metrics. Never sum or average `value` of ratios, averages, "
-        "percentiles or distinct counts.",
+        "percentiles or distinct counts. A view of int_metric_values without its bookkeeping columns.",
         "data_tests": [
             _test("unique_combination", f"{naming.LONG_TABLE}__one_row_per_metric_grain_period_segment",
                   columns=["metric", "grain", "period_start", "segment_by", *dims]),
@@ -280,12 +281,27 @@ def _long_table(project: Project, plans: Sequence[AggregatePlan]) -> dict[str, A
              "data_tests": ["not_null", {"accepted_values": {"arguments": {"values": ["day", "week", "month"]}}}]},
             *_period_columns(),
             *_dimension_columns(dims),
-            {"name": "value", "description": "the metric's value; NULL when its population is empty"},
+            {"name": "value", "description": "the metric's value, a double for every metric since the table "
+             "mixes them (counts are whole numbers here, integers in the marts); NULL when its population is empty"},
             {"name": "numerator", "description": "ratio metrics: the numerator (re-aggregable by sum)"},
             {"name": "denominator", "description": "ratio metrics: the denominator (re-aggregable by sum)"},
             {"name": "sample_size", "description": "entity rows the value is computed from (the ratio's "
              "denominator population; non-NULL inputs of averages and percentiles)"},
             _is_complete(),
+        ],
+    }  # fmt: skip
+
+
+def _long_table_internal() -> dict[str, Any]:
+    return {
+        "name": naming.LONG_TABLE_INTERNAL,
+        "description": f"Internal: the incremental table behind {naming.LONG_TABLE}, the same rows with the "
+        "bookkeeping columns of incremental runs. Read fct_metric_values instead; its tests cover these rows.",
+        "columns": [
+            {"name": "_definition_hash", "description": "hash of the generated SQL that wrote the row "
+             "(macros/generated/definition_hash.sql): a run after a metric change rewrites every row"},
+            {"name": "_built_at", "description": "start of the dbt run that wrote the row; a run rewrites "
+             "the rows of aggregated rows written since the latest"},
         ],
     }  # fmt: skip
 
@@ -315,7 +331,7 @@ def models_yaml(project: Project, plans: Sequence[AggregatePlan]) -> str:
     for plan_ in plans:
         models += [_aggregated_model(plan_), _wide_mart(plan_)]
     if plans:
-        models.append(_long_table(project, plans))
+        models += [_long_table_internal(), _long_table(project, plans)]
     if project.metrics:
         models.append(_catalog())
     return dump({"version": 2, "models": models}, "metrics/*.yml")

@@ -8,7 +8,8 @@ segments. Three kinds of generated model follow from it:
   (`<metric>__value`, `__numerator`, `__denominator`, `__sample_size`); overall rows exist for every
   period from the first to the last event, zero-filled;
 - `mart_<entity>_metrics_<grain>`: the same rows, one column per metric, for BI tools;
-- `fct_metric_values`: the long table, one row per (metric, grain, period_start, segment).
+- `int_metric_values`: the long table, one row per (metric, grain, period_start, segment), incremental;
+- `fct_metric_values`: a view of it without the bookkeeping columns, for BI tools.
 
 Pure: returns file contents, writes nothing.
 """
@@ -54,6 +55,9 @@ DEFINITION_HASH = "{{ outcome_metrics.definition_hash() }}"
 DEFINITION_HASH_MACRO = "definition_hash.sql"
 
 VIEW = "materialized='view'"
+# BI-facing models (marts/) go in the schema the var names, exactly (macros/schemas.sql); null: the target's
+IN_MARTS_SCHEMA = "schema=var('outcomes_marts_schema', 'marts')"
+BI_VIEW = f"{VIEW}, {IN_MARTS_SCHEMA}"
 
 
 def _incremental(unique_key: str) -> str:
@@ -221,10 +225,12 @@ def value_expression(metric: ResolvedMetric, project: Project) -> exp.Expression
             assert_never(metric)
 
 
-def _component_value(name: str, *, is_ratio: bool) -> exp.Expression:
-    """A simple, grouped or ratio metric's value from its component columns."""
+def _component_value(name: str, *, is_ratio: bool, is_integer: bool = False) -> exp.Expression:
+    """A simple, grouped or ratio metric's value from its component columns: a double, or with
+    `is_integer` (counts, `Simple.is_integer`) a bigint, the type BI tools sum and format as a count.
+    Derived metrics read their inputs as doubles (`value_expression`), so no division truncates."""
     if not is_ratio:
-        return cast(col(naming.component(name, naming.VALUE)), "double")
+        return cast(col(naming.component(name, naming.VALUE)), "bigint" if is_integer else "double")
     return exp.Div(
         this=cast(col(naming.component(name, naming.NUMERATOR)), "double"),
         expression=exp.Nullif(this=col(naming.component(name, naming.DENOMINATOR)), expression=exp.Literal.number(0)),
@@ -391,9 +397,9 @@ def aggregate_ctes(project: Project, plan_: AggregatePlan, dialect: Dialect) -> 
                                            col("is_complete")]  # fmt: skip
     for metric in plan_.metrics:
         if not isinstance(metric, Derived):
-            ratio = metric.is_ratio
-            final_columns.append(spliced.named(("value", ratio), metric.name, lambda n, r=ratio: alias(
-                _component_value(n, is_ratio=r), naming.component(n, naming.VALUE))))  # fmt: skip
+            ratio, integer = metric.is_ratio, metric.is_integer
+            final_columns.append(spliced.named(("value", ratio, integer), metric.name, lambda n, r=ratio, i=integer: alias(
+                _component_value(n, is_ratio=r, is_integer=i), naming.component(n, naming.VALUE))))  # fmt: skip
         else:
             final_columns.append(alias(value_expression(metric, project), naming.component(metric.name, naming.VALUE)))
         final_columns += [col(c.name) for c in by_metric[metric.name] if not c.name.endswith("__" + naming.VALUE)]
@@ -498,7 +504,7 @@ def render_wide_mart(plan_: AggregatePlan, dialect: Dialect, shared: str | None 
     return _file(dialect, plan_.sources, description, [
         _cte(dialect, "aggregated", _select_star_from_ref(dialect, plan_.model)),
         shared if shared is not None else wide_mart_cte(plan_, dialect),
-    ], VIEW)  # fmt: skip
+    ], BI_VIEW)  # fmt: skip
 
 
 def _long_branch(plan_: AggregatePlan, dims: tuple[str, ...], name: str, ratio: bool, sampled: bool,
@@ -539,9 +545,8 @@ def render_long_table(project: Project, plans: Sequence[AggregatePlan], dialect:
             branch = spliced.named(shape, metric.name, lambda n, p=plan_, s=shape: _long_branch(p, dims, n, *s))
             branches.append(branch.this)
     description = (
-        "Every metric value: one row per (metric, grain, period_start, segment).\n"
-        "segment_by names the grouped dimensions (alphabetical, comma-separated; '' for the overall row).\n"
-        "To re-aggregate a ratio, sum numerator and denominator, then divide; never average `value`.\n"
+        "Every metric value: one row per (metric, grain, period_start, segment), with the bookkeeping columns\n"
+        "of incremental runs; BI tools read fct_metric_values, the same rows without them.\n"
         "Incremental: a run rewrites the (metric, grain, period) rows whose aggregated rows changed.\n"
         "depends_on: {{ ref('int_days') }} (its post-hook deletes periods after the data)"
     )
@@ -553,13 +558,28 @@ def render_long_table(project: Project, plans: Sequence[AggregatePlan], dialect:
                  config)  # fmt: skip
 
 
+def render_long_view(plans: Sequence[AggregatePlan], dialect: Dialect) -> str:
+    """fct_metric_values: the long table's rows without `_definition_hash` and `_built_at`."""
+    columns = [*naming.LONG_TABLE_COLUMNS[:4], *long_dimensions(plans), *naming.LONG_TABLE_COLUMNS[4:]]
+    description = (
+        "Every metric value: one row per (metric, grain, period_start, segment).\n"
+        "segment_by names the grouped dimensions (alphabetical, comma-separated; '' for the overall row).\n"
+        "To re-aggregate a ratio, sum numerator and denominator, then divide; never average `value`.\n"
+        f"A view of {naming.LONG_TABLE_INTERNAL} (incremental) without its bookkeeping columns."
+    )
+    return _file(dialect, {m.path for p in plans for m in p.metrics}, description, [
+        _cte(dialect, naming.LONG_TABLE_INTERNAL, _select_star_from_ref(dialect, naming.LONG_TABLE_INTERNAL)),
+        _cte(dialect, "final", select_(*(col(c) for c in columns)).from_(table(naming.LONG_TABLE_INTERNAL), copy=False)),
+    ], BI_VIEW)  # fmt: skip
+
+
 def render_catalog(project: Project, dialect: Dialect) -> str:
     description = (
         "One row per metric: what it means, its unit and good direction, its kind, grains and dimensions,\n"
         "and the YAML file that defines it. Join fct_metric_values (and the marts' columns) on `metric`."
     )
-    return _file(dialect, {m.path for m in project.metrics}, description,
-                 [_cte(dialect, "final", catalog_select(project))], "materialized='table'")  # fmt: skip
+    return _file(dialect, {m.path for m in project.metrics}, description, [_cte(dialect, "final", catalog_select(project))],
+                 f"materialized='table', {IN_MARTS_SCHEMA}")  # fmt: skip
 
 
 # -- files --------------------------------------------------------------------------------------
@@ -578,7 +598,8 @@ def render_sql(project: Project, plans: Sequence[AggregatePlan], dialect: Dialec
         files[f"{plan_.model}.sql"] = render_aggregated(project, plan_, dialect, aggregate)
         files[f"{plan_.mart}.sql"] = render_wide_mart(plan_, dialect, mart)
     if plans:
-        files[f"{naming.LONG_TABLE}.sql"] = render_long_table(project, plans, dialect)
+        files[f"{naming.LONG_TABLE_INTERNAL}.sql"] = render_long_table(project, plans, dialect)
+        files[f"{naming.LONG_TABLE}.sql"] = render_long_view(plans, dialect)
     if project.metrics:
         files[f"{naming.METRICS_CATALOG}.sql"] = render_catalog(project, dialect)
     return {name: fill_placeholders(sql) for name, sql in files.items()}

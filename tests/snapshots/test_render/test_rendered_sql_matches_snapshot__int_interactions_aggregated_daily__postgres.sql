@@ -211,7 +211,7 @@ final as (
         persona,
         feature,
         is_complete,
-        cast(interactions__value as double precision) as interactions__value,
+        cast(interactions__value as bigint) as interactions__value,
         interactions__sample_size,
         cast(success_rate__numerator as double precision) / nullif(success_rate__denominator, 0) as success_rate__value,
         success_rate__numerator,

@@ -70,9 +70,11 @@ aggregated as (
         model,
         prompt_version,
         workflow,
+        experiment,
         variant,
         concat_ws(
             ',',
+            case when grouping(experiment) = 0 then 'experiment' end,
             case when grouping(feature) = 0 then 'feature' end,
             case when grouping(model) = 0 then 'model' end,
             case when grouping(persona) = 0 then 'persona' end,
@@ -328,8 +330,8 @@ aggregated as (
             (period_start, model),
             (period_start, persona),
             (period_start, prompt_version),
-            (period_start, variant),
             (period_start, workflow),
+            (period_start, experiment, variant),
             (period_start, feature, persona),
             (period_start, model, persona)
         )
@@ -358,9 +360,11 @@ expected_calibration_error__per_group as (
         model,
         prompt_version,
         workflow,
+        experiment,
         variant,
         concat_ws(
             ',',
+            case when grouping(experiment) = 0 then 'experiment' end,
             case when grouping(feature) = 0 then 'feature' end,
             case when grouping(model) = 0 then 'model' end,
             case when grouping(persona) = 0 then 'persona' end,
@@ -381,8 +385,8 @@ expected_calibration_error__per_group as (
             (period_start, model, group_key),
             (period_start, persona, group_key),
             (period_start, prompt_version, group_key),
-            (period_start, variant, group_key),
             (period_start, workflow, group_key),
+            (period_start, experiment, variant, group_key),
             (period_start, feature, persona, group_key),
             (period_start, model, persona, group_key)
         )
@@ -399,6 +403,7 @@ expected_calibration_error__combined as (
         model,
         prompt_version,
         workflow,
+        experiment,
         variant,
         segment_by,
         cast(sum(abs(confidence_total - successes)) as double) / nullif(sum(responses), 0) as expected_calibration_error__value,
@@ -411,6 +416,7 @@ expected_calibration_error__combined as (
         model,
         prompt_version,
         workflow,
+        experiment,
         variant,
         segment_by
 
@@ -426,6 +432,7 @@ joined as (
         aggregated.model,
         aggregated.prompt_version,
         aggregated.workflow,
+        aggregated.experiment,
         aggregated.variant,
         aggregated.segment_by,
         aggregated.success_rate__numerator,
@@ -512,6 +519,7 @@ joined as (
         and aggregated.model is not distinct from expected_calibration_error__combined.model
         and aggregated.prompt_version is not distinct from expected_calibration_error__combined.prompt_version
         and aggregated.workflow is not distinct from expected_calibration_error__combined.workflow
+        and aggregated.experiment is not distinct from expected_calibration_error__combined.experiment
         and aggregated.variant is not distinct from expected_calibration_error__combined.variant
 
 ),
@@ -526,6 +534,7 @@ filled as (
         cast(null as text) as model,
         cast(null as text) as prompt_version,
         cast(null as text) as workflow,
+        cast(null as text) as experiment,
         cast(null as text) as variant,
         '' as segment_by,
         coalesce(joined.success_rate__numerator, 0) as success_rate__numerator,
@@ -625,6 +634,7 @@ final as (
         model,
         prompt_version,
         workflow,
+        experiment,
         variant,
         is_complete,
         cast(success_rate__numerator as double) / nullif(success_rate__denominator, 0) as success_rate__value,
@@ -720,9 +730,9 @@ final as (
         mean_confidence__sample_size,
         cast(expected_calibration_error__value as double) as expected_calibration_error__value,
         expected_calibration_error__sample_size,
-        cast(interactions__value as double) as interactions__value,
+        cast(interactions__value as bigint) as interactions__value,
         interactions__sample_size,
-        cast(active_ai_users__value as double) as active_ai_users__value,
+        cast(active_ai_users__value as bigint) as active_ai_users__value,
         active_ai_users__sample_size,
         {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at

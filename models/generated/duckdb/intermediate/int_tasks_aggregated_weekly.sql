@@ -82,9 +82,11 @@ aggregated as (
         model,
         prompt_version,
         workflow,
+        experiment,
         variant,
         concat_ws(
             ',',
+            case when grouping(experiment) = 0 then 'experiment' end,
             case when grouping(feature) = 0 then 'feature' end,
             case when grouping(model) = 0 then 'model' end,
             case when grouping(persona) = 0 then 'persona' end,
@@ -124,8 +126,8 @@ aggregated as (
             (period_start, model),
             (period_start, persona),
             (period_start, prompt_version),
-            (period_start, variant),
             (period_start, workflow),
+            (period_start, experiment, variant),
             (period_start, feature, persona),
             (period_start, model, persona)
         )
@@ -142,6 +144,7 @@ filled as (
         cast(null as text) as model,
         cast(null as text) as prompt_version,
         cast(null as text) as workflow,
+        cast(null as text) as experiment,
         cast(null as text) as variant,
         '' as segment_by,
         coalesce(aggregated.task_completion_rate__numerator, 0) as task_completion_rate__numerator,
@@ -174,6 +177,7 @@ final as (
         model,
         prompt_version,
         workflow,
+        experiment,
         variant,
         is_complete,
         cast(task_completion_rate__numerator as double) / nullif(task_completion_rate__denominator, 0) as task_completion_rate__value,

@@ -5,7 +5,7 @@
 -- Ratios here cannot be re-aggregated: use fct_metric_values' numerator and denominator for that.
 -- A metric is NULL in segments its definition does not allow.
 
-{{ config(materialized='view') }}
+{{ config(materialized='view', schema=var('outcomes_marts_schema', 'marts')) }}
 
 with aggregated as (
 
@@ -23,6 +23,7 @@ final as (
         model,
         prompt_version,
         workflow,
+        experiment,
         variant,
         is_complete,
         success_rate__value as success_rate,

@@ -82,9 +82,11 @@ aggregated as (
         model,
         prompt_version,
         workflow,
+        experiment,
         variant,
         concat_ws(
             ',',
+            case when grouping(experiment) = 0 then 'experiment' end,
             case when grouping(feature) = 0 then 'feature' end,
             case when grouping(model) = 0 then 'model' end,
             case when grouping(persona) = 0 then 'persona' end,
@@ -122,8 +124,8 @@ aggregated as (
             (period_start, model),
             (period_start, persona),
             (period_start, prompt_version),
-            (period_start, variant),
             (period_start, workflow),
+            (period_start, experiment, variant),
             (period_start, feature, persona),
             (period_start, model, persona)
         )
@@ -140,6 +142,7 @@ filled as (
         cast(null as varchar) as model,
         cast(null as varchar) as prompt_version,
         cast(null as varchar) as workflow,
+        cast(null as varchar) as experiment,
         cast(null as varchar) as variant,
         '' as segment_by,
         coalesce(aggregated.task_completion_rate__numerator, 0) as task_completion_rate__numerator,
@@ -172,6 +175,7 @@ final as (
         model,
         prompt_version,
         workflow,
+        experiment,
         variant,
         is_complete,
         cast(task_completion_rate__numerator as double precision) / nullif(task_completion_rate__denominator, 0) as task_completion_rate__value,

@@ -4,7 +4,7 @@
 -- One row per metric: what it means, its unit and good direction, its kind, grains and dimensions,
 -- and the YAML file that defines it. Join fct_metric_values (and the marts' columns) on `metric`.
 
-{{ config(materialized='table') }}
+{{ config(materialized='table', schema=var('outcomes_marts_schema', 'marts')) }}
 
 with final as (
 

@@ -70,9 +70,11 @@ aggregated as (
         model,
         prompt_version,
         workflow,
+        experiment,
         variant,
         concat_ws(
             ',',
+            case when grouping(experiment) = 0 then 'experiment' end,
             case when grouping(feature) = 0 then 'feature' end,
             case when grouping(model) = 0 then 'model' end,
             case when grouping(persona) = 0 then 'persona' end,
@@ -112,8 +114,8 @@ aggregated as (
             (period_start, model),
             (period_start, persona),
             (period_start, prompt_version),
-            (period_start, variant),
             (period_start, workflow),
+            (period_start, experiment, variant),
             (period_start, feature, persona),
             (period_start, model, persona)
         )
@@ -130,6 +132,7 @@ filled as (
         cast(null as string) as model,
         cast(null as string) as prompt_version,
         cast(null as string) as workflow,
+        cast(null as string) as experiment,
         cast(null as string) as variant,
         '' as segment_by,
         coalesce(aggregated.task_completion_rate__numerator, 0) as task_completion_rate__numerator,
@@ -162,6 +165,7 @@ final as (
         model,
         prompt_version,
         workflow,
+        experiment,
         variant,
         is_complete,
         cast(task_completion_rate__numerator as double) / nullif(task_completion_rate__denominator, 0) as task_completion_rate__value,

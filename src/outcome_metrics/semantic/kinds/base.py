@@ -93,6 +93,11 @@ class ResolvedBase:
         return False
 
     @property
+    def is_integer(self) -> bool:
+        """Its value is a whole number on every engine (a count): BIGINT in the marts, not DOUBLE."""
+        return False
+
+    @property
     def has_sample_size(self) -> bool:
         """It has a `__sample_size` column: the entity rows its value is computed from."""
         return True

@@ -21,6 +21,12 @@ class Simple(Scanned):
     def percentile(self) -> float | None:
         return getattr(self.spec, "percentile", None)
 
+    @property
+    def is_integer(self) -> bool:
+        """A count of rows or of distinct values: an integer on every engine. (A sum is not: the
+        column it sums may be a double, and the entity columns carry no type the compiler trusts.)"""
+        return Agg(self.value.agg) in (Agg.COUNT, Agg.COUNT_DISTINCT)
+
     def parts(self) -> tuple[Part, ...]:
         return (
             Part(naming.VALUE, self.value, self.value.is_total, self.percentile),
