@@ -21,7 +21,7 @@ def table(name: str) -> exp.Table:
     return exp.Table(this=exp.to_identifier(name))
 
 
-def alias(node: exp.Expression, name: str) -> exp.Alias:
+def alias(node: exp.Expr, name: str) -> exp.Alias:
     return exp.Alias(this=node, alias=exp.to_identifier(name))
 
 
@@ -34,7 +34,7 @@ def _type(to: str) -> exp.DataType:
     return _TYPES[to].copy()
 
 
-def cast(node: exp.Expression, to: str) -> exp.Cast:
+def cast(node: exp.Expr, to: str) -> exp.Cast:
     return exp.Cast(this=node, to=_type(to))
 
 

@@ -107,7 +107,7 @@ def dump(data: dict[str, Any], source: str) -> str:
     return YAML_HEADER.format(source=source) + "".join(out) + "\n"
 
 
-def _warn(test: str | dict[str, Any], **arguments: Any) -> dict[str, Any]:
+def _warn(test: str, **arguments: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"config": {"severity": "warn"}}
     if arguments:
         body = {"arguments": arguments, **body}

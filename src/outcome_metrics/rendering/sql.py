@@ -16,6 +16,7 @@ Pure: returns file contents, writes nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -94,6 +95,8 @@ def _aggregate(measure: ResolvedMeasure, dialect: Dialect, percentile: float | N
         if measure.filter is None:
             return exp.Count(this=exp.Star())
         return exp.Count(this=when(measure.filter, exp.Literal.number(1)))
+    if measure.expr is None:
+        raise ValueError(f"aggregation {agg} needs an expression")  # validation refuses it first
     value = when(measure.filter, measure.expr)
     if agg == Agg.COUNT:
         return exp.Count(this=value)
@@ -298,7 +301,7 @@ def render_entity_model(project: Project, entity: Entity, dialect: Dialect) -> s
         comment = "outcomes over base columns" if number == 1 else "outcomes over the outcomes of the levels before"
         ctes.append(_cte(dialect, naming.outcome_level(number), _outcome_level(level, source, dialect), comment))
         source = naming.outcome_level(number)
-    columns = [col(c) for c in (*entity.column_names, *(o.spec.name for o in outcomes))]
+    columns: list[exp.Expression] = [col(c) for c in (*entity.column_names, *(o.spec.name for o in outcomes))]
     columns += [_definition_hash(), col("_built_at")]
     ctes.append(_cte(dialect, "final", select_(*columns).from_(table(source), copy=False)))
     description = f"{entity.description}\n" + (
@@ -332,6 +335,16 @@ def _segment_label(plan_: AggregatePlan) -> exp.Expression:
              for d in sorted(plan_.dimensions)]  # fmt: skip
     # safe and coalesce: concat_ws skips NULL arguments (sqlglot otherwise guards DuckDB's against them)
     return exp.ConcatWs(expressions=[exp.Literal.string(","), *names], safe=True, coalesce=True)
+
+
+def _filled_column(name: str, *, zero_filled: bool, source: str) -> exp.Expression:
+    """A component of the overall row: 0 where the period has no rows, for counts and sums."""
+    value = col(name, source)
+    return alias(exp.Coalesce(this=value, expressions=[exp.Literal.number(0)]), name) if zero_filled else value
+
+
+def _value_column(name: str, *, is_ratio: bool, is_integer: bool) -> exp.Alias:
+    return alias(_component_value(name, is_ratio=is_ratio, is_integer=is_integer), naming.component(name, naming.VALUE))
 
 
 def aggregate_ctes(project: Project, plan_: AggregatePlan, dialect: Dialect) -> list[str]:
@@ -370,16 +383,13 @@ def aggregate_ctes(project: Project, plan_: AggregatePlan, dialect: Dialect) -> 
     # UNION ALL matches columns by position: the overall rows list them in `source`'s order
     source_order = scanned + [c for m in grouped for c in by_metric[m.name]]
 
-    def filled(name: str, zero_filled: bool) -> exp.Expression:
-        value = col(name, source)
-        return alias(exp.Coalesce(this=value, expressions=[exp.Literal.number(0)]), name) if zero_filled else value
-
     overall = (
         select_(  # the same columns, in the same order, as `source`
             col("period_start", "rebuilt_periods"),
             *(alias(null_as("varchar"), d) for d in dims),
             alias(exp.Literal.string(""), "segment_by"),
-            *(spliced.named(("filled", c.zero_filled), c.name, lambda n, z=c.zero_filled: filled(n, z))
+            *(spliced.named(("filled", c.zero_filled), c.name, functools.partial(_filled_column, zero_filled=c.zero_filled,
+                                                                                   source=source))
               for c in source_order),
         )
         .from_(table("rebuilt_periods"), copy=False)
@@ -398,8 +408,8 @@ def aggregate_ctes(project: Project, plan_: AggregatePlan, dialect: Dialect) -> 
     for metric in plan_.metrics:
         if not isinstance(metric, Derived):
             ratio, integer = metric.is_ratio, metric.is_integer
-            final_columns.append(spliced.named(("value", ratio, integer), metric.name, lambda n, r=ratio, i=integer: alias(
-                _component_value(n, is_ratio=r, is_integer=i), naming.component(n, naming.VALUE))))  # fmt: skip
+            final_columns.append(spliced.named(("value", ratio, integer), metric.name,
+                                               functools.partial(_value_column, is_ratio=ratio, is_integer=integer)))
         else:
             final_columns.append(alias(value_expression(metric, project), naming.component(metric.name, naming.VALUE)))
         final_columns += [col(c.name) for c in by_metric[metric.name] if not c.name.endswith("__" + naming.VALUE)]
@@ -486,10 +496,10 @@ def wide_mart_cte(plan_: AggregatePlan, dialect: Dialect) -> str:
     columns: list[exp.Expression] = [col("period_start"), col("segment_by"), *(col(d) for d in plan_.dimensions),
                                      col("is_complete")]  # fmt: skip
     for metric in plan_.metrics:
-        value = col(naming.component(metric.name, naming.VALUE))
+        value: exp.Expression = col(naming.component(metric.name, naming.VALUE))
         allowed = plan_.allowed_segments(metric)
         if len(allowed) != len(plan_.segments):
-            value = when(spliced(allowed, lambda a=allowed: _in_segments(a)), value)
+            value = when(spliced(allowed, functools.partial(_in_segments, allowed)), value)
         columns.append(alias(value, metric.name))
     return _cte(dialect, "final", select_(*columns).from_(table("aggregated"), copy=False))
 
@@ -505,6 +515,11 @@ def render_wide_mart(plan_: AggregatePlan, dialect: Dialect, shared: str | None 
         _cte(dialect, "aggregated", _select_star_from_ref(dialect, plan_.model)),
         shared if shared is not None else wide_mart_cte(plan_, dialect),
     ], BI_VIEW)  # fmt: skip
+
+
+def _long_branch_named(plan_: AggregatePlan, dims: tuple[str, ...], shape: tuple[bool, bool, tuple[tuple[str, ...], ...]],
+                       name: str) -> exp.Select:  # fmt: skip
+    return _long_branch(plan_, dims, name, *shape)
 
 
 def _long_branch(plan_: AggregatePlan, dims: tuple[str, ...], name: str, ratio: bool, sampled: bool,
@@ -542,7 +557,7 @@ def render_long_table(project: Project, plans: Sequence[AggregatePlan], dialect:
         spliced = Spliced(dialect)
         for metric in plan_.metrics:
             shape = (metric.is_ratio, metric.has_sample_size, plan_.allowed_segments(metric))
-            branch = spliced.named(shape, metric.name, lambda n, p=plan_, s=shape: _long_branch(p, dims, n, *s))
+            branch = spliced.named(shape, metric.name, functools.partial(_long_branch_named, plan_, dims, shape))
             branches.append(branch.this)
     description = (
         "Every metric value: one row per (metric, grain, period_start, segment), with the bookkeeping columns\n"
