@@ -125,17 +125,22 @@ def dbt_build(
     return build
 
 
+def _invoke(args: list[str], target: str, db_path: Path | None) -> Any:
+    """One dbt command in-process, with the target's environment; DuckDB's file is released after."""
+    from dbt.cli.main import dbtRunner
+
+    try:
+        with _env(target, db_path):
+            return dbtRunner().invoke(args)
+    finally:
+        release_duckdb()
+
+
 def dbt_query(root: Path, sql: str, *, target: str = "duckdb", db_path: Path | None = None,
               limit: int = 1000) -> list[dict[str, Any]]:  # fmt: skip
     """Run one SELECT through dbt (any adapter) and return rows as dicts."""
-    from dbt.cli.main import dbtRunner
-
     args = ["show", *_base_args(root, target), "--quiet", "--inline", sql, "--limit", str(limit)]
-    try:
-        with _env(target, db_path):
-            result = dbtRunner().invoke(args)
-    finally:
-        release_duckdb()
+    result = _invoke(args, target, db_path)
     if not result.success:
         raise OutcomesError(f"dbt show failed: {result.exception or 'see target/logs/dbt.log'}")
     shown: Any = result.result  # `show`'s RunExecutionResult
@@ -146,14 +151,8 @@ def dbt_query(root: Path, sql: str, *, target: str = "duckdb", db_path: Path | N
 def dbt_compile(root: Path, sql: str, *, target: str = "duckdb", db_path: Path | None = None) -> str:
     """Jinja SQL (refs, macros) compiled by dbt for `target`, as a full build would run it: refs become
     the target's relations, `is_incremental()` is false."""
-    from dbt.cli.main import dbtRunner
-
     args = ["compile", *_base_args(root, target), "--log-level", "none", "--inline", sql]  # no echo of the SQL
-    try:
-        with _env(target, db_path):
-            result = dbtRunner().invoke(args)
-    finally:
-        release_duckdb()
+    result = _invoke(args, target, db_path)
     if not result.success:
         raise OutcomesError(f"dbt compile failed for target '{target}': {result.exception or 'see target/logs/dbt.log'}"
                             " (use --jinja for the dbt template without compiling it)")  # fmt: skip
