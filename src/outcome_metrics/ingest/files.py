@@ -30,9 +30,11 @@ def _reader(path: Path) -> str:
     quoted = str(path).replace("'", "''")
     if fmt == "parquet":
         return f"read_parquet('{quoted}')"
+    # sample_size = -1: infer the columns and their types from every row. DuckDB's default reads the
+    # first 20,480 rows only, and a column that first appears later is dropped, values and all.
     if fmt == "csv":
-        return f"read_csv('{quoted}', header = true, auto_detect = true)"
-    return f"read_json('{quoted}', format = 'newline_delimited', auto_detect = true)"
+        return f"read_csv('{quoted}', header = true, auto_detect = true, sample_size = -1)"
+    return f"read_json('{quoted}', format = 'newline_delimited', auto_detect = true, sample_size = -1)"
 
 
 def _quote(name: str) -> str:
@@ -61,16 +63,21 @@ def _plan_file(con: duckdb.DuckDBPyConnection, path: Path, view: str = "_ingest_
         nested = file_columns[column.name].endswith("]") or file_columns[column.name].startswith(("STRUCT", "MAP"))
         if column.sql_type == "varchar" and nested:  # ids logged as numbers are fine; nested types are not
             raise IngestError(f"{path}: column {column.name} has type {file_columns[column.name]}, expected text")
+        value = name
+        if target.lower() == "timestamp":
+            # through timestamptz: a UTC offset in the text is applied (a plain cast to timestamp
+            # drops it); a time without one is UTC, the session's zone (engines.duckdb.connect)
+            value, target = f"try_cast({name} as timestamptz)", "timestamp"
         bad = con.execute(
             f"select count(*), any_value(cast({name} as varchar)) from {view} "
-            f"where {name} is not null and try_cast({name} as {target}) is null"
+            f"where {name} is not null and try_cast({value} as {target}) is null"
         ).fetchone()
         if bad and bad[0]:
             raise IngestError(
                 f"{path}: column {column.name} has type {file_columns[column.name]}, incompatible with "
                 f"{column.sql_type}: {bad[0]} value(s) cannot be converted, e.g. '{bad[1]}'"
             )
-        expressions.append(f"cast({name} as {target}) as {column.name}")
+        expressions.append(f"cast({value} as {target}) as {column.name}")
     extra = [c for c in file_columns if c not in contract.COLUMN_NAMES]
     if extra:
         # unknown columns are kept, as JSON in properties
