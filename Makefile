@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh machine with Python 3.11+:
 #   make demo   simulate events, compile the metrics, build on embedded DuckDB, print headlines
-#   make test   run the whole test suite (unit, DuckDB and PostgreSQL integration)
+#   make test   run the whole test suite (unit; DuckDB, PostgreSQL and Spark integration)
 # Both bootstrap .venv/ with uv (installed into the venv by pip when it is not on PATH).
 
 PYTHON ?= python3

@@ -63,12 +63,15 @@
     The periods a generated aggregated model rewrites (`select period_start from ...`): every period
     of the spine on a full build; on an incremental one, the periods of entity rows written since
     its last build, spine periods it does not have yet, periods it has that no entity row is in
-    any more, every period when the metric definitions changed since (`definitions_changed`), and
-    the last period, of the spine and of its previous build: the day the data runs through
-    (int_days) is in one of them, and a period gains or loses days, and completeness, when that
-    day moves. Periods after the spine's last are deleted by `delete_periods_after_data`.
+    any more, every period when the metric definitions changed since (`definitions_changed`), the
+    last period, of the spine and of its previous build (the day the data runs through, int_days,
+    is in one of them: a period gains or loses days, and completeness, when that day moves), the
+    previous build's first period (an older event loaded late can complete it), and every period
+    with a day that has no entity row (`days`: the day's rows may have just moved to another
+    period, leaving no row behind whose `_built_at` says so). Periods after the spine's last are
+    deleted by `delete_periods_after_data`.
 -#}
-{% macro rebuilt_periods(spine, dated) -%}
+{% macro rebuilt_periods(spine, dated, days) -%}
     select period_start from {{ spine }}
     {%- if is_incremental() %}
     where period_start in (select period_start from {{ dated }} where _built_at > {{ outcome_metrics.last_build() }})
@@ -76,6 +79,11 @@
         or not exists (select 1 from {{ dated }} as rows_now where rows_now.period_start = {{ spine }}.period_start)
         or period_start >= (select max(period_start) from {{ this }})
         or period_start >= (select max(period_start) from {{ spine }})
+        or period_start <= (select min(period_start) from {{ this }})
+        or period_start in (
+            select period_start from {{ days }}
+            where not exists (select 1 from {{ dated }} as rows_now where rows_now.period_date = {{ days }}.period_date)
+        )
         or {{ outcome_metrics.definitions_changed() }}
     {%- endif %}
 {%- endmacro %}

@@ -6,9 +6,9 @@
 
 {% macro definition_hash() -%}
     {%- set hashes = {
-        'duckdb': '12bef5de09c5ddfd',
-        'postgres': 'f5a3c4693bec0421',
-        'spark': '88098724048f626c',
+        'duckdb': 'af4955732b6780a1',
+        'postgres': '9f328e018c935279',
+        'spark': 'dcd2dae2bb14245d',
     } -%}
     {%- if target.type not in hashes -%}
         {{ exceptions.raise_compiler_error('outcome-metrics generated no models for ' ~ target.type ~ ' (add it to dialects in metrics/ and run outcomes compile)') }}

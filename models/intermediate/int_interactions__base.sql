@@ -150,14 +150,18 @@ task_events as (
 
 quarantined as (
 
-    -- the ids quarantined rows carry (few rows; the two CTEs below read this one)
+    -- the ids quarantined rows carry (few rows; the two CTEs below read this one). A quarantined
+    -- copy of an event that also has a valid copy lost nothing: the valid copy is used.
     select
         interaction_id,
         coalesce(task_id, interaction_id) as task_key,
         event_scope
-    from {{ ref('stg_ai_events__checked') }}
+    from {{ ref('stg_ai_events__checked') }} as checked
     where quarantine_reason is not null
         and coalesce(task_id, interaction_id) is not null
+        and not exists (
+            select 1 from {{ ref('stg_ai_events__valid') }} as valid where valid.event_id = checked.event_id
+        )
     {%- if is_incremental() %}
         and (
             interaction_id in (select interaction_id from in_scope)

@@ -139,3 +139,58 @@ def test_an_incremental_run_after_cutting_the_data_shorter_drops_the_periods_aft
 def completeness_of(project, db_name: str) -> dict[datetime.date, bool]:
     with connect_built(project / f"{db_name}.duckdb") as con:
         return completeness(con, "week")
+
+
+def _rows(events: list[dict]):
+    import pyarrow as pa
+
+    from outcome_metrics import contract
+
+    schema = contract.arrow_schema()
+    return pa.Table.from_pylist([{n: e.get(n) for n in schema.names} for e in events], schema=schema).to_batches()
+
+
+def _ev(event_id: str, event_type: str, day: int, hour: float, received_day: int, interaction: str, **extra) -> dict:
+    monday = datetime.datetime(2026, 1, 5)
+    occurred = monday + datetime.timedelta(days=day, hours=hour)
+    received = monday + datetime.timedelta(days=received_day, hours=hour)
+    response = {"latency_ms": 900.0, "input_tokens": 10, "output_tokens": 5, "cost_usd": 0.01, "model": "m1"}
+    return {"event_id": event_id, "event_type": event_type, "occurred_at": occurred, "received_at": received,
+            "user_id": "u", "feature": "summarize", "interaction_id": interaction, "persona": "power",
+            **(response if event_type == "ai_response" else {}), **extra}  # fmt: skip
+
+
+FIRST_BATCH = [  # Monday 2026-01-05 is day 0
+    _ev("a-resp", "ai_response", 1, 10, 1, "A"), _ev("a-acc", "accept", 1, 10.1, 1, "A"),  # Tue: A's only day
+    _ev("b-req", "ai_request", 3, 10, 3, "B"), _ev("b-resp", "ai_response", 3, 10.2, 3, "B"),  # Thu
+    _ev("c-req", "ai_request", -5, 10, -5, "C"),  # Wed 2025-12-31: the first day, mid-week
+    _ev("d-req", "ai_request", 15, 10, 15, "D"),  # the last day
+]
+LATE = {
+    # A's ai_request arrives last, dated Sunday of the week before: A leaves Tuesday, which is left
+    # without any interaction, and its week keeps others (B) whose rows do not change
+    "an interaction leaves a day that is then empty": [_ev("a-req", "ai_request", -1, 23, 16, "A")],
+    # an older event: the first week (of 2025-12-29) is now covered from its Monday
+    "an older event completes the first week": [_ev("e-req", "ai_request", -8, 10, 16, "E")],
+}
+
+
+@pytest.mark.parametrize("case", sorted(LATE))
+def test_an_incremental_build_equals_a_full_one_when_late_rows_change_other_periods(tmp_path, case):
+    from outcome_metrics.engines.duckdb import load_arrow_batches
+
+    project = copy_project(tmp_path / "project")
+    incremental, full = tmp_path / "i" / "w.duckdb", tmp_path / "f" / "w.duckdb"  # same names: views name their file
+    for path in (incremental, full):
+        path.parent.mkdir()
+    load_arrow_batches(incremental, _rows(FIRST_BATCH))
+    assert dbt_build(project, db_path=incremental).success
+    load_arrow_batches(incremental, _rows(LATE[case]), replace=False)
+    assert dbt_build(project, db_path=incremental).success
+    load_arrow_batches(full, _rows(FIRST_BATCH + LATE[case]))
+    assert dbt_build(project, db_path=full, full_refresh=True).success
+    query = ("select period_start, segment_by, persona, is_complete, interactions__value, success_rate__numerator, "
+             "success_rate__denominator from int_interactions_aggregated_{} order by all")  # fmt: skip
+    for grain in ("daily", "weekly", "monthly"):
+        with duckdb.connect(str(incremental), read_only=True) as a, duckdb.connect(str(full), read_only=True) as b:
+            assert a.execute(query.format(grain)).fetchall() == b.execute(query.format(grain)).fetchall(), grain

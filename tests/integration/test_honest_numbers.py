@@ -252,3 +252,24 @@ def test_the_incremental_build_equals_a_full_build(incremental, table):
     _, con = incremental
     columns = "* exclude (_built_at)"
     assert _table(con, f"select {columns} from main.{table}") == _table(con, f'select {columns} from "full".main.{table}')
+
+
+def test_a_broken_copy_of_an_event_that_also_has_a_valid_copy_flags_nothing(tmp_path):
+    # the valid copy is used, so nothing of the interaction was lost: it stays in the rates
+    events = [
+        request("dq-req", "2026-01-07 09:00:00", "dq_user", "dq-1", "dq"),
+        response("dq-resp", "2026-01-07 09:00:02", "dq_user", "dq-1", 900, 0.01),
+        ev("dq-acc", "accept", "2026-01-07 09:01:00", "dq_user", "dq-1"),
+        {**ev("dq-acc", "accept", "2026-01-07 09:01:00", "dq_user", "dq-1"), "feature": None,
+         "received_at": "2026-01-07 12:00:00"},  # a later copy of the same event, without its feature
+    ]
+    root = copy_project(tmp_path / "project")
+    db_path = root / "warehouse.duckdb"
+    ingest(db_path, [_write(root / "events.jsonl", events)])
+    build = dbt_build(root, db_path=db_path)
+    assert build.success, build.failures
+    with connect_built(db_path) as con:
+        assert con.execute("select count(*) from stg_ai_events__quarantined").fetchone() == (1,)
+        assert con.execute("select has_quarantined_event, is_successful from int_interactions").fetchall() == [
+            (False, True)]
+        assert row(con, "success_rate", "day", "2026-01-07", None) == (1.0, 1, 1)

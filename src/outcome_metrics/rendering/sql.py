@@ -6,7 +6,7 @@ segments. Three kinds of generated model follow from it:
 
 - `int_<entities>_aggregated_<grain>`: one row per period × segment, every metric's components
   (`<metric>__value`, `__numerator`, `__denominator`, `__sample_size`); overall rows exist for every
-  period from the first to the last event, zero-filled;
+  period of the spine (int_days: the first event to the day the data runs through), zero-filled;
 - `mart_<entity>_metrics_<grain>`: the same rows, one column per metric, for BI tools;
 - `int_metric_values`: the long table, one row per (metric, grain, period_start, segment), incremental;
 - `fct_metric_values`: a view of it without the bookkeeping columns, for BI tools.
@@ -48,7 +48,7 @@ GENERATED_HEADER = (
     "-- Do not edit: change the YAML and run `outcomes compile`.\n"
 )
 
-# Placeholders (column names in the AST) filled in once a dialect's files are rendered (see `_fill`)
+# Placeholders (column names in the AST) filled in once a dialect's files are rendered (see `fill_placeholders`)
 CHANGED_ROWS = "__outcomes_changed_rows__"  # {{ outcome_metrics.changed_rows() }}
 BUILT_AT = "__outcomes_built_at__"  # the run's stamp, {{ outcome_metrics.built_at() }}
 # The definition hash is in one generated macro (`render_definition_hash`); models call it
@@ -428,17 +428,21 @@ def aggregate_ctes(project: Project, plan_: AggregatePlan, dialect: Dialect) -> 
     ]
 
 
-def _periods(grain: Grain, dialect: Dialect) -> exp.Select:
+def _days(grain: Grain, dialect: Dialect) -> exp.Select:
+    """Every day of the spine (int_days) with the period it is in."""
+    return select_(col("period_date"), alias(_period_start(grain), "period_start")).from_(
+        dialect.ref(naming.DAYS_MODEL), copy=False)
+
+
+def _periods(grain: Grain) -> exp.Select:
     """Every period of the spine with `is_complete`: the data covers all of its days. The spine runs
     from the first event to the day the data runs through, so only a first or last period can be partial."""
-    days = dialect.ref(naming.DAYS_MODEL)
     if grain == Grain.DAY:
-        return select_(alias(col("period_date"), "period_start"), alias(exp.true(), "is_complete")).from_(days, copy=False)
+        return select_(col("period_start"), alias(exp.true(), "is_complete")).from_(table("days"), copy=False)
 
     def plus_one(node: exp.Expression, unit: str) -> exp.Expression:
         return exp.DateAdd(this=node, expression=exp.Literal.number(1), unit=exp.Var(this=unit))
 
-    starts = select_("*", alias(_period_start(grain), "period_start")).from_(days, copy=False)
     covers_all_days = exp.and_(
         exp.EQ(this=exp.Min(this=col("period_date")), expression=col("period_start")),
         exp.EQ(this=plus_one(exp.Max(this=col("period_date")), "DAY"),
@@ -446,7 +450,7 @@ def _periods(grain: Grain, dialect: Dialect) -> exp.Select:
     )  # fmt: skip
     return (
         select_(col("period_start"), alias(covers_all_days, "is_complete"))
-        .from_(exp.Subquery(this=starts, alias=exp.TableAlias(this=exp.to_identifier("days"))), copy=False)
+        .from_(table("days"), copy=False)
         .group_by(col("period_start"), copy=False)
     )
 
@@ -455,7 +459,7 @@ def render_aggregated(project: Project, plan_: AggregatePlan, dialect: Dialect, 
                       ) -> str:  # fmt: skip
     """The aggregated model; `shared` is `aggregate_ctes(project, plan_, dialect)` when already rendered."""
     entity, grain = plan_.entity, plan_.grain
-    periods = _periods(grain, dialect)
+    periods = _periods(grain)
     # rows after the day the data runs through (int_days' last) are in no period, at any grain
     last_day = select_(exp.Max(this=col("period_date"))).from_(dialect.ref(naming.DAYS_MODEL), copy=False)
     dated = (
@@ -463,13 +467,14 @@ def render_aggregated(project: Project, plan_: AggregatePlan, dialect: Dialect, 
         .from_(table(entity.plural), copy=False)
         .where(exp.LTE(this=col("period_date"), expression=exp.Subquery(this=last_day)), copy=False)
     )
-    rebuilt = "{{ outcome_metrics.rebuilt_periods('periods', 'dated') }}"
+    rebuilt = "{{ outcome_metrics.rebuilt_periods('periods', 'dated', 'days') }}"
     rebuilt_starts = select_(col("period_start")).from_(table("rebuilt_periods"), copy=False)
     bucketed = select_("*").from_(table("dated"), copy=False).where(col("period_start").isin(query=rebuilt_starts), copy=False)
     description = (
         f"{entity.name.capitalize()} metrics per {grain.value}, in one scan of {entity.model} grouped by every segment.\n"
-        "One row per period and segment; overall rows (segment_by = '') for every period from the first to the\n"
-        "last event, counts zero-filled. Columns <metric>__value, __numerator, __denominator, __sample_size.\n"
+        "One row per period and segment; overall rows (segment_by = '') for every period of the spine (int_days,\n"
+        "the first event to the day the data runs through), counts zero-filled. Columns <metric>__value,\n"
+        "__numerator, __denominator, __sample_size; is_complete when the data covers the whole period.\n"
         + ("Incremental: a run rewrites the periods of the rows written since the last run (macros/incremental.sql)."
            if entity.incremental else f"Rebuilt on every run, like {entity.base_model}.")
     )  # fmt: skip
@@ -477,8 +482,8 @@ def render_aggregated(project: Project, plan_: AggregatePlan, dialect: Dialect, 
               if entity.incremental else "materialized='table'")  # fmt: skip
     return _file(dialect, plan_.sources, description, [
         _cte(dialect, entity.plural, _select_star_from_ref(dialect, entity.model)),
-        _cte(dialect, "periods", periods, f"every {grain.value} of the spine (int_days), complete when the data covers "
-             "all its days"),
+        _cte(dialect, "days", _days(grain, dialect), f"every day of the spine (int_days) and its {grain.value}"),
+        _cte(dialect, "periods", periods, f"every {grain.value} of the spine, complete when the data covers all its days"),
         _cte(dialect, "dated", dated),
         _cte(dialect, "rebuilt_periods", rebuilt, "all of them, or on an incremental run those whose rows changed"),
         _cte(dialect, "bucketed", bucketed),

@@ -1,7 +1,7 @@
 """Stage 2, parse: frozen pydantic specs of what `metrics/*.yml` declares.
 
 The specs check shape only (keys, types, closed sets). Rules that need the whole project
-(unknown columns, references between metrics, cycles) live in `validate.py`.
+(unknown columns, references between metrics, cycles) live in `validation/`.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 -- Do not edit: change the YAML and run `outcomes compile`.
 --
 -- User metrics per day, in one scan of int_user_days grouped by every segment.
--- One row per period and segment; overall rows (segment_by = '') for every period from the first to the
--- last event, counts zero-filled. Columns <metric>__value, __numerator, __denominator, __sample_size.
+-- One row per period and segment; overall rows (segment_by = '') for every period of the spine (int_days,
+-- the first event to the day the data runs through), counts zero-filled. Columns <metric>__value,
+-- __numerator, __denominator, __sample_size; is_complete when the data covers the whole period.
 -- Rebuilt on every run, like int_user_days__base.
 
 {{ config(materialized='table') }}
@@ -14,13 +15,23 @@ with user_days as (
 
 ),
 
+days as (
+
+    -- every day of the spine (int_days) and its day
+    select
+        period_date,
+        period_date as period_start
+    from {{ ref('int_days') }}
+
+),
+
 periods as (
 
-    -- every day of the spine (int_days), complete when the data covers all its days
+    -- every day of the spine, complete when the data covers all its days
     select
-        period_date as period_start,
+        period_start,
         true as is_complete
-    from {{ ref('int_days') }}
+    from days
 
 ),
 
@@ -42,7 +53,7 @@ dated as (
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated', 'days') }}
 
 ),
 

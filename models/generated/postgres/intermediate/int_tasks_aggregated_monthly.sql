@@ -2,8 +2,9 @@
 -- Do not edit: change the YAML and run `outcomes compile`.
 --
 -- Task metrics per month, in one scan of int_tasks grouped by every segment.
--- One row per period and segment; overall rows (segment_by = '') for every period from the first to the
--- last event, counts zero-filled. Columns <metric>__value, __numerator, __denominator, __sample_size.
+-- One row per period and segment; overall rows (segment_by = '') for every period of the spine (int_days,
+-- the first event to the day the data runs through), counts zero-filled. Columns <metric>__value,
+-- __numerator, __denominator, __sample_size; is_complete when the data covers the whole period.
 -- Incremental: a run rewrites the periods of the rows written since the last run (macros/incremental.sql).
 
 {{ config(materialized=outcome_metrics.incremental_materialization(), unique_key='period_start', on_schema_change='sync_all_columns', post_hook="{{ outcome_metrics.delete_periods_after_data() }}") }}
@@ -14,9 +15,19 @@ with tasks as (
 
 ),
 
+days as (
+
+    -- every day of the spine (int_days) and its month
+    select
+        period_date,
+        cast(date_trunc('MONTH', period_date) as date) as period_start
+    from {{ ref('int_days') }}
+
+),
+
 periods as (
 
-    -- every month of the spine (int_days), complete when the data covers all its days
+    -- every month of the spine, complete when the data covers all its days
     select
         period_start,
         min(period_date) = period_start
@@ -25,12 +36,7 @@ periods as (
         ) = (
             period_start + interval '1 MONTH'
         ) as is_complete
-    from (
-        select
-            *,
-            cast(date_trunc('MONTH', period_date) as date) as period_start
-        from {{ ref('int_days') }}
-    ) as days
+    from days
     group by
         period_start
 
@@ -54,7 +60,7 @@ dated as (
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated', 'days') }}
 
 ),
 

@@ -2,8 +2,9 @@
 -- Do not edit: change the YAML and run `outcomes compile`.
 --
 -- Interaction metrics per week, in one scan of int_interactions grouped by every segment.
--- One row per period and segment; overall rows (segment_by = '') for every period from the first to the
--- last event, counts zero-filled. Columns <metric>__value, __numerator, __denominator, __sample_size.
+-- One row per period and segment; overall rows (segment_by = '') for every period of the spine (int_days,
+-- the first event to the day the data runs through), counts zero-filled. Columns <metric>__value,
+-- __numerator, __denominator, __sample_size; is_complete when the data covers the whole period.
 -- Incremental: a run rewrites the periods of the rows written since the last run (macros/incremental.sql).
 
 {{ config(materialized=outcome_metrics.incremental_materialization(), unique_key='period_start', on_schema_change='sync_all_columns', post_hook="{{ outcome_metrics.delete_periods_after_data() }}") }}
@@ -14,19 +15,24 @@ with interactions as (
 
 ),
 
+days as (
+
+    -- every day of the spine (int_days) and its week
+    select
+        period_date,
+        cast(trunc(period_date, 'WEEK') as date) as period_start
+    from {{ ref('int_days') }}
+
+),
+
 periods as (
 
-    -- every week of the spine (int_days), complete when the data covers all its days
+    -- every week of the spine, complete when the data covers all its days
     select
         period_start,
         min(period_date) = period_start
         and date_add(max(period_date), 1) = date_add(period_start, 7) as is_complete
-    from (
-        select
-            *,
-            cast(trunc(period_date, 'WEEK') as date) as period_start
-        from {{ ref('int_days') }}
-    ) as days
+    from days
     group by
         period_start
 
@@ -50,7 +56,7 @@ dated as (
 rebuilt_periods as (
 
     -- all of them, or on an incremental run those whose rows changed
-    {{ outcome_metrics.rebuilt_periods('periods', 'dated') }}
+    {{ outcome_metrics.rebuilt_periods('periods', 'dated', 'days') }}
 
 ),
 
