@@ -173,23 +173,27 @@ def _counts(root: Path, target: str) -> EventCounts | None:
         return None
 
 
+def _manifest(root: Path) -> dict[str, Any]:
+    """target/manifest.json of the last dbt run; empty when there is none (or it is unreadable)."""
+    try:
+        manifest = json.loads((root / "target" / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
 def marts_schema(root: Path) -> str:
     """The schema dbt put the BI-facing models in (the var outcomes_marts_schema, macros/schemas.sql),
     from the manifest of the last dbt run; `marts`, the var's default, when there is none."""
     try:
-        manifest = json.loads((root / "target" / "manifest.json").read_text(encoding="utf-8"))
-        return str(manifest["nodes"]["model.outcome_metrics.fct_metric_values"]["schema"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return str(_manifest(root)["nodes"]["model.outcome_metrics.fct_metric_values"]["schema"])
+    except (KeyError, TypeError):
         return "marts"
 
 
 def _source_relation(root: Path) -> str | None:
     """The raw event table as dbt resolved it (vars applied), from the manifest the build just wrote."""
-    try:
-        manifest = json.loads((root / "target" / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    for source in manifest.get("sources", {}).values():
+    for source in _manifest(root).get("sources", {}).values():
         if (source.get("source_name"), source.get("name")) == ("outcomes", "ai_events"):
             return source.get("relation_name")
     return None

@@ -23,9 +23,15 @@ BOOKKEEPING = ("_built_at", "_definition_hash")
 def _days_model() -> dict[str, Any]:
     return {
         "name": naming.DAYS_MODEL,
-        "description": "Every day from the first to the last clean event: the spine that makes overall "
-        "metric rows gap-free (a day with no interactions still has a row, with zero counts).",
-        "columns": [{"name": "period_date", "description": "the day", "data_tests": ["unique", "not_null"]}],
+        "description": "Every day from the first clean event to the day the data runs through: the spine that "
+        "makes overall metric rows gap-free (a day with no interactions still has a row, with zero counts), and "
+        "the bounds that say which periods are complete.",
+        "columns": [
+            {"name": "period_date", "description": "the day", "data_tests": ["unique", "not_null"]},
+            {"name": "first_date", "description": "the first clean event's day (the same on every row)"},
+            {"name": "data_through", "description": "the day the data runs through: the var outcomes_data_through, "
+             "else the last day with an own ai_request (the same on every row)"},
+        ],
     }
 
 

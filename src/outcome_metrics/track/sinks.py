@@ -116,6 +116,12 @@ class _RotatingFiles(Sink):
         """The file being written (`.partial`), if any."""
         return self._path
 
+    def _close_file(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._close_file()
+
 
 class JsonlSink(_RotatingFiles):
     """JSON Lines files, one event per line with every contract column, timestamps in UTC with a `Z`.
@@ -164,9 +170,6 @@ class JsonlSink(_RotatingFiles):
             self._fd = None
             self._finish()
 
-    def close(self) -> None:
-        self._close_file()
-
     def __repr__(self) -> str:
         return f"JsonlSink({str(self.directory)!r})"
 
@@ -211,9 +214,6 @@ class ParquetSink(_RotatingFiles):
                 writer.close()
             finally:
                 self._finish()
-
-    def close(self) -> None:
-        self._close_file()
 
     def __repr__(self) -> str:
         return f"ParquetSink({str(self.directory)!r})"
