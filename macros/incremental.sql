@@ -70,8 +70,10 @@
     with a day that has no entity row (`days`: the day's rows may have just moved to another
     period, leaving no row behind whose `_built_at` says so). Periods after the spine's last are
     deleted by `delete_periods_after_data`.
+    With rebuild_incomplete (trailing windows, whose first days are incomplete): also every period
+    incomplete now or in the previous build, as an older event loaded late moves the spine's start.
 -#}
-{% macro rebuilt_periods(spine, dated, days) -%}
+{% macro rebuilt_periods(spine, dated, days, rebuild_incomplete=false) -%}
     select period_start from {{ spine }}
     {%- if is_incremental() %}
     where period_start in (select period_start from {{ dated }} where _built_at > {{ outcome_metrics.last_build() }})
@@ -85,6 +87,10 @@
             where not exists (select 1 from {{ dated }} as rows_now where rows_now.period_date = {{ days }}.period_date)
         )
         or {{ outcome_metrics.definitions_changed() }}
+        {%- if rebuild_incomplete %}
+        or not {{ spine }}.is_complete
+        or period_start in (select period_start from {{ this }} where not is_complete)
+        {%- endif %}
     {%- endif %}
 {%- endmacro %}
 
@@ -94,9 +100,9 @@
     day of the data (int_days), which a run never names once the data is cut shorter (a smaller
     `outcomes_data_through`). Spark rebuilds its tables.
 -#}
-{% macro delete_periods_after_data() -%}
+{% macro delete_periods_after_data(column='period_start') -%}
     {%- if target.type != 'spark' -%}
-        delete from {{ this }} where period_start > (select max(period_date) from {{ ref('int_days') }})
+        delete from {{ this }} where {{ column }} > (select max(period_date) from {{ ref('int_days') }})
     {%- endif -%}
 {%- endmacro %}
 

@@ -6,9 +6,9 @@
 
 {% macro definition_hash() -%}
     {%- set hashes = {
-        'duckdb': 'af4955732b6780a1',
-        'postgres': '9f328e018c935279',
-        'spark': 'dcd2dae2bb14245d',
+        'duckdb': 'e87c0874543302ed',
+        'postgres': 'c6600f441b717725',
+        'spark': 'ccc39781432a02f4',
     } -%}
     {%- if target.type not in hashes -%}
         {{ exceptions.raise_compiler_error('outcome-metrics generated no models for ' ~ target.type ~ ' (add it to dialects in metrics/ and run outcomes compile)') }}

@@ -172,6 +172,76 @@ where abs(coalesce(coarse.{{ column }}, 0) - coalesce(day_sums.total, 0))
 {% endtest %}
 
 
+{#-
+    Additivity across days, for trailing windows (fct_metric_windows): each complete window row of a
+    count, a sum or a ratio's numerator and denominator equals the sum of the daily rows of the same
+    metric and segment in its days (as_of_date - window_days, as_of_date]. The daily rows are read
+    from int_metric_values (fct_metric_values' rows) and spread over the as-of days whose window
+    holds them, so the comparison is an equi-join.
+-#}
+{% test windows_add_up_from_days(model, metrics, column='value', tolerance=1e-6) %}
+
+{%- set dimensions = dimensions_of(model) %}
+
+with windows as (
+
+    select *
+    from {{ model }}
+    where is_complete and {{ metric_in(metrics) }}
+
+),
+
+lengths as (
+
+    select distinct window_days from windows
+
+),
+
+spread as (
+
+    select
+        days.metric,
+        days.segment_by,
+        {% for dimension in dimensions %}days.{{ dimension }},{% endfor %}
+        lengths.window_days,
+        as_of.period_date as as_of_date,
+        days.{{ column }}
+    from {{ ref('int_metric_values') }} as days
+    cross join lengths
+    join {{ ref('int_days') }} as as_of
+        on as_of.period_date >= days.period_start
+        and as_of.period_date < {{ dbt.dateadd('day', 'lengths.window_days', 'days.period_start') }}
+    where days.grain = 'day' and {{ metric_in(metrics) }}
+
+),
+
+summed as (
+
+    select
+        metric, segment_by, {% for dimension in dimensions %}{{ dimension }}, {% endfor %}window_days, as_of_date,
+        sum({{ column }}) as day_total
+    from spread
+    group by metric, segment_by, {% for dimension in dimensions %}{{ dimension }}, {% endfor %}window_days, as_of_date
+
+)
+
+select windows.metric, windows.trailing_window, windows.as_of_date, windows.segment_by,
+    windows.{{ column }} as window_total, summed.day_total
+from windows
+left join summed
+    on windows.metric = summed.metric
+    and windows.segment_by = summed.segment_by
+    and windows.window_days = summed.window_days
+    and windows.as_of_date = summed.as_of_date
+    {% for dimension in dimensions %}
+    and coalesce(windows.{{ dimension }}, '') = coalesce(summed.{{ dimension }}, '')
+    {% endfor %}
+where abs(coalesce(windows.{{ column }}, 0) - coalesce(summed.day_total, 0))
+    > {{ tolerance }} * (1 + abs(coalesce(windows.{{ column }}, 0)))
+
+{% endtest %}
+
+
 {#- Reconciliation: the overall daily `interactions` equals distinct interaction ids in clean events. -#}
 {% test reconciles_with_events(model, metric='interactions') %}
 
@@ -212,9 +282,10 @@ where coalesce(from_metrics.value, 0) <> coalesce(from_events.interactions, 0)
 {%- endmacro %}
 
 
-{#- The dimension columns of fct_metric_values (not its fixed columns, nor `_built_at` and the like). -#}
+{#- The dimension columns of fct_metric_values or fct_metric_windows (not its fixed columns, nor `_built_at` and the like). -#}
 {% macro dimensions_of(model) %}
-    {%- set fixed = ['metric', 'grain', 'period_start', 'segment_by', 'value', 'numerator', 'denominator', 'sample_size', 'is_complete'] -%}
+    {%- set fixed = ['metric', 'grain', 'period_start', 'segment_by', 'value', 'numerator', 'denominator', 'sample_size', 'is_complete',
+                     'previous_value', 'change', 'relative_change', 'trailing_window', 'window_days', 'as_of_date'] -%}
     {%- set columns = adapter.get_columns_in_relation(model) if execute else [] -%}
     {%- set dimensions = [] -%}
     {%- for name in columns | map(attribute='name') | map('lower') if name not in fixed and not name.startswith('_') -%}

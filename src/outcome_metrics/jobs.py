@@ -208,7 +208,8 @@ def run_demo(root: Path, *, events: int, days: int, seed: int, force: bool = Fal
     result = compile_project(root)
     stderr(f"{len(result.written)} file(s) written, {len(result.unchanged)} unchanged")
     stderr("== 3/4 build")
-    if not run_build(root, target="duckdb"):
+    # a full refresh: the simulation replaced the raw table, which an incremental build would not re-read
+    if not run_build(root, target="duckdb", full_refresh=True):
         return False
     stderr("== 4/4 headline metrics")
     project = load_project(root)

@@ -39,6 +39,14 @@ LONG_TABLE_COLUMNS = ("metric", "grain", "period_start", "segment_by", "value", 
                       "is_complete")  # fmt: skip
 #: Names a metric (or a grouped metric's per_group entry) may not take: columns of fct_metric_values
 RESERVED_NAMES = frozenset({*LONG_TABLE_COLUMNS, *ALL_DIMENSIONS})
+# fct_metric_windows: one row per (metric, trailing window, as_of_date, segment), and its incremental table.
+# `trailing_window` (7d), not `window`: WINDOW is reserved in DuckDB and PostgreSQL, and every query would quote it
+WINDOWS_TABLE = "fct_metric_windows"
+WINDOWS_TABLE_INTERNAL = "int_metric_windows"
+WINDOWS_TABLE_COLUMNS = ("metric", "trailing_window", "window_days", "as_of_date", "segment_by", "value", "numerator",
+                         "denominator", "sample_size", "is_complete")
+# period over period, on both long tables (the views add them)
+CHANGE_COLUMNS = ("previous_value", "change", "relative_change")
 DAYS_MODEL = "int_days"
 METRICS_CATALOG = "dim_metrics"
 GENERATED_DIR = "generated"
@@ -64,6 +72,11 @@ VALUE, NUMERATOR, DENOMINATOR, SAMPLE_SIZE = "value", "numerator", "denominator"
 
 def aggregated_model(entity: Entity, grain: Grain) -> str:
     return f"int_{entity.plural}_aggregated_{grain.adjective}"
+
+
+def windowed_model(entity: Entity, window: str) -> str:
+    """The trailing-window aggregate: one row per as-of day and segment, e.g. int_interactions_aggregated_7d."""
+    return f"int_{entity.plural}_aggregated_{window}"
 
 
 def wide_mart(entity: Entity, grain: Grain) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from outcome_metrics import naming
 from outcome_metrics.errors import ProjectNotFound, SpecError
-from outcome_metrics.planning import plan
+from outcome_metrics.planning import plan, window_plans
 from outcome_metrics.rendering.dialects import DIALECTS
 from outcome_metrics.rendering.intermediate_docs import intermediate_models_yaml
 from outcome_metrics.rendering.properties import (
@@ -51,17 +51,18 @@ def generate(project: Project) -> dict[str, str]:
     """Every generated file, by path relative to the project root: each under one of
     naming.GENERATED_ROOTS, or one of naming.GENERATED_FILES."""
     plans = plan(project)  # stage 4, once: every renderer reads the same plans
+    windows = window_plans(project)
     sources, intermediate_properties = naming.GENERATED_FILES
     files = {
         sources: sources_yaml(),
         intermediate_properties: intermediate_models_yaml(),
         f"{naming.GENERATED_SEEDS_DIR}/{naming.EVENT_TYPES_SEED}.csv": event_types_csv(),
         f"{naming.GENERATED_SEEDS_DIR}/{naming.SEEDS_PROPERTIES_FILE}": seeds_yaml(),
-        f"{naming.GENERATED_MODELS_DIR}/{naming.PROPERTIES_FILE}": models_yaml(project, plans),
+        f"{naming.GENERATED_MODELS_DIR}/{naming.PROPERTIES_FILE}": models_yaml(project, plans, windows),
     }
     hashes = {}
     for dialect_name in project.dialects:
-        models = render_sql(project, plans, DIALECTS[dialect_name])
+        models = render_sql(project, plans, DIALECTS[dialect_name], windows)
         hashes[dialect_name] = definition_hash(models)
         for name, sql in models.items():
             files[naming.generated_model_path(dialect_name, Path(name).stem)] = sql

@@ -205,7 +205,7 @@ def postgres_rows(params: ConnectionParams, table: str) -> list[Row]:
 # -- the integration tests ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("prefix", ["fct_metric_values", "mart_", "int_"])
+@pytest.mark.parametrize("prefix", ["fct_metric_values", "fct_metric_windows", "mart_", "int_"])
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_generated_models_match_duckdb_row_for_row(builds, prefix):

@@ -100,7 +100,7 @@ def spark_rows(session: Any, table: str) -> list[Row]:
 # -- the integration tests ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("prefix", ["fct_metric_values", "mart_", "int_"])
+@pytest.mark.parametrize("prefix", ["fct_metric_values", "fct_metric_windows", "mart_", "int_"])
 @pytest.mark.slow
 @pytest.mark.spark
 def test_generated_models_match_duckdb_row_for_row(builds, prefix):

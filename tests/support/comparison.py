@@ -127,7 +127,8 @@ def assert_models_match_duckdb(build: EngineBuild, prefix: str) -> None:
 
 def assert_every_aggregate_and_mart_listed(models: Sequence[str]) -> None:
     grains = ("daily", "weekly", "monthly")
-    expected = {"fct_metric_values"} | {f"mart_{e.name}_metrics_{g}" for e in ENTITIES.values() for g in grains}
+    expected = {"fct_metric_values", "fct_metric_windows", "int_metric_windows"}
+    expected |= {f"mart_{e.name}_metrics_{g}" for e in ENTITIES.values() for g in grains}
     assert expected <= set(models)
-    aggregated = {f"int_{e.plural}_aggregated_{g}" for e in ENTITIES.values() for g in grains}
+    aggregated = {f"int_{e.plural}_aggregated_{g}" for e in ENTITIES.values() for g in (*grains, "7d", "28d")}
     assert {m for m in models if "_aggregated_" in m} == aggregated

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from outcome_metrics import project as project_module
-from outcome_metrics.planning import long_dimensions, plan
+from outcome_metrics.planning import long_dimensions, plan, window_plans
 from outcome_metrics.project import generate, load_project
 from outcome_metrics.query.explain import explain_metric
 from outcome_metrics.semantic import Derived, Grouped, Ratio, Simple
@@ -60,3 +62,28 @@ def test_default_segments_cut_variants_by_experiment_so_fct_metric_values_has_ex
     # variant alone would add up the arms of different experiments that share a variant name
     assert ("experiment", "variant") in catalog.segments and ("variant",) not in catalog.segments
     assert "experiment" in long_dimensions(plan(catalog))
+
+
+def test_each_entity_gets_one_windowed_plan_per_window_its_metrics_have(catalog):
+
+    plans = window_plans(catalog)
+    assert catalog.windows == ("7d", "28d")
+    assert [(p.entity.name, p.window) for p in plans] == [
+        (entity, window) for entity in ("interaction", "task", "user") for window in ("7d", "28d")
+    ]
+    assert {p.model for p in plans} >= {"int_interactions_aggregated_7d", "int_user_days_aggregated_28d"}
+    for p in plans:  # every metric of the entity, with the project's windows: none turns them off
+        assert {m.name for m in p.metrics} == {m.name for m in catalog.metrics if m.entity == p.entity}
+
+
+def test_a_metrics_own_windows_override_the_projects(tmp_path, repo):
+
+    shutil.copytree(repo / "metrics", tmp_path / "metrics")
+    usage = tmp_path / "metrics" / "usage.yml"
+    usage.write_text(usage.read_text().replace("    agg: count_distinct\n    expr: user_id\n",
+                                               "    agg: count_distinct\n    expr: user_id\n    windows: [30d]\n", 1))
+    project = load_project(tmp_path)
+    assert project.windows_of(project.metric("active_ai_users")) == ("30d",)
+    plans = {(p.entity.name, p.window): {m.name for m in p.metrics} for p in window_plans(project)}
+    assert plans[("interaction", "30d")] == {"active_ai_users"}
+    assert "active_ai_users" not in plans[("interaction", "7d")]

@@ -74,7 +74,7 @@ def test_a_one_metric_edit_changes_only_the_files_it_is_in_and_the_hash_macro(tm
     macro = "macros/generated/definition_hash.sql"
     changed = {path for path in before.keys() | after.keys() if before.get(path) != after.get(path)}
     assert changed == {macro} | {f"models/generated/{dialect}/intermediate/int_interactions_aggregated_{grain}.sql"
-                                 for dialect in DIALECTS for grain in ("daily", "weekly", "monthly")}  # fmt: skip
+                                 for dialect in DIALECTS for grain in ("daily", "weekly", "monthly", "7d", "28d")}  # fmt: skip
     assert all("external_search_rate" in after[path] for path in changed - {macro})
     hashes = re.compile(r"'(\w+)': '([0-9a-f]{16})'")
     old, new = dict(hashes.findall(before[macro])), dict(hashes.findall(after[macro]))

@@ -288,8 +288,86 @@ def _long_table(project: Project, plans: Sequence[AggregatePlan]) -> dict[str, A
             {"name": "sample_size", "description": "entity rows the value is computed from (the ratio's "
              "denominator population; non-NULL inputs of averages and percentiles)"},
             _is_complete(),
+            *_change_columns("the period just before (the previous day, week or calendar month)"),
         ],
     }  # fmt: skip
+
+
+def _change_columns(previous: str) -> list[dict[str, Any]]:
+    return [
+        {"name": "previous_value", "description": f"value of the same metric and segment in {previous}; NULL when "
+         "it has none"},
+        {"name": "change", "description": "value - previous_value"},
+        {"name": "relative_change", "description": "change / |previous_value|; NULL when previous_value is NULL or 0"},
+    ]  # fmt: skip
+
+
+def _windowed_model(plan_: AggregatePlan) -> dict[str, Any]:
+    columns = [
+        {"name": "period_start", "description": f"the as-of day: the last day of the {plan_.window} window",
+         "data_tests": ["not_null"]},
+        *_period_columns()[1:], *_dimension_columns(plan_.dimensions),
+        {"name": "is_complete", "description": f"all {plan_.window_days} days of the window are in the data",
+         "data_tests": ["not_null"]},
+    ]  # fmt: skip
+    columns += [{"name": naming.component(m.name, naming.VALUE), "description": _metric_doc(m)} for m in plan_.metrics]
+    return {
+        "name": plan_.model,
+        "description": f"Components of every {plan_.entity.name} metric over trailing {plan_.window} windows, per "
+        f"as-of day and segment (one scan of {plan_.entity.model}). Feeds {naming.WINDOWS_TABLE_INTERNAL}.",
+        "data_tests": [{"unique_combination": {"arguments": {"columns": ["period_start", "segment_by",
+                                                                           *plan_.dimensions]}}}],
+        "columns": columns,
+    }  # fmt: skip
+
+
+def _windows_table(project: Project, plans: Sequence[AggregatePlan], windows: Sequence[AggregatePlan]
+                   ) -> dict[str, Any]:  # fmt: skip
+    dims = long_dimensions(plans)
+    metrics = [m for m in project.metrics if project.windows_of(m)]
+    prefix = naming.WINDOWS_TABLE
+    tests: list[dict[str, Any]] = [
+        _test("unique_combination", f"{prefix}__one_row_per_metric_window_day_segment",
+              columns=["metric", "trailing_window", "as_of_date", "segment_by", *dims]),
+    ]
+    for column in ("value", "numerator", "denominator"):
+        names = [m.name for m in metrics if column in m.additive_columns() and Grain.DAY in m.grains]
+        if names:
+            tests.append(_test("windows_add_up_from_days", f"{prefix}__{column}_adds_up_from_days", metrics=names,
+                               column=column))  # fmt: skip
+    window_names = [w for w in dict.fromkeys(p.window for p in sorted(windows, key=lambda p: p.window_days)) if w]
+    return {
+        "name": prefix,
+        "description": "Every metric over its trailing windows (`windows:` in metrics/), one row per (metric, "
+        "trailing_window, as_of_date, segment): the window is the window_days days (as_of_date - window_days, "
+        "as_of_date]. Ratios are sum(numerator) / sum(denominator) over the window's rows; percentiles, distinct "
+        "counts and grouped metrics are recomputed from the window's rows. A view of int_metric_windows without "
+        "its bookkeeping columns.",
+        "data_tests": tests,
+        "columns": [
+            {"name": "metric", "description": "metric name (see `outcomes list`)", "data_tests": ["not_null"]},
+            {"name": "trailing_window", "description": "the window, e.g. 7d (not `window`: a reserved word in SQL)",
+             "data_tests": ["not_null", {"accepted_values": {"arguments": {"values": window_names}}}]},
+            {"name": "window_days", "description": "its length in days", "data_tests": ["not_null"]},
+            {"name": "as_of_date", "description": "the last day in the window", "data_tests": ["not_null"]},
+            *_period_columns()[1:],
+            *_dimension_columns(dims),
+            {"name": "value", "description": "the metric over the window; NULL when its population is empty"},
+            {"name": "numerator", "description": "ratio metrics: the numerator over the window (sum of the days')"},
+            {"name": "denominator", "description": "ratio metrics: the denominator over the window"},
+            {"name": "sample_size", "description": "entity rows the value is computed from"},
+            {"name": "is_complete", "description": "every day of the window is in the data (int_days)",
+             "data_tests": ["not_null"]},
+            *_change_columns("the window ending window_days earlier (the adjacent one, not overlapping)"),
+        ],
+    }  # fmt: skip
+
+
+def _windows_table_internal() -> dict[str, Any]:
+    internal = _long_table_internal()
+    return {**internal, "name": naming.WINDOWS_TABLE_INTERNAL,
+            "description": f"Internal: the incremental table behind {naming.WINDOWS_TABLE}, the same rows with the "
+            "bookkeeping columns of incremental runs. Read fct_metric_windows instead."}  # fmt: skip
 
 
 def _long_table_internal() -> dict[str, Any]:
@@ -326,12 +404,15 @@ def _entity_model(project: Project, entity_name: str) -> dict[str, Any]:
     return {"name": entity.model, "description": entity.description, "data_tests": tests, "columns": columns}
 
 
-def models_yaml(project: Project, plans: Sequence[AggregatePlan]) -> str:
+def models_yaml(project: Project, plans: Sequence[AggregatePlan], windows: Sequence[AggregatePlan] = ()) -> str:
     models = [_entity_model(project, name) for name in ENTITIES]
     for plan_ in plans:
         models += [_aggregated_model(plan_), _wide_mart(plan_)]
     if plans:
         models += [_long_table_internal(), _long_table(project, plans)]
+    models += [_windowed_model(plan_) for plan_ in windows]
+    if windows:
+        models += [_windows_table_internal(), _windows_table(project, plans, windows)]
     if project.metrics:
         models.append(_catalog())
     return dump({"version": 2, "models": models}, "metrics/*.yml")

@@ -455,6 +455,65 @@ def _periods(grain: Grain) -> exp.Select:
     )
 
 
+def _window_days(days: int, dialect: Dialect) -> exp.Select:
+    """Every day of the spine with each as-of day whose trailing window of `days` holds it: the as-of
+    days a, a - days < d <= a, so a day's rows count on the `days` as-of days from their own."""
+    as_of, day = col("period_date", "as_of"), col("period_date", "day")
+    holds = exp.and_(
+        exp.GTE(this=as_of, expression=day),
+        exp.LT(this=as_of, expression=exp.DateAdd(this=day.copy(), expression=exp.Literal.number(days),
+                                                  unit=exp.Var(this="DAY"))),
+    )  # fmt: skip
+    return (
+        select_(alias(day.copy(), "period_date"), alias(as_of.copy(), "period_start"))
+        .from_(exp.alias_(dialect.ref(naming.DAYS_MODEL), "day", table=True), copy=False)
+        .join(exp.alias_(dialect.ref(naming.DAYS_MODEL), "as_of", table=True), on=holds, copy=False)
+    )
+
+
+def render_windowed(project: Project, plan_: AggregatePlan, dialect: Dialect, shared: list[str] | None = None
+                    ) -> str:  # fmt: skip
+    """A trailing-window aggregate, `int_<entities>_aggregated_<n>d`: the aggregated model's CTEs over the
+    entity's rows counted on every as-of day whose window holds them, so every kind of metric (ratios,
+    percentiles, distinct counts, grouped ones) is recomputed from the window's rows, in one scan."""
+    entity, days = plan_.entity, plan_.window_days
+    periods = (
+        select_(col("period_start"), alias(exp.EQ(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(days)),
+                                           "is_complete"))
+        .from_(table("days"), copy=False)
+        .group_by(col("period_start"), copy=False)
+    )  # fmt: skip
+    dated = (
+        select_(exp.Column(this=exp.Star(), table=exp.to_identifier(entity.plural)), col("period_start", "days"))
+        .from_(table(entity.plural), copy=False)
+        .join(table("days"), on=exp.EQ(this=col("period_date", entity.plural), expression=col("period_date", "days")),
+              copy=False)
+    )  # fmt: skip
+    rebuilt = "{{ outcome_metrics.rebuilt_periods('periods', 'dated', 'days', rebuild_incomplete=true) }}"
+    rebuilt_starts = select_(col("period_start")).from_(table("rebuilt_periods"), copy=False)
+    bucketed = select_("*").from_(table("dated"), copy=False).where(col("period_start").isin(query=rebuilt_starts), copy=False)
+    description = (
+        f"{entity.name.capitalize()} metrics over trailing {plan_.window} windows, in one scan of {entity.model}: each row\n"
+        f"counts on the {days} as-of days (period_start here) whose window (as_of - {days}, as_of] holds its day, and\n"
+        "every metric is recomputed from the window's rows (ratios as sum over sum; percentiles, distinct counts\n"
+        "and grouped metrics from the rows, never from daily values). One row per as-of day of the spine and segment;\n"
+        f"is_complete when all {days} days of the window are in the data. Feeds {naming.WINDOWS_TABLE_INTERNAL}.\n"
+        + ("Incremental: a run rewrites the as-of days of the rows written since the last run, and the incomplete ones."
+           if entity.incremental else f"Rebuilt on every run, like {entity.base_model}.")
+    )  # fmt: skip
+    config = (_incremental("'period_start'") + ', post_hook="{{ outcome_metrics.delete_periods_after_data() }}"'
+              if entity.incremental else "materialized='table'")  # fmt: skip
+    return _file(dialect, plan_.sources, description, [
+        _cte(dialect, entity.plural, _select_star_from_ref(dialect, entity.model)),
+        _cte(dialect, "days", _window_days(days, dialect), f"every day of the spine and the as-of days whose {plan_.window} holds it"),
+        _cte(dialect, "periods", periods, f"every as-of day, complete when its {plan_.window} lies within the data"),
+        _cte(dialect, "dated", dated, "every row once per as-of day whose window holds it"),
+        _cte(dialect, "rebuilt_periods", rebuilt, "all of them, or on an incremental run those whose rows changed"),
+        _cte(dialect, "bucketed", bucketed),
+        *(shared if shared is not None else aggregate_ctes(project, plan_, dialect)),
+    ], config)  # fmt: skip
+
+
 def render_aggregated(project: Project, plan_: AggregatePlan, dialect: Dialect, shared: list[str] | None = None
                       ) -> str:  # fmt: skip
     """The aggregated model; `shared` is `aggregate_ctes(project, plan_, dialect)` when already rendered."""
@@ -534,10 +593,14 @@ def _long_branch(plan_: AggregatePlan, dims: tuple[str, ...], name: str, ratio: 
     def part(suffix: str, to: str, *, present: bool) -> exp.Expression:
         return cast(col(naming.component(name, suffix)), to) if present else null_as(to)
 
+    if plan_.window is None:
+        keys = [alias(exp.Literal.string(plan_.grain.value), "grain"), col("period_start")]
+    else:
+        keys = [alias(exp.Literal.string(plan_.window), "trailing_window"),
+                alias(exp.Literal.number(plan_.window_days), "window_days"), alias(col("period_start"), "as_of_date")]
     branch = select_(
         alias(exp.Literal.string(name), "metric"),
-        alias(exp.Literal.string(plan_.grain.value), "grain"),
-        col("period_start"),
+        *keys,
         col("segment_by"),
         *(col(d) if d in plan_.dimensions else alias(null_as("varchar"), d) for d in dims),
         alias(part(naming.VALUE, "double", present=True), "value"),
@@ -552,8 +615,28 @@ def _long_branch(plan_: AggregatePlan, dims: tuple[str, ...], name: str, ratio: 
     return branch.select(*_bookkeeping(), copy=False)
 
 
-def render_long_table(project: Project, plans: Sequence[AggregatePlan], dialect: Dialect) -> str:
+def render_long_table(project: Project, plans: Sequence[AggregatePlan], dialect: Dialect,
+                      windows: Sequence[AggregatePlan] = ()) -> str:  # fmt: skip
+    """int_metric_values from the aggregated models, or with `windows` (trailing-window plans; `plans`
+    give the dimension columns) int_metric_windows from the windowed ones."""
     dims = long_dimensions(plans)
+    if windows:
+        return _render_long(dialect, windows, dims, {m.path for p in windows for m in p.metrics}, (
+            "Every metric over its trailing windows: one row per (metric, trailing_window, as_of_date, segment),\n"
+            "with the bookkeeping columns of incremental runs; BI tools read fct_metric_windows.\n"
+            "Incremental: a run rewrites the (metric, window, as-of day) rows whose windowed rows changed.\n"
+            "depends_on: {{ ref('int_days') }} (its post-hook deletes as-of days after the data)"
+        ), "['metric', 'trailing_window', 'as_of_date']")  # fmt: skip
+    return _render_long(dialect, plans, dims, {m.path for m in project.metrics}, (
+        "Every metric value: one row per (metric, grain, period_start, segment), with the bookkeeping columns\n"
+        "of incremental runs; BI tools read fct_metric_values, the same rows without them.\n"
+        "Incremental: a run rewrites the (metric, grain, period) rows whose aggregated rows changed.\n"
+        "depends_on: {{ ref('int_days') }} (its post-hook deletes periods after the data)"
+    ), "['metric', 'grain', 'period_start']")  # fmt: skip
+
+
+def _render_long(dialect: Dialect, plans: Sequence[AggregatePlan], dims: tuple[str, ...], sources: set[str],
+                 description: str, unique_key: str) -> str:  # fmt: skip
     ctes: list[str] = []
     branches: list[str] = []
     for plan_ in plans:
@@ -564,32 +647,93 @@ def render_long_table(project: Project, plans: Sequence[AggregatePlan], dialect:
             shape = (metric.is_ratio, metric.has_sample_size, plan_.allowed_segments(metric))
             branch = spliced.named(shape, metric.name, functools.partial(_long_branch_named, plan_, dims, shape))
             branches.append(branch.this)
-    description = (
-        "Every metric value: one row per (metric, grain, period_start, segment), with the bookkeeping columns\n"
-        "of incremental runs; BI tools read fct_metric_values, the same rows without them.\n"
-        "Incremental: a run rewrites the (metric, grain, period) rows whose aggregated rows changed.\n"
-        "depends_on: {{ ref('int_days') }} (its post-hook deletes periods after the data)"
-    )
     union = "\nunion all\n".join(branches)  # as sqlglot lays out UNION ALL
-    config = (_incremental("['metric', 'grain', 'period_start']")
+    period = "" if "period_start" in unique_key else "'as_of_date'"
+    config = (_incremental(unique_key)
               + ", post_hook=[\"{{ outcome_metrics.delete_stale_definitions() }}\", "
-              "\"{{ outcome_metrics.delete_periods_after_data() }}\"]")  # fmt: skip
-    return _file(dialect, {m.path for m in project.metrics}, description, [*ctes, _cte(dialect, "final", union)],
-                 config)  # fmt: skip
+              f"\"{{{{ outcome_metrics.delete_periods_after_data({period}) }}}}\"]")  # fmt: skip
+    return _file(dialect, sources, description, [*ctes, _cte(dialect, "final", union)], config)
+
+
+def _previous_start(grain_column: exp.Expression) -> exp.Expression:
+    """The start of the period before `current.period_start`, per grain: calendar months (the 1st less one
+    month is the 1st before; no day of a long month is lost), weeks of 7 days, days."""
+    def before(amount: int, unit: str) -> exp.Expression:
+        return exp.DateSub(this=col("period_start", "current"), expression=exp.Literal.number(amount),
+                           unit=exp.Var(this=unit))
+
+    return exp.Case(this=grain_column, ifs=[
+        exp.If(this=exp.Literal.string(Grain.DAY.value), true=before(1, "DAY")),
+        exp.If(this=exp.Literal.string(Grain.WEEK.value), true=before(7, "DAY")),
+        exp.If(this=exp.Literal.string(Grain.MONTH.value), true=before(1, "MONTH")),
+    ])  # fmt: skip
+
+
+def _with_previous(internal: str, keys: Sequence[str], dims: Sequence[str], columns: Sequence[str],
+                   follows: exp.Expression) -> exp.Select:  # fmt: skip
+    """`columns` of `internal` with period over period: the same series' (keys, segment_by, dims) value in
+    the period just before, where `follows` equates previous.<period> with an expression of `current`'s
+    columns only (an equi-join: a condition mixing both sides would be a nested loop)."""
+    current, previous = col("value", "current"), col("value", "previous")
+    on = exp.and_(
+        *(exp.EQ(this=col(k, "previous"), expression=col(k, "current")) for k in (*keys, "segment_by")),
+        *(exp.NullSafeEQ(this=col(d, "previous"), expression=col(d, "current")) for d in dims),
+        follows,
+    )  # fmt: skip
+    change = exp.Sub(this=current, expression=previous)
+    relative = exp.Div(this=exp.paren(change.copy(), copy=False), expression=exp.Nullif(this=exp.Abs(this=previous.copy()),
+                                                                 expression=exp.Literal.number(0)))
+    return select_(
+        *(col(c, "current") for c in columns),
+        alias(previous.copy(), "previous_value"),
+        alias(change, "change"),
+        alias(relative, "relative_change"),
+    ).from_(exp.alias_(table(internal), "current", table=True), copy=False).join(
+        exp.alias_(table(internal), "previous", table=True), on=on, join_type="left", copy=False)
 
 
 def render_long_view(plans: Sequence[AggregatePlan], dialect: Dialect) -> str:
-    """fct_metric_values: the long table's rows without `_definition_hash` and `_built_at`."""
-    columns = [*naming.LONG_TABLE_COLUMNS[:4], *long_dimensions(plans), *naming.LONG_TABLE_COLUMNS[4:]]
+    """fct_metric_values: the long table's rows without `_definition_hash` and `_built_at`, with period over period."""
+    dims = long_dimensions(plans)
+    columns = [*naming.LONG_TABLE_COLUMNS[:4], *dims, *naming.LONG_TABLE_COLUMNS[4:]]
+    follows = exp.EQ(this=col("period_start", "previous"), expression=_previous_start(col("grain", "current")))
     description = (
         "Every metric value: one row per (metric, grain, period_start, segment).\n"
         "segment_by names the grouped dimensions (alphabetical, comma-separated; '' for the overall row).\n"
         "To re-aggregate a ratio, sum numerator and denominator, then divide; never average `value`.\n"
+        "Period over period: previous_value is the same metric, grain and segment in the period just before\n"
+        "(calendar months), change = value - previous_value, relative_change = change / |previous_value|\n"
+        "(NULL when the previous value is NULL or 0).\n"
         f"A view of {naming.LONG_TABLE_INTERNAL} (incremental) without its bookkeeping columns."
     )
     return _file(dialect, {m.path for p in plans for m in p.metrics}, description, [
         _cte(dialect, naming.LONG_TABLE_INTERNAL, _select_star_from_ref(dialect, naming.LONG_TABLE_INTERNAL)),
-        _cte(dialect, "final", select_(*(col(c) for c in columns)).from_(table(naming.LONG_TABLE_INTERNAL), copy=False)),
+        _cte(dialect, "final", _with_previous(naming.LONG_TABLE_INTERNAL, ("metric", "grain"), dims, columns, follows)),
+    ], BI_VIEW)  # fmt: skip
+
+
+def render_windows_view(plans: Sequence[AggregatePlan], windows: Sequence[AggregatePlan], dialect: Dialect) -> str:
+    """fct_metric_windows: int_metric_windows without its bookkeeping columns, with period over period."""
+    dims = long_dimensions(plans)
+    columns = [*naming.WINDOWS_TABLE_COLUMNS[:5], *dims, *naming.WINDOWS_TABLE_COLUMNS[5:]]
+    follows = exp.EQ(
+        this=col("as_of_date", "previous"),
+        expression=exp.DateSub(this=col("as_of_date", "current"), expression=col("window_days", "current"),
+                               unit=exp.Var(this="DAY")),
+    )  # fmt: skip
+    description = (
+        "Every metric over its trailing windows: one row per (metric, trailing_window, as_of_date, segment).\n"
+        "The window is the window_days days (as_of_date - window_days, as_of_date]; is_complete when all of them\n"
+        "are in the data. Ratios are sum(numerator) / sum(denominator) over the window's rows; percentiles,\n"
+        "distinct counts and grouped metrics are recomputed from the window's rows, never from daily values.\n"
+        "Period over period: previous_value is the window ending window_days earlier (the one just before,\n"
+        "not overlapping), change = value - previous_value, relative_change = change / |previous_value|.\n"
+        f"A view of {naming.WINDOWS_TABLE_INTERNAL} (incremental) without its bookkeeping columns."
+    )
+    return _file(dialect, {m.path for p in windows for m in p.metrics}, description, [
+        _cte(dialect, naming.WINDOWS_TABLE_INTERNAL, _select_star_from_ref(dialect, naming.WINDOWS_TABLE_INTERNAL)),
+        _cte(dialect, "final", _with_previous(naming.WINDOWS_TABLE_INTERNAL, ("metric", "trailing_window"), dims,
+                                              columns, follows)),
     ], BI_VIEW)  # fmt: skip
 
 
@@ -605,8 +749,9 @@ def render_catalog(project: Project, dialect: Dialect) -> str:
 # -- files --------------------------------------------------------------------------------------
 
 
-def render_sql(project: Project, plans: Sequence[AggregatePlan], dialect: Dialect) -> dict[str, str]:
-    """Every generated model for one dialect: {file name: SQL}."""
+def render_sql(project: Project, plans: Sequence[AggregatePlan], dialect: Dialect,
+               windows: Sequence[AggregatePlan] = ()) -> dict[str, str]:  # fmt: skip
+    """Every generated model for one dialect: {file name: SQL}; `windows` are the trailing-window plans."""
     files = {f"{e.model}.sql": render_entity_model(project, e, dialect) for e in ENTITIES.values()}
     # The grains of an entity differ only in their bucketing: what else they share is rendered once.
     shared: dict[tuple[str, tuple[str, ...]], tuple[list[str], str]] = {}
@@ -620,6 +765,14 @@ def render_sql(project: Project, plans: Sequence[AggregatePlan], dialect: Dialec
     if plans:
         files[f"{naming.LONG_TABLE_INTERNAL}.sql"] = render_long_table(project, plans, dialect)
         files[f"{naming.LONG_TABLE}.sql"] = render_long_view(plans, dialect)
+    for plan_ in windows:
+        key = (plan_.entity.name, tuple(m.name for m in plan_.metrics))
+        if key not in shared:
+            shared[key] = (aggregate_ctes(project, plan_, dialect), wide_mart_cte(plan_, dialect))
+        files[f"{plan_.model}.sql"] = render_windowed(project, plan_, dialect, shared[key][0])
+    if windows:
+        files[f"{naming.WINDOWS_TABLE_INTERNAL}.sql"] = render_long_table(project, plans, dialect, windows)
+        files[f"{naming.WINDOWS_TABLE}.sql"] = render_windows_view(plans, windows, dialect)
     if project.metrics:
         files[f"{naming.METRICS_CATALOG}.sql"] = render_catalog(project, dialect)
     return {name: fill_placeholders(sql) for name, sql in files.items()}

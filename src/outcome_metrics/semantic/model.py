@@ -9,7 +9,7 @@ from sqlglot import exp
 
 from outcome_metrics.semantic.entities import ColumnType, Entity
 from outcome_metrics.semantic.kinds import ResolvedMetric
-from outcome_metrics.spec.shapes import Outcome
+from outcome_metrics.spec.shapes import Outcome, window_days
 
 
 @dataclass(frozen=True)
@@ -28,9 +28,15 @@ class Project:
     outcomes: tuple[ResolvedOutcome, ...]
     segments: tuple[tuple[str, ...], ...]
     dialects: tuple[str, ...]
+    windows: tuple[str, ...] = ()  # the project's trailing windows ('7d', ...), shortest first
 
     def metric(self, name: str) -> ResolvedMetric:
         return next(m for m in self.metrics if m.name == name)
+
+    def windows_of(self, metric: ResolvedMetric) -> tuple[str, ...]:
+        """The trailing windows fct_metric_windows has for `metric`: its own, else the project's."""
+        own = metric.spec.windows
+        return self.windows if own is None else tuple(sorted(set(own), key=window_days))
 
     def outcomes_of(self, entity: Entity) -> tuple[ResolvedOutcome, ...]:
         return tuple(o for o in self.outcomes if o.spec.entity == entity.name)

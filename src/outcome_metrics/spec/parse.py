@@ -22,9 +22,10 @@ from outcome_metrics.spec.shapes import (
     Outcome,
     RatioMetric,
     SimpleMetric,
+    window_days,
 )
 
-TOP_LEVEL_KEYS = ("metrics", "outcomes", "segments", "dialects")
+TOP_LEVEL_KEYS = ("metrics", "outcomes", "segments", "dialects", "windows")
 DEFAULT_DIALECTS = ("duckdb",)
 
 AnyMetric = SimpleMetric | RatioMetric | DerivedMetric | GroupedMetric
@@ -95,6 +96,7 @@ class Parsed:
     outcomes: list[Outcome] = field(default_factory=list)
     segments: list[tuple[str, ...]] = field(default_factory=list)
     dialects: list[str] = field(default_factory=list)
+    windows: list[str] = field(default_factory=list)  # the project's trailing windows, e.g. ['7d', '28d']
     locations: dict[tuple[str, str], Location] = field(default_factory=dict)  # (kind, name) → where
     broken: set[tuple[str, str]] = field(default_factory=set)  # (kind, name) of entries with shape errors
     # (kind, name) → keys of the fields that had shape errors, for entries parsed without them (see `_salvage`)
@@ -164,6 +166,8 @@ def _message(error: ErrorDetails, subject: str, allowed_keys: list[str]) -> tupl
         )
         hint = suggestion(str(value), values) or f"use one of {', '.join(values)}"
         return loc, f"{subject}: unknown {what} '{value}' ({hint})"
+    if kind == "string_pattern_mismatch" and loc[0] == "windows":
+        return loc, f"{subject}: '{value}' is not a trailing window ({WINDOW_HINT}, at most 999d)"
     if kind == "string_pattern_mismatch":
         return loc, f"{subject}: '{value}' is not a valid name for '{field_name}' (use lower_snake_case)"
     if kind == "string_too_long":
@@ -336,6 +340,23 @@ def _parse_segments(doc: Document, value: Any, parsed: Parsed) -> None:
             parsed.segments.append(key)
 
 
+WINDOW_HINT = "write whole days, e.g. [7d, 28d]"
+
+
+def _parse_windows(doc: Document, value: Any, parsed: Parsed) -> None:
+    line = doc.data.line_of("windows")
+    if not isinstance(value, LocatedList):
+        parsed.issues.append(Issue(doc.path, line, f"windows: should be a list of trailing windows ({WINDOW_HINT})"))
+        return
+    for index, window in enumerate(value):
+        if not (isinstance(window, str) and re.fullmatch(r"[1-9][0-9]{0,2}d", window)):
+            parsed.issues.append(Issue(doc.path, value.line_of(index), f"windows: '{window}' is not a trailing window "
+                                       f"({WINDOW_HINT}, at most 999d)"))
+        elif window not in parsed.windows:
+            parsed.windows.append(window)
+    parsed.windows.sort(key=window_days)
+
+
 def parse(documents: list[Document]) -> Parsed:
     parsed = Parsed()
     for doc in documents:
@@ -369,6 +390,8 @@ def parse(documents: list[Document]) -> Parsed:
                         )
                     elif dialect not in parsed.dialects:
                         parsed.dialects.append(dialect)
+            elif key == "windows":
+                _parse_windows(doc, value, parsed)
             else:
                 parsed.issues.append(
                     Issue(doc.path, line, f"unknown top-level key '{key}' "

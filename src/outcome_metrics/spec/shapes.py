@@ -94,6 +94,13 @@ class RatioAgg(enum.StrEnum):
 # 50: PostgreSQL truncates identifiers past 63 characters, and component columns add up to 13
 Identifier = Annotated[str, Field(pattern=IDENTIFIER, max_length=50)]
 Probability = Annotated[float, Field(gt=0, lt=1)]
+# A trailing window of whole days, e.g. 7d: the days (as_of_date - 7, as_of_date] (fct_metric_windows)
+Window = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,2}d$")]
+
+
+def window_days(window: str) -> int:
+    """7 for '7d'."""
+    return int(window.removesuffix("d"))
 
 
 class Measure(Frozen):
@@ -114,6 +121,7 @@ class MetricBase(Frozen):
     good: Direction
     dimensions: tuple[Identifier, ...] = ()
     grains: tuple[Grain, ...] = GRAIN_ORDER
+    windows: tuple[Window, ...] | None = None  # None: the project's `windows`; () none
 
     @field_validator("grains")
     @classmethod

@@ -4,6 +4,9 @@
 -- Every metric value: one row per (metric, grain, period_start, segment).
 -- segment_by names the grouped dimensions (alphabetical, comma-separated; '' for the overall row).
 -- To re-aggregate a ratio, sum numerator and denominator, then divide; never average `value`.
+-- Period over period: previous_value is the same metric, grain and segment in the period just before
+-- (calendar months), change = value - previous_value, relative_change = change / |previous_value|
+-- (NULL when the previous value is NULL or 0).
 -- A view of int_metric_values (incremental) without its bookkeeping columns.
 
 {{ config(materialized='view', schema=var('outcomes_marts_schema', 'marts')) }}
@@ -17,23 +20,47 @@ with int_metric_values as (
 final as (
 
     select
-        metric,
-        grain,
-        period_start,
-        segment_by,
-        persona,
-        feature,
-        model,
-        prompt_version,
-        workflow,
-        experiment,
-        variant,
-        value,
-        numerator,
-        denominator,
-        sample_size,
-        is_complete
-    from int_metric_values
+        current.metric,
+        current.grain,
+        current.period_start,
+        current.segment_by,
+        current.persona,
+        current.feature,
+        current.model,
+        current.prompt_version,
+        current.workflow,
+        current.experiment,
+        current.variant,
+        current.value,
+        current.numerator,
+        current.denominator,
+        current.sample_size,
+        current.is_complete,
+        previous.value as previous_value,
+        current.value - previous.value as change,
+        (
+            current.value - previous.value
+        ) / nullif(abs(previous.value), 0) as relative_change
+    from int_metric_values as current
+    left join int_metric_values as previous
+        on previous.metric = current.metric
+        and previous.grain = current.grain
+        and previous.segment_by = current.segment_by
+        and previous.persona is not distinct from current.persona
+        and previous.feature is not distinct from current.feature
+        and previous.model is not distinct from current.model
+        and previous.prompt_version is not distinct from current.prompt_version
+        and previous.workflow is not distinct from current.workflow
+        and previous.experiment is not distinct from current.experiment
+        and previous.variant is not distinct from current.variant
+        and previous.period_start = case current.grain
+            when 'day'
+            then current.period_start - interval 1 day
+            when 'week'
+            then current.period_start - interval 7 day
+            when 'month'
+            then current.period_start - interval 1 month
+        end
 
 )
 

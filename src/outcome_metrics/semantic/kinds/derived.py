@@ -108,6 +108,15 @@ class _Resolver:
                                f"'{input_metric.name}' (add it to that metric's grains or remove it here)",
                                "grains")  # fmt: skip
                 ok = False
+            project_windows = tuple(context.parsed.windows)
+            input_windows = project_windows if input_metric.windows is None else input_metric.windows
+            own_windows = project_windows if metric.windows is None else metric.windows
+            missing_windows = [w for w in own_windows if w not in input_windows]
+            if missing_windows and not context.broken("metric", input_name, "windows"):
+                context.report("metric", name, f"window {', '.join(missing_windows)} is not computed for input "
+                               f"'{input_metric.name}' (add it to that metric's windows or set this one's)",
+                               "windows")  # fmt: skip
+                ok = False
             missing_dims = [d for d in metric.dimensions if d not in input_metric.dimensions]
             if missing_dims and not context.broken("metric", input_name, "dimensions"):
                 context.report("metric", name, f"dimension {', '.join(missing_dims)} is not allowed for input "
