@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
 from outcome_metrics.semantic.entities import ColumnType, Entity
 from outcome_metrics.semantic.kinds import ResolvedMetric
 from outcome_metrics.spec.shapes import Outcome
+
+if TYPE_CHECKING:
+    from outcome_metrics.reports.experiments import Experiment
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class Project:
     outcomes: tuple[ResolvedOutcome, ...]
     segments: tuple[tuple[str, ...], ...]
     dialects: tuple[str, ...]
+    experiments: tuple[Experiment, ...] = ()  # reports/experiments.py
 
     def metric(self, name: str) -> ResolvedMetric:
         return next(m for m in self.metrics if m.name == name)
