@@ -32,7 +32,7 @@ p < srm_threshold.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -238,7 +238,7 @@ def validate(found: Sequence[Located], metrics: Mapping[str, ResolvedMetric], br
                 ok = False
             for variant, weight in spec.split.items():
                 if weight <= 0:
-                    report(f"split weight of '{variant}' should be positive, not {weight}", "split", variant)
+                    report(f"split weight of '{variant}' is {weight:g} (use a positive weight, e.g. 1)", "split", variant)
                     ok = False
             if spec.control not in spec.split:
                 hint = suggestion(spec.control, tuple(spec.split)) or f"use one of {', '.join(spec.split)}"
@@ -704,3 +704,33 @@ def generate(experiments: Sequence[Experiment], dialects: Sequence[str]) -> dict
         for model, sql in render(experiments, DIALECTS[dialect_name]).items():
             files[naming.generated_model_path(dialect_name, model)] = sql
     return files
+
+
+# -- the demo's summary ---------------------------------------------------------------------------
+
+
+def readout_table(query: Callable[[str], list[dict[str, Any]]], schema: str) -> str:
+    """mart_experiment_results as text: per experiment its health (SRM, excluded units), then one line
+    per variant and metric: control -> variant, the difference with its CI, the adjusted p-value."""
+    rows = query(f"select * from {schema}.{RESULTS_MODEL} order by experiment, variant, metric")
+    lines: list[str] = []
+    for experiment in dict.fromkeys(r["experiment"] for r in rows):
+        mine = [r for r in rows if r["experiment"] == experiment]
+        first = mine[0]
+        health = [f"SRM p = {first['srm_p_value']:.2g}" + (" (MISMATCH: do not trust this readout)" if first["has_srm"] else ""),
+                  f"{first['excluded_units']} unit(s) seen in two variants excluded"
+                  + (" (over 1%)" if first["has_multiple_exposures"] else "")]  # fmt: skip
+        if not first["has_enough_units"]:
+            health.append("too few units per variant")
+        lines.append(f"{experiment}: {'; '.join(health)}")
+        for r in mine:
+            def number(value: Any) -> str:
+                return "n/a" if value is None else f"{value:.4g}"
+
+            verdict = "significant" if r["is_significant"] else "not significant"
+            lines.append(
+                f"  {r['variant']} {r['metric']} ({r['method']}, {r['units']} units): {number(r['control_value'])} -> "
+                f"{number(r['value'])}, difference {number(r['difference'])} [{number(r['ci_low'])}, {number(r['ci_high'])}], "
+                f"adjusted p = {number(r['p_value_adjusted'])}, {verdict}"
+            )
+    return "\n".join(lines) if lines else "(no experiment readouts)"

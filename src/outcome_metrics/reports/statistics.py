@@ -34,6 +34,11 @@ from typing import cast
 from sqlglot import exp
 
 
+#: The smallest argument given to exp(): PostgreSQL errors where other engines underflow to 0, and
+#: exp(-700) ~ 1e-304 is below anything the readout can resolve.
+EXP_FLOOR = -700.0
+
+
 def lit(value: float | int) -> exp.Expression:
     """A numeric literal; a negative one as a negation, which every dialect parses the same."""
     if value < 0:
@@ -77,6 +82,8 @@ def _wrap(node: exp.Expression) -> exp.Expression:
 
 def fn(name: str, *args: exp.Expression) -> exp.Expression:
     known = {"exp": exp.Exp, "ln": exp.Ln, "sqrt": exp.Sqrt, "abs": exp.Abs}
+    if name == "exp":  # PostgreSQL raises an error on underflow: exp(-700) = 1e-304 stands in for smaller values
+        args = (exp.Greatest(this=args[0], expressions=[lit(EXP_FLOOR)]),)
     node = known[name](this=args[0]) if name in known else exp.func(name, *args)
     return cast(exp.Expression, node)
 

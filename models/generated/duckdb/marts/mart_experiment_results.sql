@@ -172,9 +172,20 @@ srm_tested as (
             then 2 * (
                 case
                     when sqrt(chi_square) < 7.07106781186547
-                    then exp((
-                        -sqrt(chi_square) * sqrt(chi_square)
-                    ) / 2) * (
+                    then exp(
+                        case
+                            when (
+                                (
+                                    -sqrt(chi_square) * sqrt(chi_square)
+                                ) / 2
+                            ) is null
+                            or -700.0 is null
+                            then null
+                            else greatest((
+                                -sqrt(chi_square) * sqrt(chi_square)
+                            ) / 2, -700.0)
+                        end
+                    ) * (
                         (
                             (
                                 (
@@ -202,9 +213,20 @@ srm_tested as (
                         ) * sqrt(chi_square) + 440.413735824752
                     )
                     when sqrt(chi_square) <= 37
-                    then exp((
-                        -sqrt(chi_square) * sqrt(chi_square)
-                    ) / 2) / (
+                    then exp(
+                        case
+                            when (
+                                (
+                                    -sqrt(chi_square) * sqrt(chi_square)
+                                ) / 2
+                            ) is null
+                            or -700.0 is null
+                            then null
+                            else greatest((
+                                -sqrt(chi_square) * sqrt(chi_square)
+                            ) / 2, -700.0)
+                        end
+                    ) / (
                         sqrt(chi_square) + 1 / (
                             sqrt(chi_square) + 2 / (
                                 sqrt(chi_square) + 3 / (
@@ -219,16 +241,33 @@ srm_tested as (
                 end
             )
             when srm_df = 2
-            then exp(-chi_square / 2) * (
+            then exp(
+                case
+                    when -chi_square / 2 is null or -700.0 is null
+                    then null
+                    else greatest(-chi_square / 2, -700.0)
+                end
+            ) * (
                 power(chi_square / 2, 0) / 1.0
             )
             when srm_df = 3
             then 2 * (
                 case
                     when sqrt(chi_square) < 7.07106781186547
-                    then exp((
-                        -sqrt(chi_square) * sqrt(chi_square)
-                    ) / 2) * (
+                    then exp(
+                        case
+                            when (
+                                (
+                                    -sqrt(chi_square) * sqrt(chi_square)
+                                ) / 2
+                            ) is null
+                            or -700.0 is null
+                            then null
+                            else greatest((
+                                -sqrt(chi_square) * sqrt(chi_square)
+                            ) / 2, -700.0)
+                        end
+                    ) * (
                         (
                             (
                                 (
@@ -256,9 +295,20 @@ srm_tested as (
                         ) * sqrt(chi_square) + 440.413735824752
                     )
                     when sqrt(chi_square) <= 37
-                    then exp((
-                        -sqrt(chi_square) * sqrt(chi_square)
-                    ) / 2) / (
+                    then exp(
+                        case
+                            when (
+                                (
+                                    -sqrt(chi_square) * sqrt(chi_square)
+                                ) / 2
+                            ) is null
+                            or -700.0 is null
+                            then null
+                            else greatest((
+                                -sqrt(chi_square) * sqrt(chi_square)
+                            ) / 2, -700.0)
+                        end
+                    ) / (
                         sqrt(chi_square) + 1 / (
                             sqrt(chi_square) + 2 / (
                                 sqrt(chi_square) + 3 / (
@@ -271,20 +321,43 @@ srm_tested as (
                     ) / 2.506628274631
                     else 0.0
                 end
-            ) + exp(-chi_square / 2) * (
+            ) + exp(
+                case
+                    when -chi_square / 2 is null or -700.0 is null
+                    then null
+                    else greatest(-chi_square / 2, -700.0)
+                end
+            ) * (
                 power(chi_square / 2, 0.5) / 0.886226925452758
             )
             when srm_df = 4
-            then exp(-chi_square / 2) * (
+            then exp(
+                case
+                    when -chi_square / 2 is null or -700.0 is null
+                    then null
+                    else greatest(-chi_square / 2, -700.0)
+                end
+            ) * (
                 power(chi_square / 2, 0) / 1.0 + power(chi_square / 2, 1) / 1.0
             )
             when srm_df = 5
             then 2 * (
                 case
                     when sqrt(chi_square) < 7.07106781186547
-                    then exp((
-                        -sqrt(chi_square) * sqrt(chi_square)
-                    ) / 2) * (
+                    then exp(
+                        case
+                            when (
+                                (
+                                    -sqrt(chi_square) * sqrt(chi_square)
+                                ) / 2
+                            ) is null
+                            or -700.0 is null
+                            then null
+                            else greatest((
+                                -sqrt(chi_square) * sqrt(chi_square)
+                            ) / 2, -700.0)
+                        end
+                    ) * (
                         (
                             (
                                 (
@@ -312,9 +385,20 @@ srm_tested as (
                         ) * sqrt(chi_square) + 440.413735824752
                     )
                     when sqrt(chi_square) <= 37
-                    then exp((
-                        -sqrt(chi_square) * sqrt(chi_square)
-                    ) / 2) / (
+                    then exp(
+                        case
+                            when (
+                                (
+                                    -sqrt(chi_square) * sqrt(chi_square)
+                                ) / 2
+                            ) is null
+                            or -700.0 is null
+                            then null
+                            else greatest((
+                                -sqrt(chi_square) * sqrt(chi_square)
+                            ) / 2, -700.0)
+                        end
+                    ) / (
                         sqrt(chi_square) + 1 / (
                             sqrt(chi_square) + 2 / (
                                 sqrt(chi_square) + 3 / (
@@ -327,20 +411,43 @@ srm_tested as (
                     ) / 2.506628274631
                     else 0.0
                 end
-            ) + exp(-chi_square / 2) * (
+            ) + exp(
+                case
+                    when -chi_square / 2 is null or -700.0 is null
+                    then null
+                    else greatest(-chi_square / 2, -700.0)
+                end
+            ) * (
                 power(chi_square / 2, 0.5) / 0.886226925452758 + power(chi_square / 2, 1.5) / 1.3293403881791372
             )
             when srm_df = 6
-            then exp(-chi_square / 2) * (
+            then exp(
+                case
+                    when -chi_square / 2 is null or -700.0 is null
+                    then null
+                    else greatest(-chi_square / 2, -700.0)
+                end
+            ) * (
                 power(chi_square / 2, 0) / 1.0 + power(chi_square / 2, 1) / 1.0 + power(chi_square / 2, 2) / 2.0
             )
             when srm_df = 7
             then 2 * (
                 case
                     when sqrt(chi_square) < 7.07106781186547
-                    then exp((
-                        -sqrt(chi_square) * sqrt(chi_square)
-                    ) / 2) * (
+                    then exp(
+                        case
+                            when (
+                                (
+                                    -sqrt(chi_square) * sqrt(chi_square)
+                                ) / 2
+                            ) is null
+                            or -700.0 is null
+                            then null
+                            else greatest((
+                                -sqrt(chi_square) * sqrt(chi_square)
+                            ) / 2, -700.0)
+                        end
+                    ) * (
                         (
                             (
                                 (
@@ -368,9 +475,20 @@ srm_tested as (
                         ) * sqrt(chi_square) + 440.413735824752
                     )
                     when sqrt(chi_square) <= 37
-                    then exp((
-                        -sqrt(chi_square) * sqrt(chi_square)
-                    ) / 2) / (
+                    then exp(
+                        case
+                            when (
+                                (
+                                    -sqrt(chi_square) * sqrt(chi_square)
+                                ) / 2
+                            ) is null
+                            or -700.0 is null
+                            then null
+                            else greatest((
+                                -sqrt(chi_square) * sqrt(chi_square)
+                            ) / 2, -700.0)
+                        end
+                    ) / (
                         sqrt(chi_square) + 1 / (
                             sqrt(chi_square) + 2 / (
                                 sqrt(chi_square) + 3 / (
@@ -383,20 +501,43 @@ srm_tested as (
                     ) / 2.506628274631
                     else 0.0
                 end
-            ) + exp(-chi_square / 2) * (
+            ) + exp(
+                case
+                    when -chi_square / 2 is null or -700.0 is null
+                    then null
+                    else greatest(-chi_square / 2, -700.0)
+                end
+            ) * (
                 power(chi_square / 2, 0.5) / 0.886226925452758 + power(chi_square / 2, 1.5) / 1.3293403881791372 + power(chi_square / 2, 2.5) / 3.323350970447842
             )
             when srm_df = 8
-            then exp(-chi_square / 2) * (
+            then exp(
+                case
+                    when -chi_square / 2 is null or -700.0 is null
+                    then null
+                    else greatest(-chi_square / 2, -700.0)
+                end
+            ) * (
                 power(chi_square / 2, 0) / 1.0 + power(chi_square / 2, 1) / 1.0 + power(chi_square / 2, 2) / 2.0 + power(chi_square / 2, 3) / 6.0
             )
             when srm_df = 9
             then 2 * (
                 case
                     when sqrt(chi_square) < 7.07106781186547
-                    then exp((
-                        -sqrt(chi_square) * sqrt(chi_square)
-                    ) / 2) * (
+                    then exp(
+                        case
+                            when (
+                                (
+                                    -sqrt(chi_square) * sqrt(chi_square)
+                                ) / 2
+                            ) is null
+                            or -700.0 is null
+                            then null
+                            else greatest((
+                                -sqrt(chi_square) * sqrt(chi_square)
+                            ) / 2, -700.0)
+                        end
+                    ) * (
                         (
                             (
                                 (
@@ -424,9 +565,20 @@ srm_tested as (
                         ) * sqrt(chi_square) + 440.413735824752
                     )
                     when sqrt(chi_square) <= 37
-                    then exp((
-                        -sqrt(chi_square) * sqrt(chi_square)
-                    ) / 2) / (
+                    then exp(
+                        case
+                            when (
+                                (
+                                    -sqrt(chi_square) * sqrt(chi_square)
+                                ) / 2
+                            ) is null
+                            or -700.0 is null
+                            then null
+                            else greatest((
+                                -sqrt(chi_square) * sqrt(chi_square)
+                            ) / 2, -700.0)
+                        end
+                    ) / (
                         sqrt(chi_square) + 1 / (
                             sqrt(chi_square) + 2 / (
                                 sqrt(chi_square) + 3 / (
@@ -439,7 +591,13 @@ srm_tested as (
                     ) / 2.506628274631
                     else 0.0
                 end
-            ) + exp(-chi_square / 2) * (
+            ) + exp(
+                case
+                    when -chi_square / 2 is null or -700.0 is null
+                    then null
+                    else greatest(-chi_square / 2, -700.0)
+                end
+            ) * (
                 power(chi_square / 2, 0.5) / 0.886226925452758 + power(chi_square / 2, 1.5) / 1.3293403881791372 + power(chi_square / 2, 2.5) / 3.323350970447842 + power(chi_square / 2, 3.5) / 11.631728396567446
             )
         end as srm_p_value
@@ -885,7 +1043,15 @@ welch_points_sums as (
         variant,
         metric,
         point,
-        sum(exp(log_term)) as series
+        sum(
+            exp(
+                case
+                    when log_term is null or -700.0 is null
+                    then null
+                    else greatest(log_term, -700.0)
+                end
+            )
+        ) as series
     from welch_points_terms
     group by
         experiment,
@@ -941,126 +1107,256 @@ quantile_newton_1 as (
         ) / (
             2 * exp(
                 case
-                    when p.df / 2 >= 100
-                    then 0.5 * ln(p.df / 2) + ln(
-                        1 + -1 / (
-                            p.df / 2
-                        ) / 8 + power(1 / (
-                            p.df / 2
-                        ), 2) / 128 + 5 * power(1 / (
-                            p.df / 2
-                        ), 3) / 1024 + -21 * power(1 / (
-                            p.df / 2
-                        ), 4) / 32768
-                    )
-                    else 0.9189385332046727 + (
-                        (
-                            p.df / 2 + 0.5 - 1
-                        ) + 0.5
-                    ) * ln((
-                        p.df / 2 + 0.5 - 1
-                    ) + 7.5) - (
-                        (
-                            p.df / 2 + 0.5 - 1
-                        ) + 7.5
-                    ) + ln(
-                        0.9999999999998099 + 676.5203681218851 / (
-                            (
-                                p.df / 2 + 0.5 - 1
-                            ) + 1
-                        ) + (
-                            -1259.1392167224028
-                        ) / (
-                            (
-                                p.df / 2 + 0.5 - 1
-                            ) + 2
-                        ) + 771.3234287776531 / (
-                            (
-                                p.df / 2 + 0.5 - 1
-                            ) + 3
-                        ) + (
-                            -176.6150291621406
-                        ) / (
-                            (
-                                p.df / 2 + 0.5 - 1
-                            ) + 4
-                        ) + 12.507343278686905 / (
-                            (
-                                p.df / 2 + 0.5 - 1
-                            ) + 5
-                        ) + (
-                            -0.13857109526572012
-                        ) / (
-                            (
-                                p.df / 2 + 0.5 - 1
-                            ) + 6
-                        ) + 9.984369578019572e-06 / (
-                            (
-                                p.df / 2 + 0.5 - 1
-                            ) + 7
-                        ) + 1.5056327351493116e-07 / (
-                            (
-                                p.df / 2 + 0.5 - 1
-                            ) + 8
-                        )
-                    ) - (
-                        0.9189385332046727 + (
-                            (
-                                p.df / 2 - 1
-                            ) + 0.5
-                        ) * ln((
-                            p.df / 2 - 1
-                        ) + 7.5) - (
-                            (
-                                p.df / 2 - 1
-                            ) + 7.5
-                        ) + ln(
-                            0.9999999999998099 + 676.5203681218851 / (
-                                (
-                                    p.df / 2 - 1
-                                ) + 1
-                            ) + (
-                                -1259.1392167224028
-                            ) / (
-                                (
-                                    p.df / 2 - 1
-                                ) + 2
-                            ) + 771.3234287776531 / (
-                                (
-                                    p.df / 2 - 1
-                                ) + 3
-                            ) + (
-                                -176.6150291621406
-                            ) / (
-                                (
-                                    p.df / 2 - 1
-                                ) + 4
-                            ) + 12.507343278686905 / (
-                                (
-                                    p.df / 2 - 1
-                                ) + 5
-                            ) + (
-                                -0.13857109526572012
-                            ) / (
-                                (
-                                    p.df / 2 - 1
-                                ) + 6
-                            ) + 9.984369578019572e-06 / (
-                                (
-                                    p.df / 2 - 1
-                                ) + 7
-                            ) + 1.5056327351493116e-07 / (
-                                (
-                                    p.df / 2 - 1
-                                ) + 8
+                    when (
+                        case
+                            when p.df / 2 >= 100
+                            then 0.5 * ln(p.df / 2) + ln(
+                                1 + -1 / (
+                                    p.df / 2
+                                ) / 8 + power(1 / (
+                                    p.df / 2
+                                ), 2) / 128 + 5 * power(1 / (
+                                    p.df / 2
+                                ), 3) / 1024 + -21 * power(1 / (
+                                    p.df / 2
+                                ), 4) / 32768
                             )
-                        )
+                            else 0.9189385332046727 + (
+                                (
+                                    p.df / 2 + 0.5 - 1
+                                ) + 0.5
+                            ) * ln((
+                                p.df / 2 + 0.5 - 1
+                            ) + 7.5) - (
+                                (
+                                    p.df / 2 + 0.5 - 1
+                                ) + 7.5
+                            ) + ln(
+                                0.9999999999998099 + 676.5203681218851 / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 1
+                                ) + (
+                                    -1259.1392167224028
+                                ) / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 2
+                                ) + 771.3234287776531 / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 3
+                                ) + (
+                                    -176.6150291621406
+                                ) / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 4
+                                ) + 12.507343278686905 / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 5
+                                ) + (
+                                    -0.13857109526572012
+                                ) / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 6
+                                ) + 9.984369578019572e-06 / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 7
+                                ) + 1.5056327351493116e-07 / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 8
+                                )
+                            ) - (
+                                0.9189385332046727 + (
+                                    (
+                                        p.df / 2 - 1
+                                    ) + 0.5
+                                ) * ln((
+                                    p.df / 2 - 1
+                                ) + 7.5) - (
+                                    (
+                                        p.df / 2 - 1
+                                    ) + 7.5
+                                ) + ln(
+                                    0.9999999999998099 + 676.5203681218851 / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 1
+                                    ) + (
+                                        -1259.1392167224028
+                                    ) / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 2
+                                    ) + 771.3234287776531 / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 3
+                                    ) + (
+                                        -176.6150291621406
+                                    ) / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 4
+                                    ) + 12.507343278686905 / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 5
+                                    ) + (
+                                        -0.13857109526572012
+                                    ) / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 6
+                                    ) + 9.984369578019572e-06 / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 7
+                                    ) + 1.5056327351493116e-07 / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 8
+                                    )
+                                )
+                            )
+                        end + -0.5 * ln(p.df * 3.141592653589793) + -(
+                            (
+                                p.df + 1
+                            ) / 2
+                        ) * ln(1 + p.t * p.t / p.df)
+                    ) is null
+                    or -700.0 is null
+                    then null
+                    else greatest(
+                        case
+                            when p.df / 2 >= 100
+                            then 0.5 * ln(p.df / 2) + ln(
+                                1 + -1 / (
+                                    p.df / 2
+                                ) / 8 + power(1 / (
+                                    p.df / 2
+                                ), 2) / 128 + 5 * power(1 / (
+                                    p.df / 2
+                                ), 3) / 1024 + -21 * power(1 / (
+                                    p.df / 2
+                                ), 4) / 32768
+                            )
+                            else 0.9189385332046727 + (
+                                (
+                                    p.df / 2 + 0.5 - 1
+                                ) + 0.5
+                            ) * ln((
+                                p.df / 2 + 0.5 - 1
+                            ) + 7.5) - (
+                                (
+                                    p.df / 2 + 0.5 - 1
+                                ) + 7.5
+                            ) + ln(
+                                0.9999999999998099 + 676.5203681218851 / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 1
+                                ) + (
+                                    -1259.1392167224028
+                                ) / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 2
+                                ) + 771.3234287776531 / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 3
+                                ) + (
+                                    -176.6150291621406
+                                ) / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 4
+                                ) + 12.507343278686905 / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 5
+                                ) + (
+                                    -0.13857109526572012
+                                ) / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 6
+                                ) + 9.984369578019572e-06 / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 7
+                                ) + 1.5056327351493116e-07 / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 8
+                                )
+                            ) - (
+                                0.9189385332046727 + (
+                                    (
+                                        p.df / 2 - 1
+                                    ) + 0.5
+                                ) * ln((
+                                    p.df / 2 - 1
+                                ) + 7.5) - (
+                                    (
+                                        p.df / 2 - 1
+                                    ) + 7.5
+                                ) + ln(
+                                    0.9999999999998099 + 676.5203681218851 / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 1
+                                    ) + (
+                                        -1259.1392167224028
+                                    ) / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 2
+                                    ) + 771.3234287776531 / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 3
+                                    ) + (
+                                        -176.6150291621406
+                                    ) / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 4
+                                    ) + 12.507343278686905 / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 5
+                                    ) + (
+                                        -0.13857109526572012
+                                    ) / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 6
+                                    ) + 9.984369578019572e-06 / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 7
+                                    ) + 1.5056327351493116e-07 / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 8
+                                    )
+                                )
+                            )
+                        end + -0.5 * ln(p.df * 3.141592653589793) + -(
+                            (
+                                p.df + 1
+                            ) / 2
+                        ) * ln(1 + p.t * p.t / p.df),
+                        -700.0
                     )
-                end + -0.5 * ln(p.df * 3.141592653589793) + -(
-                    (
-                        p.df + 1
-                    ) / 2
-                ) * ln(1 + p.t * p.t / p.df)
+                end
             )
         ) as quantile
     from quantile_start as s
@@ -1359,7 +1655,15 @@ newton_points_sums as (
         variant,
         metric,
         point,
-        sum(exp(log_term)) as series
+        sum(
+            exp(
+                case
+                    when log_term is null or -700.0 is null
+                    then null
+                    else greatest(log_term, -700.0)
+                end
+            )
+        ) as series
     from newton_points_terms
     group by
         experiment,
@@ -1415,126 +1719,256 @@ quantile_newton_2 as (
         ) / (
             2 * exp(
                 case
-                    when p.df / 2 >= 100
-                    then 0.5 * ln(p.df / 2) + ln(
-                        1 + -1 / (
-                            p.df / 2
-                        ) / 8 + power(1 / (
-                            p.df / 2
-                        ), 2) / 128 + 5 * power(1 / (
-                            p.df / 2
-                        ), 3) / 1024 + -21 * power(1 / (
-                            p.df / 2
-                        ), 4) / 32768
-                    )
-                    else 0.9189385332046727 + (
-                        (
-                            p.df / 2 + 0.5 - 1
-                        ) + 0.5
-                    ) * ln((
-                        p.df / 2 + 0.5 - 1
-                    ) + 7.5) - (
-                        (
-                            p.df / 2 + 0.5 - 1
-                        ) + 7.5
-                    ) + ln(
-                        0.9999999999998099 + 676.5203681218851 / (
-                            (
-                                p.df / 2 + 0.5 - 1
-                            ) + 1
-                        ) + (
-                            -1259.1392167224028
-                        ) / (
-                            (
-                                p.df / 2 + 0.5 - 1
-                            ) + 2
-                        ) + 771.3234287776531 / (
-                            (
-                                p.df / 2 + 0.5 - 1
-                            ) + 3
-                        ) + (
-                            -176.6150291621406
-                        ) / (
-                            (
-                                p.df / 2 + 0.5 - 1
-                            ) + 4
-                        ) + 12.507343278686905 / (
-                            (
-                                p.df / 2 + 0.5 - 1
-                            ) + 5
-                        ) + (
-                            -0.13857109526572012
-                        ) / (
-                            (
-                                p.df / 2 + 0.5 - 1
-                            ) + 6
-                        ) + 9.984369578019572e-06 / (
-                            (
-                                p.df / 2 + 0.5 - 1
-                            ) + 7
-                        ) + 1.5056327351493116e-07 / (
-                            (
-                                p.df / 2 + 0.5 - 1
-                            ) + 8
-                        )
-                    ) - (
-                        0.9189385332046727 + (
-                            (
-                                p.df / 2 - 1
-                            ) + 0.5
-                        ) * ln((
-                            p.df / 2 - 1
-                        ) + 7.5) - (
-                            (
-                                p.df / 2 - 1
-                            ) + 7.5
-                        ) + ln(
-                            0.9999999999998099 + 676.5203681218851 / (
-                                (
-                                    p.df / 2 - 1
-                                ) + 1
-                            ) + (
-                                -1259.1392167224028
-                            ) / (
-                                (
-                                    p.df / 2 - 1
-                                ) + 2
-                            ) + 771.3234287776531 / (
-                                (
-                                    p.df / 2 - 1
-                                ) + 3
-                            ) + (
-                                -176.6150291621406
-                            ) / (
-                                (
-                                    p.df / 2 - 1
-                                ) + 4
-                            ) + 12.507343278686905 / (
-                                (
-                                    p.df / 2 - 1
-                                ) + 5
-                            ) + (
-                                -0.13857109526572012
-                            ) / (
-                                (
-                                    p.df / 2 - 1
-                                ) + 6
-                            ) + 9.984369578019572e-06 / (
-                                (
-                                    p.df / 2 - 1
-                                ) + 7
-                            ) + 1.5056327351493116e-07 / (
-                                (
-                                    p.df / 2 - 1
-                                ) + 8
+                    when (
+                        case
+                            when p.df / 2 >= 100
+                            then 0.5 * ln(p.df / 2) + ln(
+                                1 + -1 / (
+                                    p.df / 2
+                                ) / 8 + power(1 / (
+                                    p.df / 2
+                                ), 2) / 128 + 5 * power(1 / (
+                                    p.df / 2
+                                ), 3) / 1024 + -21 * power(1 / (
+                                    p.df / 2
+                                ), 4) / 32768
                             )
-                        )
+                            else 0.9189385332046727 + (
+                                (
+                                    p.df / 2 + 0.5 - 1
+                                ) + 0.5
+                            ) * ln((
+                                p.df / 2 + 0.5 - 1
+                            ) + 7.5) - (
+                                (
+                                    p.df / 2 + 0.5 - 1
+                                ) + 7.5
+                            ) + ln(
+                                0.9999999999998099 + 676.5203681218851 / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 1
+                                ) + (
+                                    -1259.1392167224028
+                                ) / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 2
+                                ) + 771.3234287776531 / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 3
+                                ) + (
+                                    -176.6150291621406
+                                ) / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 4
+                                ) + 12.507343278686905 / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 5
+                                ) + (
+                                    -0.13857109526572012
+                                ) / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 6
+                                ) + 9.984369578019572e-06 / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 7
+                                ) + 1.5056327351493116e-07 / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 8
+                                )
+                            ) - (
+                                0.9189385332046727 + (
+                                    (
+                                        p.df / 2 - 1
+                                    ) + 0.5
+                                ) * ln((
+                                    p.df / 2 - 1
+                                ) + 7.5) - (
+                                    (
+                                        p.df / 2 - 1
+                                    ) + 7.5
+                                ) + ln(
+                                    0.9999999999998099 + 676.5203681218851 / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 1
+                                    ) + (
+                                        -1259.1392167224028
+                                    ) / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 2
+                                    ) + 771.3234287776531 / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 3
+                                    ) + (
+                                        -176.6150291621406
+                                    ) / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 4
+                                    ) + 12.507343278686905 / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 5
+                                    ) + (
+                                        -0.13857109526572012
+                                    ) / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 6
+                                    ) + 9.984369578019572e-06 / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 7
+                                    ) + 1.5056327351493116e-07 / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 8
+                                    )
+                                )
+                            )
+                        end + -0.5 * ln(p.df * 3.141592653589793) + -(
+                            (
+                                p.df + 1
+                            ) / 2
+                        ) * ln(1 + p.t * p.t / p.df)
+                    ) is null
+                    or -700.0 is null
+                    then null
+                    else greatest(
+                        case
+                            when p.df / 2 >= 100
+                            then 0.5 * ln(p.df / 2) + ln(
+                                1 + -1 / (
+                                    p.df / 2
+                                ) / 8 + power(1 / (
+                                    p.df / 2
+                                ), 2) / 128 + 5 * power(1 / (
+                                    p.df / 2
+                                ), 3) / 1024 + -21 * power(1 / (
+                                    p.df / 2
+                                ), 4) / 32768
+                            )
+                            else 0.9189385332046727 + (
+                                (
+                                    p.df / 2 + 0.5 - 1
+                                ) + 0.5
+                            ) * ln((
+                                p.df / 2 + 0.5 - 1
+                            ) + 7.5) - (
+                                (
+                                    p.df / 2 + 0.5 - 1
+                                ) + 7.5
+                            ) + ln(
+                                0.9999999999998099 + 676.5203681218851 / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 1
+                                ) + (
+                                    -1259.1392167224028
+                                ) / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 2
+                                ) + 771.3234287776531 / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 3
+                                ) + (
+                                    -176.6150291621406
+                                ) / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 4
+                                ) + 12.507343278686905 / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 5
+                                ) + (
+                                    -0.13857109526572012
+                                ) / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 6
+                                ) + 9.984369578019572e-06 / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 7
+                                ) + 1.5056327351493116e-07 / (
+                                    (
+                                        p.df / 2 + 0.5 - 1
+                                    ) + 8
+                                )
+                            ) - (
+                                0.9189385332046727 + (
+                                    (
+                                        p.df / 2 - 1
+                                    ) + 0.5
+                                ) * ln((
+                                    p.df / 2 - 1
+                                ) + 7.5) - (
+                                    (
+                                        p.df / 2 - 1
+                                    ) + 7.5
+                                ) + ln(
+                                    0.9999999999998099 + 676.5203681218851 / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 1
+                                    ) + (
+                                        -1259.1392167224028
+                                    ) / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 2
+                                    ) + 771.3234287776531 / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 3
+                                    ) + (
+                                        -176.6150291621406
+                                    ) / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 4
+                                    ) + 12.507343278686905 / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 5
+                                    ) + (
+                                        -0.13857109526572012
+                                    ) / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 6
+                                    ) + 9.984369578019572e-06 / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 7
+                                    ) + 1.5056327351493116e-07 / (
+                                        (
+                                            p.df / 2 - 1
+                                        ) + 8
+                                    )
+                                )
+                            )
+                        end + -0.5 * ln(p.df * 3.141592653589793) + -(
+                            (
+                                p.df + 1
+                            ) / 2
+                        ) * ln(1 + p.t * p.t / p.df),
+                        -700.0
                     )
-                end + -0.5 * ln(p.df * 3.141592653589793) + -(
-                    (
-                        p.df + 1
-                    ) / 2
-                ) * ln(1 + p.t * p.t / p.df)
+                end
             )
         ) as quantile
     from quantile_newton_1 as s
@@ -1563,9 +1997,19 @@ tested as (
             then 2 * (
                 case
                     when st.t < 7.07106781186547
-                    then exp((
-                        -st.t * st.t
-                    ) / 2) * (
+                    then exp(
+                        case
+                            when (
+                                (
+                                    -st.t * st.t
+                                ) / 2
+                            ) is null or -700.0 is null
+                            then null
+                            else greatest((
+                                -st.t * st.t
+                            ) / 2, -700.0)
+                        end
+                    ) * (
                         (
                             (
                                 (
@@ -1593,9 +2037,19 @@ tested as (
                         ) * st.t + 440.413735824752
                     )
                     when st.t <= 37
-                    then exp((
-                        -st.t * st.t
-                    ) / 2) / (
+                    then exp(
+                        case
+                            when (
+                                (
+                                    -st.t * st.t
+                                ) / 2
+                            ) is null or -700.0 is null
+                            then null
+                            else greatest((
+                                -st.t * st.t
+                            ) / 2, -700.0)
+                        end
+                    ) / (
                         st.t + 1 / (
                             st.t + 2 / (
                                 st.t + 3 / (

@@ -172,9 +172,11 @@ srm_tested as (
             then 2 * (
                 case
                     when sqrt(chi_square) < 7.07106781186547
-                    then cast(exp(cast((
-                        -sqrt(chi_square) * sqrt(chi_square)
-                    ) as double precision) / 2) * (
+                    then cast(exp(
+                        greatest(cast((
+                            -sqrt(chi_square) * sqrt(chi_square)
+                        ) as double precision) / 2, -700.0)
+                    ) * (
                         (
                             (
                                 (
@@ -202,9 +204,11 @@ srm_tested as (
                         ) * sqrt(chi_square) + 440.413735824752
                     )
                     when sqrt(chi_square) <= 37
-                    then cast(cast(exp(cast((
-                        -sqrt(chi_square) * sqrt(chi_square)
-                    ) as double precision) / 2) as double precision) / (
+                    then cast(cast(exp(
+                        greatest(cast((
+                            -sqrt(chi_square) * sqrt(chi_square)
+                        ) as double precision) / 2, -700.0)
+                    ) as double precision) / (
                         sqrt(chi_square) + cast(1 as double precision) / (
                             sqrt(chi_square) + cast(2 as double precision) / (
                                 sqrt(chi_square) + cast(3 as double precision) / (
@@ -219,16 +223,18 @@ srm_tested as (
                 end
             )
             when srm_df = 2
-            then exp(-cast(chi_square as double precision) / 2) * (
+            then exp(greatest(-cast(chi_square as double precision) / 2, -700.0)) * (
                 cast(power(cast(chi_square as double precision) / 2, 0) as double precision) / 1.0
             )
             when srm_df = 3
             then 2 * (
                 case
                     when sqrt(chi_square) < 7.07106781186547
-                    then cast(exp(cast((
-                        -sqrt(chi_square) * sqrt(chi_square)
-                    ) as double precision) / 2) * (
+                    then cast(exp(
+                        greatest(cast((
+                            -sqrt(chi_square) * sqrt(chi_square)
+                        ) as double precision) / 2, -700.0)
+                    ) * (
                         (
                             (
                                 (
@@ -256,9 +262,11 @@ srm_tested as (
                         ) * sqrt(chi_square) + 440.413735824752
                     )
                     when sqrt(chi_square) <= 37
-                    then cast(cast(exp(cast((
-                        -sqrt(chi_square) * sqrt(chi_square)
-                    ) as double precision) / 2) as double precision) / (
+                    then cast(cast(exp(
+                        greatest(cast((
+                            -sqrt(chi_square) * sqrt(chi_square)
+                        ) as double precision) / 2, -700.0)
+                    ) as double precision) / (
                         sqrt(chi_square) + cast(1 as double precision) / (
                             sqrt(chi_square) + cast(2 as double precision) / (
                                 sqrt(chi_square) + cast(3 as double precision) / (
@@ -271,20 +279,22 @@ srm_tested as (
                     ) as double precision) / 2.506628274631
                     else 0.0
                 end
-            ) + exp(-cast(chi_square as double precision) / 2) * (
+            ) + exp(greatest(-cast(chi_square as double precision) / 2, -700.0)) * (
                 cast(power(cast(chi_square as double precision) / 2, 0.5) as double precision) / 0.886226925452758
             )
             when srm_df = 4
-            then exp(-cast(chi_square as double precision) / 2) * (
+            then exp(greatest(-cast(chi_square as double precision) / 2, -700.0)) * (
                 cast(power(cast(chi_square as double precision) / 2, 0) as double precision) / 1.0 + cast(power(cast(chi_square as double precision) / 2, 1) as double precision) / 1.0
             )
             when srm_df = 5
             then 2 * (
                 case
                     when sqrt(chi_square) < 7.07106781186547
-                    then cast(exp(cast((
-                        -sqrt(chi_square) * sqrt(chi_square)
-                    ) as double precision) / 2) * (
+                    then cast(exp(
+                        greatest(cast((
+                            -sqrt(chi_square) * sqrt(chi_square)
+                        ) as double precision) / 2, -700.0)
+                    ) * (
                         (
                             (
                                 (
@@ -312,9 +322,11 @@ srm_tested as (
                         ) * sqrt(chi_square) + 440.413735824752
                     )
                     when sqrt(chi_square) <= 37
-                    then cast(cast(exp(cast((
-                        -sqrt(chi_square) * sqrt(chi_square)
-                    ) as double precision) / 2) as double precision) / (
+                    then cast(cast(exp(
+                        greatest(cast((
+                            -sqrt(chi_square) * sqrt(chi_square)
+                        ) as double precision) / 2, -700.0)
+                    ) as double precision) / (
                         sqrt(chi_square) + cast(1 as double precision) / (
                             sqrt(chi_square) + cast(2 as double precision) / (
                                 sqrt(chi_square) + cast(3 as double precision) / (
@@ -327,20 +339,22 @@ srm_tested as (
                     ) as double precision) / 2.506628274631
                     else 0.0
                 end
-            ) + exp(-cast(chi_square as double precision) / 2) * (
+            ) + exp(greatest(-cast(chi_square as double precision) / 2, -700.0)) * (
                 cast(power(cast(chi_square as double precision) / 2, 0.5) as double precision) / 0.886226925452758 + cast(power(cast(chi_square as double precision) / 2, 1.5) as double precision) / 1.3293403881791372
             )
             when srm_df = 6
-            then exp(-cast(chi_square as double precision) / 2) * (
+            then exp(greatest(-cast(chi_square as double precision) / 2, -700.0)) * (
                 cast(power(cast(chi_square as double precision) / 2, 0) as double precision) / 1.0 + cast(power(cast(chi_square as double precision) / 2, 1) as double precision) / 1.0 + cast(power(cast(chi_square as double precision) / 2, 2) as double precision) / 2.0
             )
             when srm_df = 7
             then 2 * (
                 case
                     when sqrt(chi_square) < 7.07106781186547
-                    then cast(exp(cast((
-                        -sqrt(chi_square) * sqrt(chi_square)
-                    ) as double precision) / 2) * (
+                    then cast(exp(
+                        greatest(cast((
+                            -sqrt(chi_square) * sqrt(chi_square)
+                        ) as double precision) / 2, -700.0)
+                    ) * (
                         (
                             (
                                 (
@@ -368,9 +382,11 @@ srm_tested as (
                         ) * sqrt(chi_square) + 440.413735824752
                     )
                     when sqrt(chi_square) <= 37
-                    then cast(cast(exp(cast((
-                        -sqrt(chi_square) * sqrt(chi_square)
-                    ) as double precision) / 2) as double precision) / (
+                    then cast(cast(exp(
+                        greatest(cast((
+                            -sqrt(chi_square) * sqrt(chi_square)
+                        ) as double precision) / 2, -700.0)
+                    ) as double precision) / (
                         sqrt(chi_square) + cast(1 as double precision) / (
                             sqrt(chi_square) + cast(2 as double precision) / (
                                 sqrt(chi_square) + cast(3 as double precision) / (
@@ -383,20 +399,22 @@ srm_tested as (
                     ) as double precision) / 2.506628274631
                     else 0.0
                 end
-            ) + exp(-cast(chi_square as double precision) / 2) * (
+            ) + exp(greatest(-cast(chi_square as double precision) / 2, -700.0)) * (
                 cast(power(cast(chi_square as double precision) / 2, 0.5) as double precision) / 0.886226925452758 + cast(power(cast(chi_square as double precision) / 2, 1.5) as double precision) / 1.3293403881791372 + cast(power(cast(chi_square as double precision) / 2, 2.5) as double precision) / 3.323350970447842
             )
             when srm_df = 8
-            then exp(-cast(chi_square as double precision) / 2) * (
+            then exp(greatest(-cast(chi_square as double precision) / 2, -700.0)) * (
                 cast(power(cast(chi_square as double precision) / 2, 0) as double precision) / 1.0 + cast(power(cast(chi_square as double precision) / 2, 1) as double precision) / 1.0 + cast(power(cast(chi_square as double precision) / 2, 2) as double precision) / 2.0 + cast(power(cast(chi_square as double precision) / 2, 3) as double precision) / 6.0
             )
             when srm_df = 9
             then 2 * (
                 case
                     when sqrt(chi_square) < 7.07106781186547
-                    then cast(exp(cast((
-                        -sqrt(chi_square) * sqrt(chi_square)
-                    ) as double precision) / 2) * (
+                    then cast(exp(
+                        greatest(cast((
+                            -sqrt(chi_square) * sqrt(chi_square)
+                        ) as double precision) / 2, -700.0)
+                    ) * (
                         (
                             (
                                 (
@@ -424,9 +442,11 @@ srm_tested as (
                         ) * sqrt(chi_square) + 440.413735824752
                     )
                     when sqrt(chi_square) <= 37
-                    then cast(cast(exp(cast((
-                        -sqrt(chi_square) * sqrt(chi_square)
-                    ) as double precision) / 2) as double precision) / (
+                    then cast(cast(exp(
+                        greatest(cast((
+                            -sqrt(chi_square) * sqrt(chi_square)
+                        ) as double precision) / 2, -700.0)
+                    ) as double precision) / (
                         sqrt(chi_square) + cast(1 as double precision) / (
                             sqrt(chi_square) + cast(2 as double precision) / (
                                 sqrt(chi_square) + cast(3 as double precision) / (
@@ -439,7 +459,7 @@ srm_tested as (
                     ) as double precision) / 2.506628274631
                     else 0.0
                 end
-            ) + exp(-cast(chi_square as double precision) / 2) * (
+            ) + exp(greatest(-cast(chi_square as double precision) / 2, -700.0)) * (
                 cast(power(cast(chi_square as double precision) / 2, 0.5) as double precision) / 0.886226925452758 + cast(power(cast(chi_square as double precision) / 2, 1.5) as double precision) / 1.3293403881791372 + cast(power(cast(chi_square as double precision) / 2, 2.5) as double precision) / 3.323350970447842 + cast(power(cast(chi_square as double precision) / 2, 3.5) as double precision) / 11.631728396567446
             )
         end as srm_p_value
@@ -914,7 +934,7 @@ welch_points_sums as (
         variant,
         metric,
         point,
-        sum(exp(log_term)) as series
+        sum(exp(greatest(log_term, -700.0))) as series
     from welch_points_terms
     group by
         experiment,
@@ -963,127 +983,130 @@ quantile_newton_1 as (
             p.p_value - s.alpha
         ) as double precision) / (
             2 * exp(
-                case
-                    when cast(p.df as double precision) / 2 >= 100
-                    then 0.5 * ln(cast(p.df as double precision) / 2) + ln(
-                        1 + -cast(cast(1 as double precision) / (
-                            cast(p.df as double precision) / 2
-                        ) as double precision) / 8 + cast(power(cast(1 as double precision) / (
-                            cast(p.df as double precision) / 2
-                        ), 2) as double precision) / 128 + cast(5 * power(cast(1 as double precision) / (
-                            cast(p.df as double precision) / 2
-                        ), 3) as double precision) / 1024 + -cast(21 * power(cast(1 as double precision) / (
-                            cast(p.df as double precision) / 2
-                        ), 4) as double precision) / 32768
-                    )
-                    else 0.9189385332046727 + (
-                        (
-                            cast(p.df as double precision) / 2 + 0.5 - 1
-                        ) + 0.5
-                    ) * ln((
-                        cast(p.df as double precision) / 2 + 0.5 - 1
-                    ) + 7.5) - (
-                        (
-                            cast(p.df as double precision) / 2 + 0.5 - 1
-                        ) + 7.5
-                    ) + ln(
-                        0.9999999999998099 + cast(676.5203681218851 as double precision) / (
-                            (
-                                cast(p.df as double precision) / 2 + 0.5 - 1
-                            ) + 1
-                        ) + cast((
-                            -1259.1392167224028
-                        ) as double precision) / (
-                            (
-                                cast(p.df as double precision) / 2 + 0.5 - 1
-                            ) + 2
-                        ) + cast(771.3234287776531 as double precision) / (
-                            (
-                                cast(p.df as double precision) / 2 + 0.5 - 1
-                            ) + 3
-                        ) + cast((
-                            -176.6150291621406
-                        ) as double precision) / (
-                            (
-                                cast(p.df as double precision) / 2 + 0.5 - 1
-                            ) + 4
-                        ) + cast(12.507343278686905 as double precision) / (
-                            (
-                                cast(p.df as double precision) / 2 + 0.5 - 1
-                            ) + 5
-                        ) + cast((
-                            -0.13857109526572012
-                        ) as double precision) / (
-                            (
-                                cast(p.df as double precision) / 2 + 0.5 - 1
-                            ) + 6
-                        ) + cast(9.984369578019572e-06 as double precision) / (
-                            (
-                                cast(p.df as double precision) / 2 + 0.5 - 1
-                            ) + 7
-                        ) + cast(1.5056327351493116e-07 as double precision) / (
-                            (
-                                cast(p.df as double precision) / 2 + 0.5 - 1
-                            ) + 8
+                greatest(
+                    case
+                        when cast(p.df as double precision) / 2 >= 100
+                        then 0.5 * ln(cast(p.df as double precision) / 2) + ln(
+                            1 + -cast(cast(1 as double precision) / (
+                                cast(p.df as double precision) / 2
+                            ) as double precision) / 8 + cast(power(cast(1 as double precision) / (
+                                cast(p.df as double precision) / 2
+                            ), 2) as double precision) / 128 + cast(5 * power(cast(1 as double precision) / (
+                                cast(p.df as double precision) / 2
+                            ), 3) as double precision) / 1024 + -cast(21 * power(cast(1 as double precision) / (
+                                cast(p.df as double precision) / 2
+                            ), 4) as double precision) / 32768
                         )
-                    ) - (
-                        0.9189385332046727 + (
+                        else 0.9189385332046727 + (
                             (
-                                cast(p.df as double precision) / 2 - 1
+                                cast(p.df as double precision) / 2 + 0.5 - 1
                             ) + 0.5
                         ) * ln((
-                            cast(p.df as double precision) / 2 - 1
+                            cast(p.df as double precision) / 2 + 0.5 - 1
                         ) + 7.5) - (
                             (
-                                cast(p.df as double precision) / 2 - 1
+                                cast(p.df as double precision) / 2 + 0.5 - 1
                             ) + 7.5
                         ) + ln(
                             0.9999999999998099 + cast(676.5203681218851 as double precision) / (
                                 (
-                                    cast(p.df as double precision) / 2 - 1
+                                    cast(p.df as double precision) / 2 + 0.5 - 1
                                 ) + 1
                             ) + cast((
                                 -1259.1392167224028
                             ) as double precision) / (
                                 (
-                                    cast(p.df as double precision) / 2 - 1
+                                    cast(p.df as double precision) / 2 + 0.5 - 1
                                 ) + 2
                             ) + cast(771.3234287776531 as double precision) / (
                                 (
-                                    cast(p.df as double precision) / 2 - 1
+                                    cast(p.df as double precision) / 2 + 0.5 - 1
                                 ) + 3
                             ) + cast((
                                 -176.6150291621406
                             ) as double precision) / (
                                 (
-                                    cast(p.df as double precision) / 2 - 1
+                                    cast(p.df as double precision) / 2 + 0.5 - 1
                                 ) + 4
                             ) + cast(12.507343278686905 as double precision) / (
                                 (
-                                    cast(p.df as double precision) / 2 - 1
+                                    cast(p.df as double precision) / 2 + 0.5 - 1
                                 ) + 5
                             ) + cast((
                                 -0.13857109526572012
                             ) as double precision) / (
                                 (
-                                    cast(p.df as double precision) / 2 - 1
+                                    cast(p.df as double precision) / 2 + 0.5 - 1
                                 ) + 6
                             ) + cast(9.984369578019572e-06 as double precision) / (
                                 (
-                                    cast(p.df as double precision) / 2 - 1
+                                    cast(p.df as double precision) / 2 + 0.5 - 1
                                 ) + 7
                             ) + cast(1.5056327351493116e-07 as double precision) / (
                                 (
-                                    cast(p.df as double precision) / 2 - 1
+                                    cast(p.df as double precision) / 2 + 0.5 - 1
                                 ) + 8
                             )
+                        ) - (
+                            0.9189385332046727 + (
+                                (
+                                    cast(p.df as double precision) / 2 - 1
+                                ) + 0.5
+                            ) * ln((
+                                cast(p.df as double precision) / 2 - 1
+                            ) + 7.5) - (
+                                (
+                                    cast(p.df as double precision) / 2 - 1
+                                ) + 7.5
+                            ) + ln(
+                                0.9999999999998099 + cast(676.5203681218851 as double precision) / (
+                                    (
+                                        cast(p.df as double precision) / 2 - 1
+                                    ) + 1
+                                ) + cast((
+                                    -1259.1392167224028
+                                ) as double precision) / (
+                                    (
+                                        cast(p.df as double precision) / 2 - 1
+                                    ) + 2
+                                ) + cast(771.3234287776531 as double precision) / (
+                                    (
+                                        cast(p.df as double precision) / 2 - 1
+                                    ) + 3
+                                ) + cast((
+                                    -176.6150291621406
+                                ) as double precision) / (
+                                    (
+                                        cast(p.df as double precision) / 2 - 1
+                                    ) + 4
+                                ) + cast(12.507343278686905 as double precision) / (
+                                    (
+                                        cast(p.df as double precision) / 2 - 1
+                                    ) + 5
+                                ) + cast((
+                                    -0.13857109526572012
+                                ) as double precision) / (
+                                    (
+                                        cast(p.df as double precision) / 2 - 1
+                                    ) + 6
+                                ) + cast(9.984369578019572e-06 as double precision) / (
+                                    (
+                                        cast(p.df as double precision) / 2 - 1
+                                    ) + 7
+                                ) + cast(1.5056327351493116e-07 as double precision) / (
+                                    (
+                                        cast(p.df as double precision) / 2 - 1
+                                    ) + 8
+                                )
+                            )
                         )
-                    )
-                end + -0.5 * ln(p.df * 3.141592653589793) + -(
-                    cast((
-                        p.df + 1
-                    ) as double precision) / 2
-                ) * ln(1 + cast(p.t * p.t as double precision) / p.df)
+                    end + -0.5 * ln(p.df * 3.141592653589793) + -(
+                        cast((
+                            p.df + 1
+                        ) as double precision) / 2
+                    ) * ln(1 + cast(p.t * p.t as double precision) / p.df),
+                    -700.0
+                )
             )
         ) as quantile
     from quantile_start as s
@@ -1409,7 +1432,7 @@ newton_points_sums as (
         variant,
         metric,
         point,
-        sum(exp(log_term)) as series
+        sum(exp(greatest(log_term, -700.0))) as series
     from newton_points_terms
     group by
         experiment,
@@ -1458,127 +1481,130 @@ quantile_newton_2 as (
             p.p_value - s.alpha
         ) as double precision) / (
             2 * exp(
-                case
-                    when cast(p.df as double precision) / 2 >= 100
-                    then 0.5 * ln(cast(p.df as double precision) / 2) + ln(
-                        1 + -cast(cast(1 as double precision) / (
-                            cast(p.df as double precision) / 2
-                        ) as double precision) / 8 + cast(power(cast(1 as double precision) / (
-                            cast(p.df as double precision) / 2
-                        ), 2) as double precision) / 128 + cast(5 * power(cast(1 as double precision) / (
-                            cast(p.df as double precision) / 2
-                        ), 3) as double precision) / 1024 + -cast(21 * power(cast(1 as double precision) / (
-                            cast(p.df as double precision) / 2
-                        ), 4) as double precision) / 32768
-                    )
-                    else 0.9189385332046727 + (
-                        (
-                            cast(p.df as double precision) / 2 + 0.5 - 1
-                        ) + 0.5
-                    ) * ln((
-                        cast(p.df as double precision) / 2 + 0.5 - 1
-                    ) + 7.5) - (
-                        (
-                            cast(p.df as double precision) / 2 + 0.5 - 1
-                        ) + 7.5
-                    ) + ln(
-                        0.9999999999998099 + cast(676.5203681218851 as double precision) / (
-                            (
-                                cast(p.df as double precision) / 2 + 0.5 - 1
-                            ) + 1
-                        ) + cast((
-                            -1259.1392167224028
-                        ) as double precision) / (
-                            (
-                                cast(p.df as double precision) / 2 + 0.5 - 1
-                            ) + 2
-                        ) + cast(771.3234287776531 as double precision) / (
-                            (
-                                cast(p.df as double precision) / 2 + 0.5 - 1
-                            ) + 3
-                        ) + cast((
-                            -176.6150291621406
-                        ) as double precision) / (
-                            (
-                                cast(p.df as double precision) / 2 + 0.5 - 1
-                            ) + 4
-                        ) + cast(12.507343278686905 as double precision) / (
-                            (
-                                cast(p.df as double precision) / 2 + 0.5 - 1
-                            ) + 5
-                        ) + cast((
-                            -0.13857109526572012
-                        ) as double precision) / (
-                            (
-                                cast(p.df as double precision) / 2 + 0.5 - 1
-                            ) + 6
-                        ) + cast(9.984369578019572e-06 as double precision) / (
-                            (
-                                cast(p.df as double precision) / 2 + 0.5 - 1
-                            ) + 7
-                        ) + cast(1.5056327351493116e-07 as double precision) / (
-                            (
-                                cast(p.df as double precision) / 2 + 0.5 - 1
-                            ) + 8
+                greatest(
+                    case
+                        when cast(p.df as double precision) / 2 >= 100
+                        then 0.5 * ln(cast(p.df as double precision) / 2) + ln(
+                            1 + -cast(cast(1 as double precision) / (
+                                cast(p.df as double precision) / 2
+                            ) as double precision) / 8 + cast(power(cast(1 as double precision) / (
+                                cast(p.df as double precision) / 2
+                            ), 2) as double precision) / 128 + cast(5 * power(cast(1 as double precision) / (
+                                cast(p.df as double precision) / 2
+                            ), 3) as double precision) / 1024 + -cast(21 * power(cast(1 as double precision) / (
+                                cast(p.df as double precision) / 2
+                            ), 4) as double precision) / 32768
                         )
-                    ) - (
-                        0.9189385332046727 + (
+                        else 0.9189385332046727 + (
                             (
-                                cast(p.df as double precision) / 2 - 1
+                                cast(p.df as double precision) / 2 + 0.5 - 1
                             ) + 0.5
                         ) * ln((
-                            cast(p.df as double precision) / 2 - 1
+                            cast(p.df as double precision) / 2 + 0.5 - 1
                         ) + 7.5) - (
                             (
-                                cast(p.df as double precision) / 2 - 1
+                                cast(p.df as double precision) / 2 + 0.5 - 1
                             ) + 7.5
                         ) + ln(
                             0.9999999999998099 + cast(676.5203681218851 as double precision) / (
                                 (
-                                    cast(p.df as double precision) / 2 - 1
+                                    cast(p.df as double precision) / 2 + 0.5 - 1
                                 ) + 1
                             ) + cast((
                                 -1259.1392167224028
                             ) as double precision) / (
                                 (
-                                    cast(p.df as double precision) / 2 - 1
+                                    cast(p.df as double precision) / 2 + 0.5 - 1
                                 ) + 2
                             ) + cast(771.3234287776531 as double precision) / (
                                 (
-                                    cast(p.df as double precision) / 2 - 1
+                                    cast(p.df as double precision) / 2 + 0.5 - 1
                                 ) + 3
                             ) + cast((
                                 -176.6150291621406
                             ) as double precision) / (
                                 (
-                                    cast(p.df as double precision) / 2 - 1
+                                    cast(p.df as double precision) / 2 + 0.5 - 1
                                 ) + 4
                             ) + cast(12.507343278686905 as double precision) / (
                                 (
-                                    cast(p.df as double precision) / 2 - 1
+                                    cast(p.df as double precision) / 2 + 0.5 - 1
                                 ) + 5
                             ) + cast((
                                 -0.13857109526572012
                             ) as double precision) / (
                                 (
-                                    cast(p.df as double precision) / 2 - 1
+                                    cast(p.df as double precision) / 2 + 0.5 - 1
                                 ) + 6
                             ) + cast(9.984369578019572e-06 as double precision) / (
                                 (
-                                    cast(p.df as double precision) / 2 - 1
+                                    cast(p.df as double precision) / 2 + 0.5 - 1
                                 ) + 7
                             ) + cast(1.5056327351493116e-07 as double precision) / (
                                 (
-                                    cast(p.df as double precision) / 2 - 1
+                                    cast(p.df as double precision) / 2 + 0.5 - 1
                                 ) + 8
                             )
+                        ) - (
+                            0.9189385332046727 + (
+                                (
+                                    cast(p.df as double precision) / 2 - 1
+                                ) + 0.5
+                            ) * ln((
+                                cast(p.df as double precision) / 2 - 1
+                            ) + 7.5) - (
+                                (
+                                    cast(p.df as double precision) / 2 - 1
+                                ) + 7.5
+                            ) + ln(
+                                0.9999999999998099 + cast(676.5203681218851 as double precision) / (
+                                    (
+                                        cast(p.df as double precision) / 2 - 1
+                                    ) + 1
+                                ) + cast((
+                                    -1259.1392167224028
+                                ) as double precision) / (
+                                    (
+                                        cast(p.df as double precision) / 2 - 1
+                                    ) + 2
+                                ) + cast(771.3234287776531 as double precision) / (
+                                    (
+                                        cast(p.df as double precision) / 2 - 1
+                                    ) + 3
+                                ) + cast((
+                                    -176.6150291621406
+                                ) as double precision) / (
+                                    (
+                                        cast(p.df as double precision) / 2 - 1
+                                    ) + 4
+                                ) + cast(12.507343278686905 as double precision) / (
+                                    (
+                                        cast(p.df as double precision) / 2 - 1
+                                    ) + 5
+                                ) + cast((
+                                    -0.13857109526572012
+                                ) as double precision) / (
+                                    (
+                                        cast(p.df as double precision) / 2 - 1
+                                    ) + 6
+                                ) + cast(9.984369578019572e-06 as double precision) / (
+                                    (
+                                        cast(p.df as double precision) / 2 - 1
+                                    ) + 7
+                                ) + cast(1.5056327351493116e-07 as double precision) / (
+                                    (
+                                        cast(p.df as double precision) / 2 - 1
+                                    ) + 8
+                                )
+                            )
                         )
-                    )
-                end + -0.5 * ln(p.df * 3.141592653589793) + -(
-                    cast((
-                        p.df + 1
-                    ) as double precision) / 2
-                ) * ln(1 + cast(p.t * p.t as double precision) / p.df)
+                    end + -0.5 * ln(p.df * 3.141592653589793) + -(
+                        cast((
+                            p.df + 1
+                        ) as double precision) / 2
+                    ) * ln(1 + cast(p.t * p.t as double precision) / p.df),
+                    -700.0
+                )
             )
         ) as quantile
     from quantile_newton_1 as s
@@ -1607,9 +1633,9 @@ tested as (
             then 2 * (
                 case
                     when st.t < 7.07106781186547
-                    then cast(exp(cast((
+                    then cast(exp(greatest(cast((
                         -st.t * st.t
-                    ) as double precision) / 2) * (
+                    ) as double precision) / 2, -700.0)) * (
                         (
                             (
                                 (
@@ -1637,9 +1663,9 @@ tested as (
                         ) * st.t + 440.413735824752
                     )
                     when st.t <= 37
-                    then cast(cast(exp(cast((
+                    then cast(cast(exp(greatest(cast((
                         -st.t * st.t
-                    ) as double precision) / 2) as double precision) / (
+                    ) as double precision) / 2, -700.0)) as double precision) / (
                         st.t + cast(1 as double precision) / (
                             st.t + cast(2 as double precision) / (
                                 st.t + cast(3 as double precision) / (
