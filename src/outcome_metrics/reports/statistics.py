@@ -33,7 +33,6 @@ from typing import cast
 
 from sqlglot import exp
 
-
 #: The smallest argument given to exp(): PostgreSQL errors where other engines underflow to 0, and
 #: exp(-700) ~ 1e-304 is below anything the readout can resolve.
 EXP_FLOOR = -700.0
