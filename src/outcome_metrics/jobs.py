@@ -27,6 +27,7 @@ from outcome_metrics.query.summary import (
     headlines,
     unread_arrivals,
 )
+from outcome_metrics.reports import experiments
 
 
 def target_schema(target: str) -> str:
@@ -218,6 +219,9 @@ def run_demo(root: Path, *, events: int, days: int, seed: int, force: bool = Fal
     click.echo(f"Headline metrics, {period}, the latest complete one (best and worst persona by each metric's good "
                "direction):")
     click.echo(headline_table(rows))
+    if project.experiments:
+        click.echo("Experiment readout (each variant against the control, per user; reports/experiments.py):")
+        click.echo(experiments.readout_table(query_function(root, "duckdb"), schema))
     click.echo(f"Database: {db_path}")
     click.echo("Try:")
     click.echo(f"  {try_command(db_path, schema)}")

@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
 from outcome_metrics.semantic.entities import ColumnType, Entity
 from outcome_metrics.semantic.kinds import ResolvedMetric
 from outcome_metrics.spec.shapes import Outcome, window_days
+
+if TYPE_CHECKING:
+    from outcome_metrics.reports.experiments import Experiment
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,7 @@ class Project:
     segments: tuple[tuple[str, ...], ...]
     dialects: tuple[str, ...]
     windows: tuple[str, ...] = ()  # the project's trailing windows ('7d', ...), shortest first
+    experiments: tuple[Experiment, ...] = ()  # reports/experiments.py
 
     def metric(self, name: str) -> ResolvedMetric:
         return next(m for m in self.metrics if m.name == name)

@@ -93,7 +93,15 @@ cell of the population the value is simply the planted constant.
   `treatment`; treatment adds `uplift` to P(success). Task completion rate = tasks having a
   `task_completed` event / tasks, tasks by variant of their first interaction's `ai_request`;
   expected over the realized task mix (personas, models), as `note` says. `effect` =
-  treatment - control.
+  treatment - control. `crossover_share` of the enrolled users draw each draft_reply task's arm
+  (a coin per task), so most of them are seen in both variants: `users_in_two_variants` counts
+  the users with tasks in both arms (an experiment readout must exclude and count them).
+- `srm_experiment`: users enrolled in `name` (SRM_ENROLMENT, drawn independently of the first
+  experiment) get their `summarize` tasks labelled `treatment` with probability
+  `treatment_share` (0.7), else `control`, while the experiment is declared 50/50 in
+  metrics/experiments.yml: a planted sample-ratio mismatch. A label only: outcomes do not depend
+  on it. `control_users` / `treatment_users` are the exact counts. (Its draws, and the
+  crossover draws, come from their own random stream, so every other draw is unchanged.)
 - `overconfident_model`: responded interactions served by `model`; its stated `confidence` is
   Beta with mean `mean_confidence` whatever the outcome, and its success rate (successful /
   responded) is lowered by a model factor; `overconfidence` = mean_confidence - success_rate.
@@ -134,6 +142,7 @@ JUDGE_MODEL = "gpt-4o-2024-08"
 MODELS = (*LIVE_MODELS, SHADOW_MODEL)
 ARMS = (None, "control", "treatment")
 EXPERIMENT = "draft_reply_prompt_v3"
+SRM_EXPERIMENT = "summarize_length_v2"
 EVENT_TYPES = tuple(t.value for t in contract.EventType)
 
 _NEW, _POWER, _ENTERPRISE, _INTERNAL = range(4)
@@ -184,6 +193,9 @@ SUCCESS = (  # per persona x feature, P(class success): the baseline success pro
 )
 MODEL_SUCCESS_FACTOR = (1.0, 1.0, 1.0, 0.82)  # llama-3-70b succeeds less (the rest goes to `negative`)
 EXPERIMENT_UPLIFT = 0.08  # treatment: + P(success), taken from `negative`
+CROSSOVER_SHARE = 0.03  # enrolled users whose draft_reply tasks each draw their arm (seen in two variants)
+SRM_ENROLMENT = 0.5  # users enrolled in SRM_EXPERIMENT (their summarize tasks; no effect on outcomes)
+SRM_TREATMENT_SHARE = 0.7  # its treatment share, against a declared 50/50 split: a sample-ratio mismatch
 RELEASE_PERSONA = _ENTERPRISE
 RELEASE_DELTA = 0.10  # new gpt-4o version, release persona: P(success) -> P(silent)
 RELEASE_DAY_FRACTION = 0.6  # release day = start + floor(days * this) (at least day 1)
@@ -434,6 +446,7 @@ def simulate(
     wanted = round(events / (1 + spec.duplicate_rate))  # rows before duplicates
     tasks_by_cell = np.zeros(_CELLS, dtype=np.int64)
     counts = dict(users=0, interactions=0, tasks=0, rows=0, duplicates=0)
+    arm_users = dict(two_variants=0, srm_control=0, srm_treatment=0)
     for chunk in range(_MAX_CHUNKS):
         plan = _plan_chunk(spec, chunk)
         last = int(plan.u_rows.sum()) >= wanted
@@ -446,13 +459,18 @@ def simulate(
         counts["tasks"] += len(plan.t_user)
         counts["rows"] += rows + plan.duplicates
         counts["duplicates"] += plan.duplicates
+        arms = np.unique(np.stack([plan.t_user, plan.t_arm])[:, plan.t_arm != _NO_ARM], axis=1)
+        arm_users["two_variants"] += int((np.bincount(arms[0], minlength=len(plan.u_rows)) > 1).sum())
+        srm = np.unique(np.stack([plan.t_user, plan.t_srm_arm])[:, plan.t_srm_arm != _NO_ARM], axis=1)
+        arm_users["srm_control"] += int((srm[1] == _CONTROL).sum())
+        arm_users["srm_treatment"] += int((srm[1] == _TREATMENT).sum())
         if last:
             break
         wanted -= rows
     else:
         raise ValueError(f"events={events} needs more than {_MAX_CHUNKS} batches")
     spec = dataclasses.replace(spec, chunks=chunk + 1, last_chunk_rows=wanted)
-    return Simulation(truth=_truth(spec, tasks_by_cell, counts), _spec=spec)
+    return Simulation(truth=_truth(spec, tasks_by_cell, counts, arm_users), _spec=spec)
 
 
 def _fill(rows: np.ndarray, wanted: int) -> np.ndarray:
@@ -511,6 +529,7 @@ class _Plan:
     t_feature: np.ndarray
     t_model: np.ndarray
     t_arm: np.ndarray
+    t_srm_arm: np.ndarray  # arm in SRM_EXPERIMENT (a label only: not part of the cell)
     t_cell: np.ndarray
     t_has_id: np.ndarray
     t_first: np.ndarray  # index of the task's first interaction
@@ -578,6 +597,15 @@ def _plan_chunk(spec: _Spec, chunk: int) -> _Plan:
     t_model = np.choose(family, [gpt, _CLAUDE, _LLAMA])
     in_experiment = (t_feature == _DRAFT_REPLY) & enrolled[t_user]
     t_arm = np.where(in_experiment, np.where(treated[t_user], _TREATMENT, _CONTROL), _NO_ARM)
+    # Drawn from their own stream, so the draws above and below are those of the simulation without them.
+    extra = np.random.default_rng([spec.seed, chunk, 7])
+    crossover = extra.random(n_users) < CROSSOVER_SHARE
+    task_coin = np.where(extra.random(n_tasks) < 0.5, _TREATMENT, _CONTROL)
+    t_arm = np.where(in_experiment & crossover[t_user], task_coin, t_arm)
+    srm_enrolled = extra.random(n_users) < SRM_ENROLMENT
+    srm_treated = extra.random(n_users) < SRM_TREATMENT_SHARE
+    in_srm = (t_feature == _SUMMARIZE) & srm_enrolled[t_user]
+    t_srm_arm = np.where(in_srm, np.where(srm_treated[t_user], _TREATMENT, _CONTROL), _NO_ARM)
     t_cell = _cell(persona[t_user], t_feature, t_model, t_arm)
 
     # Interactions: each draws its class from its cell's probabilities and the continue classes
@@ -634,6 +662,7 @@ def _plan_chunk(spec: _Spec, chunk: int) -> _Plan:
         t_feature=t_feature,
         t_model=t_model,
         t_arm=t_arm,
+        t_srm_arm=t_srm_arm,
         t_cell=t_cell,
         t_has_id=t_has_id,
         t_first=t_first,
@@ -787,11 +816,12 @@ def _materialize(spec: _Spec, plan: _Plan) -> pa.RecordBatch:
     def at(idx: np.ndarray, **extra) -> dict:
         return {**{k: v[idx] for k, v in ix.items()}, **extra}
 
-    arm = plan.t_arm[ti]
+    arm, srm_arm = plan.t_arm[ti], plan.t_srm_arm[ti]
     segments = {"workflow": t_workflow[ti], "model": model, "prompt_version": t_prompt[ti]}
     rows.add(
         "ai_request", t_req, **ix, **segments,
-        experiment=np.where(arm != _NO_ARM, 0, -1), variant=np.where(arm != _NO_ARM, arm - 1, -1),
+        experiment=np.where(arm != _NO_ARM, 0, np.where(srm_arm != _NO_ARM, 1, -1)),
+        variant=np.where(arm != _NO_ARM, arm - 1, np.where(srm_arm != _NO_ARM, srm_arm - 1, -1)),
         properties=rng.integers(0, len(PROPERTIES), n_int),
     )  # fmt: skip
 
@@ -938,7 +968,7 @@ def _finish(spec: _Spec, plan: _Plan, rng: np.random.Generator, c: dict[str, np.
         "workflow": _strings(WORKFLOWS, c["workflow"]),
         "model": _strings(MODELS, c["model"]),
         "prompt_version": _strings(PROMPT_VERSIONS, c["prompt_version"]),
-        "experiment": _strings((EXPERIMENT,), c["experiment"]),
+        "experiment": _strings((EXPERIMENT, SRM_EXPERIMENT), c["experiment"]),
         "variant": _strings(ARMS[1:], c["variant"]),
         "is_shadow": pa.array(c["is_shadow"] == 1, mask=c["is_shadow"] < 0),
         "latency_ms": _floats(c["latency_ms"]),
@@ -1044,7 +1074,7 @@ def _expected_by_cell() -> dict[str, np.ndarray]:
 _EXPECTED = _expected_by_cell()
 
 
-def _truth(spec: _Spec, tasks_by_cell: np.ndarray, counts: dict) -> dict:
+def _truth(spec: _Spec, tasks_by_cell: np.ndarray, counts: dict, arm_users: dict) -> dict:
     e = _EXPECTED
     persona, model, arm = e["_persona"], e["_model"], e["_arm"]
 
@@ -1112,6 +1142,20 @@ def _truth(spec: _Spec, tasks_by_cell: np.ndarray, counts: dict) -> dict:
             "population": "tasks (task_id, else interaction_id) by the variant on their first interaction's ai_request; "
             "rate = tasks with a task_completed event / tasks",
             "note": f"{exact}: the arms mix personas and models, so the rates depend on that mix",
+            "crossover_share": CROSSOVER_SHARE,
+            "users_in_two_variants": arm_users["two_variants"],
+            "users_in_two_variants_note": "users with draft_reply tasks in both arms (CROSSOVER_SHARE of the enrolled "
+            "users draw each task's arm); exact count",
+        },
+        "srm_experiment": {
+            "name": SRM_EXPERIMENT,
+            "feature": FEATURES[_SUMMARIZE],
+            "declared_split": {"control": 0.5, "treatment": 0.5},
+            "treatment_share": SRM_TREATMENT_SHARE,
+            "control_users": arm_users["srm_control"],
+            "treatment_users": arm_users["srm_treatment"],
+            "note": "a label on summarize tasks only (no effect on outcomes); users are assigned treatment with "
+            "probability treatment_share, against the declared 50/50: a sample-ratio mismatch; exact counts",
         },
         "overconfident_model": {
             "model": LIVE_MODELS[OVERCONFIDENT_MODEL],

@@ -25,7 +25,7 @@ from outcome_metrics.spec.shapes import (
     window_days,
 )
 
-TOP_LEVEL_KEYS = ("metrics", "outcomes", "segments", "dialects", "windows")
+TOP_LEVEL_KEYS = ("metrics", "outcomes", "segments", "dialects", "windows", "experiments")
 DEFAULT_DIALECTS = ("duckdb",)
 
 AnyMetric = SimpleMetric | RatioMetric | DerivedMetric | GroupedMetric
@@ -104,6 +104,7 @@ class Parsed:
     segment_lines: dict[tuple[str, ...], int] = field(default_factory=dict)  # each set of segments → its line
     segments_location: Location | None = None
     issues: list[Issue] = field(default_factory=list)
+    experiments: list[Any] = field(default_factory=list)  # reports.experiments.Located, one per entry
 
 
 def _type_name(value: Any) -> str:
@@ -376,6 +377,10 @@ def parse(documents: list[Document]) -> Parsed:
                 _parse_items(doc, key, value, parsed)
             elif key == "segments":
                 _parse_segments(doc, value, parsed)
+            elif key == "experiments":
+                from outcome_metrics.reports import experiments  # the slice imports this module
+
+                experiments.parse_section(doc, value, parsed.experiments, parsed.issues)
             elif key == "dialects":
                 if not isinstance(value, LocatedList) or not all(isinstance(d, str) for d in value):
                     parsed.issues.append(

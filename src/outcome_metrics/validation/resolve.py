@@ -31,6 +31,11 @@ def validate(parsed: Parsed) -> Project:
         resolve(context)
     for rule in RULES:
         context.issues.extend(rule(parsed))
+    from outcome_metrics.reports import experiments as readouts  # the slice imports the semantic layer
+
+    broken = {name for kind, name in parsed.broken if kind == "metric"}
+    experiments, experiment_issues = readouts.validate(parsed.experiments, context.metrics, broken)
+    context.issues.extend(experiment_issues)
     if context.issues:
         raise SpecError(context.issues)
     order = {m.name: index for index, m in enumerate(parsed.metrics)}
@@ -40,4 +45,5 @@ def validate(parsed: Parsed) -> Project:
         segments=tuple(parsed.segments),
         dialects=tuple(parsed.dialects),
         windows=tuple(parsed.windows),
+        experiments=experiments,
     )
