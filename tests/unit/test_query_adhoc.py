@@ -153,3 +153,17 @@ def test_cli_explain_prints_the_sql_without_a_database(repo):
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("-- path: fct_metric_values (segment 'persona' per week is stored)\n")
     assert result.stdout.rstrip().endswith("order by period_start, persona")
+
+
+def test_cli_query_without_a_built_database_says_to_build(project_copy, monkeypatch):
+    monkeypatch.delenv("OUTCOMES_DUCKDB_PATH", raising=False)
+    result = CliRunner().invoke(main, ["--project-dir", str(project_copy), "query", "--metrics", "success_rate"])
+    assert result.exit_code == 1
+    assert "no database at" in result.output and "run `outcomes build` first" in result.output
+    import duckdb
+
+    (project_copy / "data").mkdir()
+    duckdb.connect(str(project_copy / "data" / "outcomes.duckdb")).close()  # a database without the models
+    result = CliRunner().invoke(main, ["--project-dir", str(project_copy), "query", "--metrics", "success_rate"])
+    assert result.exit_code == 1
+    assert "fct_metric_values" in result.output and "run `outcomes build` first" in result.output

@@ -41,7 +41,7 @@ from typing import Any, Literal
 from sqlglot import exp
 
 from outcome_metrics import naming
-from outcome_metrics.errors import Issue, SpecError, suggestion
+from outcome_metrics.errors import Issue, OutcomesError, SpecError, suggestion
 from outcome_metrics.planning import AggregatePlan
 from outcome_metrics.rendering.builders import alias, cast, col, select_
 from outcome_metrics.rendering.dialects import DIALECTS, Dialect
@@ -62,7 +62,8 @@ from outcome_metrics.semantic.kinds import Derived, Grouped, ResolvedMetric
 from outcome_metrics.semantic.model import Project
 from outcome_metrics.spec.shapes import Grain
 
-Path_ = Literal["fct_metric_values", "compiled"]
+#: Where an answer comes from: the stored long table, or SQL compiled for the request
+Source = Literal["fct_metric_values", "compiled"]
 
 #: The schema of each model a query reads, when no build tells otherwise: dbt's defaults
 #: (intermediate models in the target's schema, BI-facing ones in the var outcomes_marts_schema's)
@@ -77,7 +78,7 @@ class QueryPlan:
     metrics: tuple[str, ...]
     group_by: tuple[str, ...]
     grain: Grain
-    path: Path_
+    path: Source
     reason: str
     sql: str
     dialect: str
@@ -410,10 +411,20 @@ def target_relations(root: Path, target: str) -> dict[str, str]:
 
 def run_query(root: Path, plan: QueryPlan, target: str = "duckdb") -> list[dict[str, Any]]:
     """Run a plan on a built project: DuckDB read-only on its database file, other targets through dbt."""
-    from outcome_metrics.jobs import query_function
-
     if target == "duckdb":
-        return run_plan(plan, query_function(root, target))
+        import duckdb
+
+        from outcome_metrics.engines.duckdb import database_path
+        from outcome_metrics.jobs import query_function
+
+        db_path = database_path(root)
+        if not db_path.is_file():
+            raise OutcomesError(f"no database at {db_path} (run `outcomes build` first, or set $OUTCOMES_DUCKDB_PATH)")
+        try:
+            return run_plan(plan, query_function(root, target))
+        except duckdb.CatalogException as error:  # a model not built yet
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise OutcomesError(f"{db_path}: {first} (run `outcomes build` first)") from None
     from outcome_metrics.engines.dbt import dbt_query
 
     return run_plan(plan, lambda sql: dbt_query(root, sql, target=target, limit=1_000_000))
