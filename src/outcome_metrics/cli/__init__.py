@@ -203,6 +203,52 @@ def explain(ctx: click.Context, metric: str, grain: str, target: str, dialect: s
     click.echo(runnable_sql(root, template, target=target, db_path=db_path), nl=False)
 
 
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+@main.command("query")
+@click.option("--metrics", required=True, help="Comma-separated metric names (see `outcomes list`).")
+@click.option("--group-by", default="", help="Comma-separated dimensions of the metrics' entity (none: overall).")
+@click.option("--grain", type=click.Choice(["day", "week", "month"]), default="day", show_default=True)
+@click.option("--where", help="A filter over the entity's columns and outcomes, as in YAML (`outcomes list --columns`).")
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), help="First period_start to include (inclusive).")
+@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), help="period_start before which to stop (exclusive).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--explain", is_flag=True, help="Print the SQL (and which path answers it) instead of running it.")
+@target_option
+@click.pass_context
+@handle_errors
+def query_command(ctx: click.Context, metrics: str, group_by: str, grain: str, where: str | None, start: Any,
+                  end: Any, fmt: str, explain: bool, target: str) -> None:  # fmt: skip
+    """Query metric values of a built project by any dimensions, filter and grain (like `mf query`).
+
+    Read from fct_metric_values when it holds the answer (a project segment, no --where, a grain
+    the metrics are computed at); otherwise compiled over the entity model, exactly (ratios and
+    percentiles are computed from the rows, never re-aggregated). Periods from --start (inclusive)
+    to --end (exclusive); is_complete is false for a period the data does not fully cover.
+
+    \b
+    Example:
+        outcomes query --metrics silent_failure_rate,cost_per_successful_interaction \\
+            --group-by persona,model --grain week
+        outcomes query --metrics success_rate --group-by workflow,persona \\
+            --where "feature = 'summarize'" --start 2026-02-01 --end 2026-03-01 --format csv
+        outcomes query --metrics expected_calibration_error --grain month --explain
+    """
+    from outcome_metrics.query.adhoc import FORMATS, plan_query, run_query, target_relations
+
+    root = _root(ctx)
+    plan = plan_query(load_project(root), _names(metrics), _names(group_by), grain, where,
+                      start.date() if start else None, end.date() if end else None,
+                      dialect=target, relation_names=target_relations(root, target))  # fmt: skip
+    if explain:
+        click.echo(plan.explain(), nl=False)
+        return
+    stderr(f"path: {plan.path} ({plan.reason})")
+    click.echo(FORMATS[fmt](plan, run_query(root, plan, target)), nl=False)
+
+
 @main.command()
 @target_option
 @click.option("--select", "select", help="dbt node selection, e.g. 'fct_metric_values+'.")
