@@ -13,6 +13,7 @@ from pydantic_core import ErrorDetails
 
 from outcome_metrics.engines import ENGINES
 from outcome_metrics.errors import Issue, suggestion
+from outcome_metrics.reports import calibration, judge_agreement
 from outcome_metrics.spec.loader import Document, LocatedDict, LocatedList
 from outcome_metrics.spec.shapes import (
     DerivedMetric,
@@ -24,7 +25,9 @@ from outcome_metrics.spec.shapes import (
     SimpleMetric,
 )
 
-TOP_LEVEL_KEYS = ("metrics", "outcomes", "segments", "dialects")
+#: Decision-layer reports, by their top-level key: each module has parse(doc, value) and resolve(spec, segments, path)
+REPORTS: dict[str, Any] = {calibration.KEY: calibration, judge_agreement.KEY: judge_agreement}
+TOP_LEVEL_KEYS = ("metrics", "outcomes", "segments", "dialects", *REPORTS)
 DEFAULT_DIALECTS = ("duckdb",)
 
 AnyMetric = SimpleMetric | RatioMetric | DerivedMetric | GroupedMetric
@@ -102,6 +105,7 @@ class Parsed:
     segment_lines: dict[tuple[str, ...], int] = field(default_factory=dict)  # each set of segments → its line
     segments_location: Location | None = None
     issues: list[Issue] = field(default_factory=list)
+    reports: dict[str, tuple[Any, Location]] = field(default_factory=dict)  # top-level key → (spec, where)
 
 
 def _type_name(value: Any) -> str:
@@ -336,6 +340,18 @@ def _parse_segments(doc: Document, value: Any, parsed: Parsed) -> None:
             parsed.segments.append(key)
 
 
+def _parse_report(doc: Document, key: str, value: Any, parsed: Parsed) -> None:
+    if key in parsed.reports:
+        other = parsed.reports[key][1]
+        parsed.issues.append(Issue(doc.path, doc.data.line_of(key), f"{key}: declared twice, also at "
+                                   f"{other.path}:{other.line_of(key)} (keep one)"))
+        return
+    spec, issues = REPORTS[key].parse(doc, value)
+    parsed.issues += issues
+    if spec is not None:
+        parsed.reports[key] = (spec, Location(doc.path, doc.data))
+
+
 def parse(documents: list[Document]) -> Parsed:
     parsed = Parsed()
     for doc in documents:
@@ -369,6 +385,8 @@ def parse(documents: list[Document]) -> Parsed:
                         )
                     elif dialect not in parsed.dialects:
                         parsed.dialects.append(dialect)
+            elif key in REPORTS:
+                _parse_report(doc, key, value, parsed)
             else:
                 parsed.issues.append(
                     Issue(doc.path, line, f"unknown top-level key '{key}' "
