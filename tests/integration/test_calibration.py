@@ -16,13 +16,17 @@ estimate (stated at each check): a correct build fails one check with probabilit
 from __future__ import annotations
 
 import math
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.stats import rankdata
 from statsmodels.stats.inter_rater import cohens_kappa
 
 from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.engines.duckdb import load_arrow_batches
+from outcome_metrics.project import compile_project
 from outcome_metrics.sim import generator, simulate
 from tests.support.paths import REFERENCE
 from tests.support.project import copy_project
@@ -52,7 +56,7 @@ def built(tmp_path_factory) -> dict:
     result = dbt_build(root, db_path=db_path)
     assert result.success, "dbt build failed:\n" + "\n".join(result.failures)
     print(f"\ncalibration: {SIMULATION['events']:,} events, dbt build {result.seconds:.1f}s")
-    return {"db_path": db_path, "truth": simulation.truth, "seconds": result.seconds}
+    return {"root": root, "db_path": db_path, "truth": simulation.truth, "seconds": result.seconds}
 
 
 @pytest.fixture(scope="module")
@@ -356,3 +360,45 @@ def test_the_planted_judge_error_rates_are_recovered(con, built):
     p_pairs = row["pair_judge_pass_rate"]
     corrected = (p_pairs + row["true_negative_rate"] - 1) / (row["true_positive_rate"] + row["true_negative_rate"] - 1)
     assert corrected == pytest.approx(h, abs=1e-12)
+
+
+# -- equal-mass bins ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def equal_mass(built, tmp_path_factory) -> Path:
+    """The built project copied, its calibration switched to equal_mass, only the two marts rebuilt."""
+    root = tmp_path_factory.mktemp("equal_mass") / "project"
+    shutil.copytree(built["root"], root, ignore=shutil.ignore_patterns("target", "logs"))
+    decisions = root / "metrics" / "decisions.yml"
+    text = decisions.read_text()
+    assert "binning: equal_width" in text
+    decisions.write_text(text.replace("binning: equal_width", "binning: equal_mass"))
+    compile_project(root)
+    result = dbt_build(root, db_path=root / "warehouse.duckdb", select="mart_calibration mart_calibration_summary")
+    assert result.success, "dbt build failed:\n" + "\n".join(result.failures)
+    return root / "warehouse.duckdb"
+
+
+def test_equal_mass_bins_equal_numpy(equal_mass, reference_rows):
+    """Bins by rank (ties share the lowest rank, as SQL's rank()): floor((rank - 1) x 10 / N)."""
+    with connect_built(equal_mass) as con:
+        bins = {(*key(r), r["bin"]): r for r in rows(con, "select * from mart_calibration")}
+        summary = {key(r): r for r in rows(con, "select * from mart_calibration_summary")}
+    assert set(summary) == set(reference_rows)
+    for cut, responses in reference_rows.items():
+        confidence = np.array([r[0] for r in responses])
+        ranks = rankdata(confidence, method="min")
+        mass_bins = np.floor((ranks - 1) * 10 / len(confidence)).astype(int)
+        regrouped = [(c, s, int(b)) for (c, s, _), b in zip(responses, mass_bins, strict=True)]
+        expected = decomposition(regrouped)
+        for name, value in expected.items():
+            assert close(summary[cut][name], value), (cut, name, summary[cut][name], value)
+        counts = np.bincount(mass_bins, minlength=10)
+        for b in np.unique(mass_bins):
+            got = bins[(*cut, b)]
+            assert got["responses"] == counts[b]
+            assert close(got["mean_confidence"], float(confidence[mass_bins == b].mean()))
+            assert got["bin_lower"] == confidence[mass_bins == b].min()
+        if len(confidence) >= 100 and len(np.unique(confidence)) == len(confidence):
+            assert counts.max() - counts.min() <= 1  # equal mass, no ties

@@ -89,3 +89,13 @@ def cuts(source: str, segments: tuple[tuple[str, ...], ...], dimensions: tuple[s
     for branch in branches[1:]:
         union = exp.union(union, branch, distinct=False, copy=False)
     return union
+
+
+def cut_columns(*extra: tuple[str, str]) -> list[dict[str, Any]]:
+    """Documentation of the cut columns every report model starts with, then `extra` (name, description)."""
+    return [
+        {"name": "grain", "description": "'all' (the whole data) or 'month'",
+         "data_tests": ["not_null", {"accepted_values": {"arguments": {"values": [GRAIN_ALL, GRAIN_MONTH]}}}]},
+        {"name": "period_start", "description": "first day of the month; NULL for grain 'all'"},
+        *({"name": name, "description": text} for name, text in extra),
+    ]  # fmt: skip

@@ -41,7 +41,7 @@ from sqlglot import exp
 
 from outcome_metrics.errors import Issue
 from outcome_metrics.rendering.builders import alias, cast, col, select_, table
-from outcome_metrics.reports.blocks import cuts, parse_block
+from outcome_metrics.reports.blocks import cut_columns, cuts, parse_block
 from outcome_metrics.spec.loader import Document
 from outcome_metrics.spec.shapes import Frozen
 
@@ -110,7 +110,7 @@ def _bin(spec: CalibrationSpec) -> exp.Expr:
         return exp.func("least", floor, exp.Literal.number(spec.bins - 1))
     rank = exp.Sub(this=_window(exp.Anonymous(this="rank", expressions=[]), order=col("confidence")),
                    expression=exp.Literal.number(1))  # fmt: skip
-    share = exp.Div(this=exp.Mul(this=rank, expression=bins),
+    share = exp.Div(this=exp.Mul(this=exp.paren(rank), expression=bins),
                     expression=cast(_window(exp.Count(this=exp.Star())), "double"))  # fmt: skip
     return cast(exp.Floor(this=share), "int")
 
@@ -248,6 +248,58 @@ def _marts_schema() -> str:
     from outcome_metrics.rendering.sql import IN_MARTS_SCHEMA
 
     return IN_MARTS_SCHEMA
+
+
+_SEGMENT_COLUMNS = (
+    ("segment_by", "grouped dimensions, alphabetical, comma-separated; '' overall"),
+    *((d, f"the {d}; NULL when not grouped by it") for d in DIMENSIONS),
+)
+_BIN_COLUMNS = {
+    "bin": "0-based bin index", "bin_label": "the bin's edges (equal width) or its rank (equal mass)",
+    "bin_lower": "lower edge (equal width), or the bin's smallest confidence (equal mass)",
+    "bin_upper": "upper edge (equal width), or the bin's largest confidence (equal mass)",
+    "responses": "responses in the bin", "mean_confidence": "mean stated confidence in the bin (f̄_k)",
+    "success_rate": "share of the bin's responses that were successful (ō_k)",
+    "calibration_gap": "mean_confidence - success_rate: positive = over-confident",
+    "cut_responses": "responses in the cut (N)", "cut_success_rate": "success rate of the cut (ō)",
+    "ece_term": "n_k |f̄_k - ō_k| / N", "brier_term": "Σ (f - o)² / N over the bin",
+    "reliability_term": "n_k (f̄_k - ō_k)² / N", "resolution_term": "n_k (ō_k - ō)² / N",
+    "within_bin_variance_term": "Σ (f - f̄_k)² / N over the bin",
+    "within_bin_covariance_term": "2 Σ (o - ō_k)(f - f̄_k) / N over the bin",
+}
+_SUMMARY_COLUMNS = {
+    "responses": "responses in the cut (N)", "bins": "non-empty bins", "mean_confidence": "mean stated confidence",
+    "success_rate": "share of successful responses (ō)", "ece": "expected calibration error, Σ n_k |f̄_k - ō_k| / N",
+    "mce": "maximum calibration error over non-empty bins", "brier_score": "mean (confidence - success)²",
+    "reliability": "REL = Σ n_k (f̄_k - ō_k)² / N (lower is better)",
+    "resolution": "RES = Σ n_k (ō_k - ō)² / N (higher is better)", "uncertainty": "UNC = ō (1 - ō)",
+    "within_bin_variance": "WBV = ΣΣ (f - f̄_k)² / N", "within_bin_covariance": "WBC = 2 ΣΣ (o - ō_k)(f - f̄_k) / N",
+    "generalized_resolution": "RES - WBV + WBC (less sensitive to the bin width)",
+    "brier_skill_score": "1 - brier_score / uncertainty; NULL when uncertainty is 0",
+}
+
+
+def properties(project: Project) -> list[dict[str, Any]]:
+    """dbt properties (docs and tests) of the report's models, or none when it is not declared."""
+    report = project.reports.get(KEY)
+    if not isinstance(report, Calibration):
+        return []
+    spec = report.spec
+    keys = [*CUT_KEYS]
+    unique = {"unique_combination": {"arguments": {"columns": [*keys, "bin"]}}}
+    return [
+        {"name": BINS_MODEL,
+         "description": f"Reliability table ({spec.bins} {spec.binning.value} bins of stated confidence), overall and "
+         f"per month and segment, with each bin's terms of the cut's ECE and Brier decomposition. Population: "
+         f"{POPULATION}; success: is_successful (as expected_calibration_error).",
+         "data_tests": [unique],
+         "columns": [*cut_columns(*_SEGMENT_COLUMNS), *({"name": n, "description": t} for n, t in _BIN_COLUMNS.items())]},
+        {"name": SUMMARY_MODEL,
+         "description": "Calibration per cut (overall and per month, per segment): ECE, MCE, the Brier score and "
+         "brier_score = reliability - resolution + uncertainty + within_bin_variance - within_bin_covariance, exactly.",
+         "data_tests": [{"unique_combination": {"arguments": {"columns": keys}}}],
+         "columns": [*cut_columns(*_SEGMENT_COLUMNS), *({"name": n, "description": t} for n, t in _SUMMARY_COLUMNS.items())]},
+    ]  # fmt: skip
 
 
 def render(project: Project, dialect: Dialect) -> dict[str, str]:

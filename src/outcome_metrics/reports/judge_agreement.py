@@ -36,7 +36,7 @@ from sqlglot import exp
 
 from outcome_metrics.errors import Issue
 from outcome_metrics.rendering.builders import alias, col, select_, table
-from outcome_metrics.reports.blocks import cuts, parse_block, ratio
+from outcome_metrics.reports.blocks import cut_columns, cuts, parse_block, ratio
 from outcome_metrics.spec.loader import Document
 from outcome_metrics.spec.shapes import Frozen, Identifier
 
@@ -181,6 +181,35 @@ def model_sql(report: JudgeAgreement, dialect: Dialect) -> str:
         _cte(dialect, "final", final),
     ]
     return _file(dialect, [report.path], description, ctes, f"materialized='table', {IN_MARTS_SCHEMA}")
+
+
+_COLUMNS = {
+    "judged": "interactions the judge scored on the criterion", "judge_pass_rate": "share of them it passed (p_obs)",
+    "pairs": "interactions scored by the judge and by the human", "both_pass": "pairs both passed",
+    "judge_pass_human_fail": "pairs the judge passed and the human failed",
+    "judge_fail_human_pass": "pairs the judge failed and the human passed", "both_fail": "pairs both failed",
+    "human_pass_rate": "share of the pairs the human passed", "pair_judge_pass_rate": "share of the pairs the judge passed",
+    "agreement_rate": "share of the pairs with the same verdict", "expected_agreement": "chance agreement from the marginals",
+    "cohen_kappa": "(agreement - expected) / (1 - expected); NULL when expected is 1",
+    "mean_abs_difference": "mean |judge score - human score| over the pairs",
+    "true_positive_rate": "share of the human's passes the judge passed", "true_negative_rate": "share of the human's fails the judge failed",
+    "corrected_pass_rate": "Rogan-Gladen: (p_obs + TNR - 1) / (TPR + TNR - 1) clipped to [0, 1]; NULL when TPR + TNR <= 1",
+}
+
+
+def properties(project: Project) -> list[dict[str, Any]]:
+    report = project.reports.get(KEY)
+    if not isinstance(report, JudgeAgreement):
+        return []
+    spec = report.spec
+    return [{
+        "name": MODEL,
+        "description": f"Judge vs human ('{spec.human}') agreement per criterion ({', '.join(spec.criteria)}), judge "
+        f"and cut (overall, per month); pass = score >= {spec.threshold}.",
+        "data_tests": [{"unique_combination": {"arguments": {"columns": list(CUT_KEYS)}}}],
+        "columns": [*cut_columns(("criterion", "judge rubric criterion"), ("evaluator", "the judge")),
+                    *({"name": n, "description": t} for n, t in _COLUMNS.items())],
+    }]  # fmt: skip
 
 
 def render(project: Project, dialect: Dialect) -> dict[str, str]:
