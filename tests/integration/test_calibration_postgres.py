@@ -1,7 +1,7 @@
 """Integration: the calibration and judge agreement marts hold the same rows on PostgreSQL as on DuckDB
 (every column, 1e-9 relative), built by dbt from the same ~20k simulated events; DuckDB's are checked
 against independent computations in test_calibration.py. The database is set up like a production server
-(test_build_postgres.PRODUCTION_LIKE: en-US collation, a far-off time zone)."""
+(en-US collation, a far-off time zone, as test_build_postgres.py does)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,42 @@ import pytest
 
 from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.engines.duckdb import load_arrow_batches
-from outcome_metrics.engines.postgres import ConnectionParams, load_events, profile_env
+from outcome_metrics.engines.postgres import ConnectionParams, connect, load_events, profile_env
 from outcome_metrics.reports import calibration, judge_agreement
 from outcome_metrics.sim import simulate
 from outcome_metrics.testing.postgres import TemporaryCluster
-from tests.integration.test_build_postgres import PG_SCHEMA, _create_database, postgres_rows
-from tests.support.comparison import compare_rows, duckdb_rows
+from tests.support.comparison import Row, compare_rows, duckdb_rows, relation, without_bookkeeping
 from tests.support.project import copy_project
 from tests.support.servers import require_server_binaries
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+PG_SCHEMA = "outcomes"
+
+
+def _create_database(params: ConnectionParams, name: str) -> ConnectionParams:
+    """A database set up like a production server: en-US collation (PostgreSQL 15+), a far-off time zone."""
+    con = connect(params)
+    con.autocommit = True
+    with con.cursor() as cursor:
+        cursor.execute("show server_version_num")
+        collation = " locale_provider = icu icu_locale = 'en-US'" if int(cursor.fetchone()[0]) >= 150000 else ""
+        cursor.execute(f"create database {name} template template0{collation}")
+        cursor.execute(f"alter database {name} set timezone = 'Pacific/Kiritimati'")
+    con.close()
+    return ConnectionParams(**{**params, "dbname": name})
+
+
+def postgres_rows(params: ConnectionParams, table: str) -> list[Row]:
+    con = connect(params)
+    try:
+        with con.cursor() as cursor:
+            cursor.execute(f"select * from {relation(table, PG_SCHEMA)}")
+            names = [d[0] for d in cursor.description]
+            return without_bookkeeping([dict(zip(names, row, strict=True)) for row in cursor.fetchall()])
+    finally:
+        con.close()
+
 
 KEYS = {
     calibration.BINS_MODEL: (*calibration.CUT_KEYS, "bin"),
