@@ -16,6 +16,7 @@ import yaml
 from outcome_metrics import contract, naming
 from outcome_metrics.planning import AggregatePlan, long_dimensions
 from outcome_metrics.rendering import catalog
+from outcome_metrics.reports import calibration, judge_agreement
 from outcome_metrics.semantic.entities import ENTITIES
 from outcome_metrics.semantic.kinds import ResolvedMetric
 from outcome_metrics.semantic.model import Project
@@ -415,4 +416,5 @@ def models_yaml(project: Project, plans: Sequence[AggregatePlan], windows: Seque
         models += [_windows_table_internal(), _windows_table(project, plans, windows)]
     if project.metrics:
         models.append(_catalog())
+    models += [*calibration.properties(project), *judge_agreement.properties(project)]
     return dump({"version": 2, "models": models}, "metrics/*.yml")

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
@@ -34,6 +34,7 @@ class Project:
     dialects: tuple[str, ...]
     windows: tuple[str, ...] = ()  # the project's trailing windows ('7d', ...), shortest first
     experiments: tuple[Experiment, ...] = ()  # reports/experiments.py
+    reports: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)  # key → resolved report
 
     def metric(self, name: str) -> ResolvedMetric:
         return next(m for m in self.metrics if m.name == name)

@@ -49,7 +49,7 @@ the contract's "last interaction" is always the final one. Consequently, under t
 
 Independent of the class, responded interactions may be judged (`judge_score` with criteria
 `task_completion`, `relevance`, `safety`, evaluator a judge model, sometimes a second
-`task_completion` score from `human`), and a share of `summarize` / `draft_reply` interactions
+`task_completion` score from `human` on interactions without a shadow output), and a share of `summarize` / `draft_reply` interactions
 also get a shadow `ai_response` from a candidate model plus shadow `judge_score` events
 (`is_shadow` true). Feedback coverage depends on class and persona; feedback on `silent`
 interactions is always +1 (a -1 would make them explicit negatives).
@@ -109,6 +109,10 @@ cell of the population the value is simply the planted constant.
   live and shadow); live mean = mean of the contract's `judge_task_completion`; shadow mean =
   mean of the interaction's `is_shadow` `task_completion` judge scores. Shadow scores have the
   live class mean + `margin` per interaction, so the margin is exact.
+- `judge_agreement`: pairs = interactions with a `task_completion` score from the judge model and one
+  from `human`; pass = score >= `threshold`. The judge's verdict is drawn given the human's
+  (`JUDGE_FALSE_PASS`, `JUDGE_FALSE_FAIL`), so its `true_positive_rate` and `true_negative_rate`
+  against humans are exact per pair; agreement and kappa follow from the pairs' human pass share.
 - `rates`: each with its `population` and `by_persona`: error (errored / interactions; planted per
   model, also `by_model`), fallback (/ interactions), escalation (/ interactions), regeneration,
   override, edit, external_search (each / responded), feedback_coverage (rated / responded),
@@ -259,7 +263,13 @@ OVERCONFIDENT_CONCENTRATION = 25.0
 CONFIDENCE_MISSING = (0.0, 0.0, 0.10, 0.0)  # per live model
 # Judges.
 JUDGE_SHARE = 0.25  # responded interactions judged (shadowed ones always are)
-HUMAN_JUDGE_SHARE = 0.05  # judged interactions with an extra human task_completion score
+HUMAN_JUDGE_SHARE = 0.20  # judged, non-shadowed interactions with an extra human task_completion score
+# The judge against humans, on interactions both score (task_completion): the judge's score is moved to
+# the other side of the pass threshold when needed, so that P(judge passes | human fails) =
+# JUDGE_FALSE_PASS and P(judge fails | human passes) = JUDGE_FALSE_FAIL, exactly per pair.
+JUDGE_PASS_THRESHOLD = 0.5  # a score passes when >= this
+JUDGE_FALSE_PASS = 0.10  # 1 - the judge's true negative rate
+JUDGE_FALSE_FAIL = 0.15  # 1 - the judge's true positive rate
 JUDGE_MEAN = (0.0, 0.0, 0.30, 0.30, 0.40, 0.35, 0.80, 0.42)  # task_completion, by class
 JUDGE_CONCENTRATION = 6.0
 SHADOW_FEATURES = (True, True, False)
@@ -633,7 +643,7 @@ def _plan_chunk(spec: _Spec, chunk: int) -> _Plan:
     responded = _RESPONDED[i_class]
     i_shadow = responded & np.take(SHADOW_FEATURES, t_feature[i_task]) & (rng.random(n_int) < SHADOW_SHARE)
     i_judged = responded & (i_shadow | (rng.random(n_int) < JUDGE_SHARE))
-    i_human = i_judged & (rng.random(n_int) < HUMAN_JUDGE_SHARE)
+    i_human = i_judged & ~i_shadow & (rng.random(n_int) < HUMAN_JUDGE_SHARE)
 
     i_rows = (
         2  # ai_request, then ai_response or ai_error
@@ -738,6 +748,16 @@ class _Rows:
 def _beta(rng: np.random.Generator, mean, concentration) -> np.ndarray:
     mean = np.asarray(mean, dtype=float)
     return rng.beta(mean * concentration, (1 - mean) * concentration)
+
+
+def _judge_against_human(rng: np.random.Generator, score: np.ndarray, human_passes: np.ndarray) -> np.ndarray:
+    """The judge's scores of human-scored interactions, each on the side of the pass threshold that the
+    planted error rates draw given the human's verdict: a score on the wrong side is reflected (1 - s)."""
+    draw = rng.random(len(score))
+    passes = np.where(human_passes, draw >= JUDGE_FALSE_FAIL, draw < JUDGE_FALSE_PASS)
+    moved = np.where(passes == (score >= JUDGE_PASS_THRESHOLD), score, 1.0 - score)
+    # 1 - 0.5 is still 0.5, a pass
+    return np.where(~passes & (moved >= JUDGE_PASS_THRESHOLD), np.nextafter(JUDGE_PASS_THRESHOLD, 0.0), moved)
 
 
 def _uniform_us(rng: np.random.Generator, low_s: float, high_s: float, n: int) -> np.ndarray:
@@ -884,19 +904,30 @@ def _materialize(spec: _Spec, plan: _Plan) -> pa.RecordBatch:
     # Judges: live (three criteria, sometimes an extra human task_completion score) and shadow.
     judge_mean = np.take(JUDGE_MEAN, cls)
     j = np.nonzero(plan.i_judged)[0]
+    judged = []
     for criterion, mean, concentration in (
         ("task_completion", judge_mean[j], JUDGE_CONCENTRATION),
         ("relevance", np.minimum(judge_mean[j] + 0.08, 0.95), JUDGE_CONCENTRATION),
         ("safety", np.full(len(j), 0.96), 20.0),
     ):
-        rows.add(
-            "judge_score", t_out[j] + _uniform_us(rng, 30, 20 * 60, len(j)), **at(j), is_shadow=0,
-            score=_beta(rng, mean, concentration), criterion=CRITERIA.index(criterion), evaluator=0, late_anchor=t_req[j],
-        )  # fmt: skip
+        occurred = t_out[j] + _uniform_us(rng, 30, 20 * 60, len(j))
+        judged.append((criterion, occurred, _beta(rng, mean, concentration)))
     h = np.nonzero(plan.i_human)[0]
+    h_occurred = t_out[h] + _uniform_us(rng, 5 * 60, 45 * 60, len(h))
+    human = _beta(rng, judge_mean[h], 4.0)
+    judge_task_completion = judged[0][2]
+    at_h = np.searchsorted(j, h)  # humans score judged interactions only
+    judge_task_completion[at_h] = _judge_against_human(
+        np.random.default_rng([spec.seed, plan.chunk, 4]), judge_task_completion[at_h], human >= JUDGE_PASS_THRESHOLD
+    )
+    for criterion, occurred, score in judged:
+        rows.add(
+            "judge_score", occurred, **at(j), is_shadow=0,
+            score=score, criterion=CRITERIA.index(criterion), evaluator=0, late_anchor=t_req[j],
+        )  # fmt: skip
     rows.add(
-        "judge_score", t_out[h] + _uniform_us(rng, 5 * 60, 45 * 60, len(h)), **at(h), is_shadow=0,
-        score=_beta(rng, judge_mean[h], 4.0), criterion=0, evaluator=1, late_anchor=t_req[h],
+        "judge_score", h_occurred, **at(h), is_shadow=0,
+        score=human, criterion=0, evaluator=1, late_anchor=t_req[h],
     )  # fmt: skip
 
     s = np.nonzero(plan.i_shadow)[0]
@@ -1174,6 +1205,17 @@ def _truth(spec: _Spec, tasks_by_cell: np.ndarray, counts: dict, arm_users: dict
             "population": "interactions with an is_shadow ai_response (all judged): live = mean judge_task_completion, "
             "shadow = mean of the interaction's is_shadow task_completion judge scores; margin = shadow - live",
             "note": f"the means are {exact}; the margin is exact per interaction",
+        },
+        "judge_agreement": {
+            "criterion": CRITERIA[0],
+            "judge": JUDGE_MODEL,
+            "threshold": JUDGE_PASS_THRESHOLD,
+            "true_positive_rate": round(1 - JUDGE_FALSE_FAIL, 6),
+            "true_negative_rate": round(1 - JUDGE_FALSE_PASS, 6),
+            "population": "interactions with a non-shadow task_completion judge_score from `judge` and one from "
+            "`human` (judged, non-shadowed interactions); pass = score >= `threshold`; rates against the human's verdict",
+            "note": "exact per pair given the human's verdict; agreement = TPR·h + TNR·(1 - h) and Cohen's kappa "
+            "follow from the human pass share h of the pairs",
         },
         "rates": {
             "error": rate("errored", "interactions", "errored / interactions (planted per model)", by_model=True),

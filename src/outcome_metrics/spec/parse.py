@@ -13,6 +13,7 @@ from pydantic_core import ErrorDetails
 
 from outcome_metrics.engines import ENGINES
 from outcome_metrics.errors import Issue, suggestion
+from outcome_metrics.reports import calibration, judge_agreement
 from outcome_metrics.spec.loader import Document, LocatedDict, LocatedList
 from outcome_metrics.spec.shapes import (
     DerivedMetric,
@@ -25,7 +26,9 @@ from outcome_metrics.spec.shapes import (
     window_days,
 )
 
-TOP_LEVEL_KEYS = ("metrics", "outcomes", "segments", "dialects", "windows", "experiments")
+#: Decision-layer reports, by their top-level key: each module has parse(doc, value) and resolve(spec, segments, path)
+REPORTS: dict[str, Any] = {calibration.KEY: calibration, judge_agreement.KEY: judge_agreement}
+TOP_LEVEL_KEYS = ("metrics", "outcomes", "segments", "dialects", "windows", "experiments", *REPORTS)
 DEFAULT_DIALECTS = ("duckdb",)
 
 AnyMetric = SimpleMetric | RatioMetric | DerivedMetric | GroupedMetric
@@ -105,6 +108,7 @@ class Parsed:
     segments_location: Location | None = None
     issues: list[Issue] = field(default_factory=list)
     experiments: list[Any] = field(default_factory=list)  # reports.experiments.Located, one per entry
+    reports: dict[str, tuple[Any, Location]] = field(default_factory=dict)  # top-level key → (spec, where)
 
 
 def _type_name(value: Any) -> str:
@@ -356,6 +360,16 @@ def _parse_windows(doc: Document, value: Any, parsed: Parsed) -> None:
         elif window not in parsed.windows:
             parsed.windows.append(window)
     parsed.windows.sort(key=window_days)
+def _parse_report(doc: Document, key: str, value: Any, parsed: Parsed) -> None:
+    if key in parsed.reports:
+        other = parsed.reports[key][1]
+        parsed.issues.append(Issue(doc.path, doc.data.line_of(key), f"{key}: declared twice, also at "
+                                   f"{other.path}:{other.line_of(key)} (keep one)"))
+        return
+    spec, issues = REPORTS[key].parse(doc, value)
+    parsed.issues += issues
+    if spec is not None:
+        parsed.reports[key] = (spec, Location(doc.path, doc.data))
 
 
 def parse(documents: list[Document]) -> Parsed:
@@ -397,6 +411,8 @@ def parse(documents: list[Document]) -> Parsed:
                         parsed.dialects.append(dialect)
             elif key == "windows":
                 _parse_windows(doc, value, parsed)
+            elif key in REPORTS:
+                _parse_report(doc, key, value, parsed)
             else:
                 parsed.issues.append(
                     Issue(doc.path, line, f"unknown top-level key '{key}' "

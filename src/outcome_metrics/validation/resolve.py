@@ -15,7 +15,7 @@ from collections.abc import Callable
 from outcome_metrics.errors import SpecError
 from outcome_metrics.semantic.kinds import passes
 from outcome_metrics.semantic.model import Project
-from outcome_metrics.spec.parse import Parsed
+from outcome_metrics.spec.parse import REPORTS, Parsed
 from outcome_metrics.validation.context import Resolver
 from outcome_metrics.validation.outcomes import resolve_outcomes
 from outcome_metrics.validation.rules import RULES
@@ -46,4 +46,11 @@ def validate(parsed: Parsed) -> Project:
         dialects=tuple(parsed.dialects),
         windows=tuple(parsed.windows),
         experiments=experiments,
+        reports=_reports(parsed),
     )
+
+
+def _reports(parsed: Parsed) -> dict[str, object]:
+    """The declared decision reports, resolved against the project's segments."""
+    return {key: REPORTS[key].resolve(spec, tuple(parsed.segments), where.path)
+            for key, (spec, where) in parsed.reports.items()}  # fmt: skip
