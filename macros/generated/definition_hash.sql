@@ -6,9 +6,9 @@
 
 {% macro definition_hash() -%}
     {%- set hashes = {
-        'duckdb': 'af4955732b6780a1',
-        'postgres': '9f328e018c935279',
-        'spark': 'dcd2dae2bb14245d',
+        'duckdb': '8416bea14075b02f',
+        'postgres': '6656719786fc2547',
+        'spark': 'ae8cf44a6c02d9fe',
     } -%}
     {%- if target.type not in hashes -%}
         {{ exceptions.raise_compiler_error('outcome-metrics generated no models for ' ~ target.type ~ ' (add it to dialects in metrics/ and run outcomes compile)') }}

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlglot import exp
 
@@ -28,6 +29,7 @@ class Project:
     outcomes: tuple[ResolvedOutcome, ...]
     segments: tuple[tuple[str, ...], ...]
     dialects: tuple[str, ...]
+    reports: dict[str, Any] = field(default_factory=dict, compare=False)  # top-level key → spec (outcome_metrics.reports)
 
     def metric(self, name: str) -> ResolvedMetric:
         return next(m for m in self.metrics if m.name == name)

@@ -24,7 +24,7 @@ from outcome_metrics.spec.shapes import (
     SimpleMetric,
 )
 
-TOP_LEVEL_KEYS = ("metrics", "outcomes", "segments", "dialects")
+TOP_LEVEL_KEYS = ("metrics", "outcomes", "segments", "dialects", "retention")
 DEFAULT_DIALECTS = ("duckdb",)
 
 AnyMetric = SimpleMetric | RatioMetric | DerivedMetric | GroupedMetric
@@ -102,6 +102,7 @@ class Parsed:
     segment_lines: dict[tuple[str, ...], int] = field(default_factory=dict)  # each set of segments → its line
     segments_location: Location | None = None
     issues: list[Issue] = field(default_factory=list)
+    reports: dict[str, Any] = field(default_factory=dict)  # top-level key → its report's spec (outcome_metrics.reports)
 
 
 def _type_name(value: Any) -> str:
@@ -369,6 +370,10 @@ def parse(documents: list[Document]) -> Parsed:
                         )
                     elif dialect not in parsed.dialects:
                         parsed.dialects.append(dialect)
+            elif key == "retention":
+                from outcome_metrics.reports import retention  # imports the renderer, which imports this module
+
+                parsed.issues += retention.parse(doc, value, parsed.reports)
             else:
                 parsed.issues.append(
                     Issue(doc.path, line, f"unknown top-level key '{key}' "
