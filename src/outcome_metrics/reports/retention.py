@@ -86,17 +86,19 @@ class Retention:
 def parse(doc: Document, value: Any, reports: dict[str, Any]) -> list[Issue]:
     """The `retention:` block of one document into `reports[KEY]` (a `Retention`); its located issues."""
     line = doc.data.line_of(KEY)
+    issues = []
     if KEY in reports:
-        other = reports[KEY]
-        return [Issue(doc.path, line, f"retention: declared twice, also in {other.path} (keep one block)")]
+        issues.append(Issue(doc.path, line, f"retention: declared twice, also in {reports[KEY].path} (keep one block)"))
     if not isinstance(value, LocatedDict):
-        return [Issue(doc.path, line, "retention: should be a mapping (write e.g. 'retention: {periods: {week: 12}}')")]
+        return [*issues, Issue(doc.path, line, "retention: should be a mapping (write e.g. 'retention: {periods: {week: 12}}')")]
     try:
         spec = RetentionSpec.model_validate(dict(value))
     except ValidationError as error:
-        return [Issue(doc.path, _line(value, tuple(e["loc"]), line), _message(e)) for e in error.errors(include_url=False)]
-    reports[KEY] = Retention(spec, doc.path)
-    return []
+        return [*issues, *(Issue(doc.path, _line(value, tuple(e["loc"]), line), _message(e))
+                           for e in error.errors(include_url=False))]  # fmt: skip
+    if not issues:
+        reports[KEY] = Retention(spec, doc.path)
+    return issues
 
 
 def _line(mapping: LocatedDict, loc: tuple[Any, ...], default: int) -> int:
@@ -208,7 +210,7 @@ def _grain_ctes(grain: Grain, last: int, segments: tuple[tuple[str, ...], ...], 
     last_active = (select_(col("user_id"), alias(exp.Max(this=col("period_start")), "last_active_start"))
                    .from_(table(f"{g}_activity"), copy=False).group_by(col("user_id"), copy=False))  # fmt: skip
     period_start = _plus(col("cohort_start"), col("periods_since"), grain.value)
-    complete = exp.LTE(this=_plus(col("period_start"), _one(), grain.value),
+    complete = exp.LTE(this=_plus(col("period_start", f"{g}_user_periods"), _one(), grain.value),
                        expression=_plus(col("data_through"), _one(), "day"))
     user_periods = (
         select_(f"{g}_cohorts.*", col("periods_since"), alias(period_start, "period_start"))

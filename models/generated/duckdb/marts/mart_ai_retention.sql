@@ -199,7 +199,7 @@ weekly_cells as (
     -- complete: the whole period is on or before the day the data runs through
     select
         weekly_user_periods.*,
-        cast(period_start + interval 1 week as date) <= cast(data_through + interval 1 day as date) as is_complete,
+        cast(weekly_user_periods.period_start + interval 1 week as date) <= cast(data_through + interval 1 day as date) as is_complete,
         not weekly_activity.user_id is null as is_retained,
         coalesce(last_active_start >= weekly_user_periods.period_start, false) as is_retained_on_or_after
     from weekly_user_periods
@@ -306,7 +306,7 @@ monthly_cells as (
     -- complete: the whole period is on or before the day the data runs through
     select
         monthly_user_periods.*,
-        cast(period_start + interval 1 month as date) <= cast(data_through + interval 1 day as date) as is_complete,
+        cast(monthly_user_periods.period_start + interval 1 month as date) <= cast(data_through + interval 1 day as date) as is_complete,
         not monthly_activity.user_id is null as is_retained,
         coalesce(last_active_start >= monthly_user_periods.period_start, false) as is_retained_on_or_after
     from monthly_user_periods

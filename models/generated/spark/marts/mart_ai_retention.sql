@@ -199,7 +199,7 @@ weekly_cells as (
     -- complete: the whole period is on or before the day the data runs through
     select
         weekly_user_periods.*,
-        cast(date_add(period_start, 7) as date) <= cast(date_add(data_through, 1) as date) as is_complete,
+        cast(date_add(weekly_user_periods.period_start, 7) as date) <= cast(date_add(data_through, 1) as date) as is_complete,
         not weekly_activity.user_id is null as is_retained,
         coalesce(last_active_start >= weekly_user_periods.period_start, false) as is_retained_on_or_after
     from weekly_user_periods
@@ -306,7 +306,7 @@ monthly_cells as (
     -- complete: the whole period is on or before the day the data runs through
     select
         monthly_user_periods.*,
-        cast(add_months(period_start, 1) as date) <= cast(date_add(data_through, 1) as date) as is_complete,
+        cast(add_months(monthly_user_periods.period_start, 1) as date) <= cast(date_add(data_through, 1) as date) as is_complete,
         not monthly_activity.user_id is null as is_retained,
         coalesce(last_active_start >= monthly_user_periods.period_start, false) as is_retained_on_or_after
     from monthly_user_periods
