@@ -6,9 +6,9 @@
 
 {% macro definition_hash() -%}
     {%- set hashes = {
-        'duckdb': 'e87c0874543302ed',
-        'postgres': 'c6600f441b717725',
-        'spark': 'ccc39781432a02f4',
+        'duckdb': '835c10eb31fd1877',
+        'postgres': 'c19159abca22defb',
+        'spark': '0501865f60a79f70',
     } -%}
     {%- if target.type not in hashes -%}
         {{ exceptions.raise_compiler_error('outcome-metrics generated no models for ' ~ target.type ~ ' (add it to dialects in metrics/ and run outcomes compile)') }}

@@ -58,7 +58,11 @@ returns as (
         bool_or(
             user_days.activity_date >= {{ dbt.dateadd('day', 28, 'first_ai_use.first_ai_use_date') }}
             and user_days.activity_date <= {{ dbt.dateadd('day', 35, 'first_ai_use.first_ai_use_date') }}
-        ) as has_ai_use_d28_35
+        ) as has_ai_use_d28_35,
+        bool_or(
+            user_days.activity_date >= {{ dbt.dateadd('day', 84, 'first_ai_use.first_ai_use_date') }}
+            and user_days.activity_date <= {{ dbt.dateadd('day', 91, 'first_ai_use.first_ai_use_date') }}
+        ) as has_ai_use_d84_91
     from first_ai_use
     inner join user_days
         on first_ai_use.user_id = user_days.user_id
@@ -99,6 +103,13 @@ final as (
                 <= observed_through.last_ai_use_date,
             false
         ) as is_d30_window_complete,
+        coalesce(returns.has_ai_use_d84_91, false) as has_ai_use_d84_91,
+        -- the same for day 90: the user's whole day 84..91 window (weeks 12 to 13) is observed
+        coalesce(
+            cast({{ dbt.dateadd('day', 91, 'first_ai_use.first_ai_use_date') }} as date)
+                <= observed_through.last_ai_use_date,
+            false
+        ) as is_d90_window_complete,
         {{ outcome_metrics.built_at() }} as _built_at
     from user_days
     cross join observed_through

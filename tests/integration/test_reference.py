@@ -29,7 +29,8 @@ from tests.support.warehouse import connect_built
 
 pytestmark = pytest.mark.slow
 
-SIMULATION = dict(events=40_000, days=45, seed=20260301, duplicate_rate=0.02, late_rate=0.10)
+# 100 days: ai_user_retention_d90 needs a first use 91 days before the last day with an ai_request
+SIMULATION = dict(events=40_000, days=100, seed=20260301, duplicate_rate=0.02, late_rate=0.10)
 REL_TOL, ABS_TOL = 1e-9, 1e-12
 
 Key = tuple[str, date, str | None]  # (metric, period_start, persona); persona None = overall row

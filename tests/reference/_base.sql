@@ -324,6 +324,16 @@ returned as (
         on user_days.user_id = first_use.user_id
         and user_days.has_ai_request
         and user_days.period_date between first_use.first_use_date + 28 and first_use.first_use_date + 35
+),
+
+-- ai_user_retention_d90: the same with days 84 to 91 after the first use.
+returned_d90 as (
+    select distinct first_use.user_id
+    from first_use
+    join user_days
+        on user_days.user_id = first_use.user_id
+        and user_days.has_ai_request
+        and user_days.period_date between first_use.first_use_date + 84 and first_use.first_use_date + 91
 )
 
 select
@@ -338,6 +348,9 @@ select
     -- with an ai_request in the data (late feedback or judge events do not extend it)"
     first_use.first_use_date + 35 <= (select max(event_date) from own where event_type = 'ai_request')
         as is_d30_window_complete,
+    returned_d90.user_id is not null as has_ai_use_d84_91,
+    first_use.first_use_date + 91 <= (select max(event_date) from own where event_type = 'ai_request')
+        as is_d90_window_complete,
     user_days.surveys,
     user_days.survey_score_total,
     coalesce(interaction_days.interactions, 0) as interactions,
@@ -345,6 +358,7 @@ select
 from user_days
 left join first_use using (user_id)
 left join returned using (user_id)
+left join returned_d90 using (user_id)
 left join interaction_days using (user_id, period_date);
 
 -- Output rows -----------------------------------------------------------------------------------

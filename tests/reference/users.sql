@@ -14,10 +14,15 @@ with cells as (
         ratio(count(distinct user_id) filter (where is_first_ai_use_day and is_d30_window_complete
                                                     and has_ai_use_d28_35),
               count(distinct user_id) filter (where is_first_ai_use_day and is_d30_window_complete))
-            as ai_user_retention_d30
+            as ai_user_retention_d30,
+        -- the same, 84 to 91 days after the first use, NULL until day 91 is observed
+        ratio(count(distinct user_id) filter (where is_first_ai_use_day and is_d90_window_complete
+                                                    and has_ai_use_d84_91),
+              count(distinct user_id) filter (where is_first_ai_use_day and is_d90_window_complete))
+            as ai_user_retention_d90
     from ref_user_day_rows
     group by period_start, persona
 )
 
 select metric, period_start, persona, value
-from cells unpivot include nulls (value for metric in (feature_adoption_rate, ai_user_retention_d30))
+from cells unpivot include nulls (value for metric in (feature_adoption_rate, ai_user_retention_d30, ai_user_retention_d90))

@@ -169,6 +169,8 @@ USER = Entity(
         ("is_first_ai_use_day", B, "this day is the user's first day with an ai_request"),
         ("has_ai_use_d28_35", B, "the user made an ai_request 28 to 35 days after their first AI use"),
         ("is_d30_window_complete", B, "the last day with an ai_request is 35 or more days after the user's first AI use"),
+        ("has_ai_use_d84_91", B, "the user made an ai_request 84 to 91 days after their first AI use"),
+        ("is_d90_window_complete", B, "the last day with an ai_request is 91 or more days after the user's first AI use"),
     ),
     incremental=False,  # retention flags depend on where the data ends
 )

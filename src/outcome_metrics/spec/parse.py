@@ -28,7 +28,7 @@ from outcome_metrics.spec.shapes import (
 
 #: Decision-layer reports, by their top-level key: each module has parse(doc, value) and resolve(spec, segments, path)
 REPORTS: dict[str, Any] = {calibration.KEY: calibration, judge_agreement.KEY: judge_agreement}
-TOP_LEVEL_KEYS = ("metrics", "outcomes", "segments", "dialects", "windows", "experiments", *REPORTS)
+TOP_LEVEL_KEYS = ("metrics", "outcomes", "segments", "dialects", "windows", "experiments", "retention", *REPORTS)
 DEFAULT_DIALECTS = ("duckdb",)
 
 AnyMetric = SimpleMetric | RatioMetric | DerivedMetric | GroupedMetric
@@ -109,6 +109,8 @@ class Parsed:
     issues: list[Issue] = field(default_factory=list)
     experiments: list[Any] = field(default_factory=list)  # reports.experiments.Located, one per entry
     reports: dict[str, tuple[Any, Location]] = field(default_factory=dict)  # top-level key → (spec, where)
+    # reports that parse themselves into their spec (reports/retention.py): top-level key → spec
+    own_reports: dict[str, Any] = field(default_factory=dict)
 
 
 def _type_name(value: Any) -> str:
@@ -413,6 +415,10 @@ def parse(documents: list[Document]) -> Parsed:
                 _parse_windows(doc, value, parsed)
             elif key in REPORTS:
                 _parse_report(doc, key, value, parsed)
+            elif key == "retention":
+                from outcome_metrics.reports import retention  # imports the renderer, which imports this module
+
+                parsed.issues += retention.parse(doc, value, parsed.own_reports)
             else:
                 parsed.issues.append(
                     Issue(doc.path, line, f"unknown top-level key '{key}' "

@@ -46,7 +46,7 @@ def validate(parsed: Parsed) -> Project:
         dialects=tuple(parsed.dialects),
         windows=tuple(parsed.windows),
         experiments=experiments,
-        reports=_reports(parsed),
+        reports={**_reports(parsed), **parsed.own_reports},
     )
 
 

@@ -28,6 +28,8 @@ final as (
         is_first_ai_use_day,
         has_ai_use_d28_35,
         is_d30_window_complete,
+        has_ai_use_d84_91,
+        is_d90_window_complete,
         {{ outcome_metrics.definition_hash() }} as _definition_hash,
         _built_at
     from user_days

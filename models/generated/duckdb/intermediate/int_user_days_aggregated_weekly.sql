@@ -109,7 +109,25 @@ aggregated as (
             case when (
                 is_first_ai_use_day and is_d30_window_complete
             ) then user_id end
-        ) as ai_user_retention_d30__sample_size
+        ) as ai_user_retention_d30__sample_size,
+        count(
+            distinct case
+                when (
+                    is_first_ai_use_day and is_d90_window_complete and has_ai_use_d84_91
+                )
+                then user_id
+            end
+        ) as ai_user_retention_d90__numerator,
+        count(
+            distinct case when (
+                is_first_ai_use_day and is_d90_window_complete
+            ) then user_id end
+        ) as ai_user_retention_d90__denominator,
+        count(
+            case when (
+                is_first_ai_use_day and is_d90_window_complete
+            ) then user_id end
+        ) as ai_user_retention_d90__sample_size
     from bucketed
     group by
         grouping sets (
@@ -183,6 +201,9 @@ joined as (
         aggregated.ai_user_retention_d30__numerator,
         aggregated.ai_user_retention_d30__denominator,
         aggregated.ai_user_retention_d30__sample_size,
+        aggregated.ai_user_retention_d90__numerator,
+        aggregated.ai_user_retention_d90__denominator,
+        aggregated.ai_user_retention_d90__sample_size,
         trust_calibration_gap__combined.trust_calibration_gap__value,
         trust_calibration_gap__combined.trust_calibration_gap__sample_size
     from aggregated
@@ -206,6 +227,9 @@ filled as (
         coalesce(joined.ai_user_retention_d30__numerator, 0) as ai_user_retention_d30__numerator,
         coalesce(joined.ai_user_retention_d30__denominator, 0) as ai_user_retention_d30__denominator,
         coalesce(joined.ai_user_retention_d30__sample_size, 0) as ai_user_retention_d30__sample_size,
+        coalesce(joined.ai_user_retention_d90__numerator, 0) as ai_user_retention_d90__numerator,
+        coalesce(joined.ai_user_retention_d90__denominator, 0) as ai_user_retention_d90__denominator,
+        coalesce(joined.ai_user_retention_d90__sample_size, 0) as ai_user_retention_d90__sample_size,
         joined.trust_calibration_gap__value,
         coalesce(joined.trust_calibration_gap__sample_size, 0) as trust_calibration_gap__sample_size
     from rebuilt_periods
@@ -237,6 +261,10 @@ final as (
         ai_user_retention_d30__numerator,
         ai_user_retention_d30__denominator,
         ai_user_retention_d30__sample_size,
+        cast(ai_user_retention_d90__numerator as double) / nullif(ai_user_retention_d90__denominator, 0) as ai_user_retention_d90__value,
+        ai_user_retention_d90__numerator,
+        ai_user_retention_d90__denominator,
+        ai_user_retention_d90__sample_size,
         {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
     from filled

@@ -1751,6 +1751,30 @@ final as (
         {{ outcome_metrics.changed_rows() }}
     union all
     select
+        'ai_user_retention_d90' as metric,
+        '7d' as trailing_window,
+        7 as window_days,
+        period_start as as_of_date,
+        segment_by,
+        persona,
+        cast(null as varchar) as feature,
+        cast(null as varchar) as model,
+        cast(null as varchar) as prompt_version,
+        cast(null as varchar) as workflow,
+        cast(null as varchar) as experiment,
+        cast(null as varchar) as variant,
+        cast(ai_user_retention_d90__value as double precision) as value,
+        cast(ai_user_retention_d90__numerator as double precision) as numerator,
+        cast(ai_user_retention_d90__denominator as double precision) as denominator,
+        cast(ai_user_retention_d90__sample_size as bigint) as sample_size,
+        is_complete,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
+    from int_user_days_aggregated_7d
+    where
+        {{ outcome_metrics.changed_rows() }}
+    union all
+    select
         'trust_calibration_gap' as metric,
         '28d' as trailing_window,
         28 as window_days,
@@ -1815,6 +1839,30 @@ final as (
         cast(ai_user_retention_d30__numerator as double precision) as numerator,
         cast(ai_user_retention_d30__denominator as double precision) as denominator,
         cast(ai_user_retention_d30__sample_size as bigint) as sample_size,
+        is_complete,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
+    from int_user_days_aggregated_28d
+    where
+        {{ outcome_metrics.changed_rows() }}
+    union all
+    select
+        'ai_user_retention_d90' as metric,
+        '28d' as trailing_window,
+        28 as window_days,
+        period_start as as_of_date,
+        segment_by,
+        persona,
+        cast(null as varchar) as feature,
+        cast(null as varchar) as model,
+        cast(null as varchar) as prompt_version,
+        cast(null as varchar) as workflow,
+        cast(null as varchar) as experiment,
+        cast(null as varchar) as variant,
+        cast(ai_user_retention_d90__value as double precision) as value,
+        cast(ai_user_retention_d90__numerator as double precision) as numerator,
+        cast(ai_user_retention_d90__denominator as double precision) as denominator,
+        cast(ai_user_retention_d90__sample_size as bigint) as sample_size,
         is_complete,
         {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at

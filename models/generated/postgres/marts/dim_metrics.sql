@@ -451,6 +451,18 @@ with final as (
         'day,week,month' as grains,
         'persona' as dimensions,
         'metrics/usage.yml' as source
+    union all
+    select
+        'ai_user_retention_d90' as metric,
+        'AI user 90-day retention' as label,
+        'Of users whose first AI use falls in the period, the share who use AI again 84 to 91 days (weeks 12 to 13) after that first use; counted as ai_user_retention_d30 is: a user counts only once day 91 is on or before the last day with an ai_request in the data, and a period whose users are all still inside their window is NULL. mart_ai_retention carries its numerator and denominator per first-use cohort (d90_retained_users, d90_window_complete_users).' as description,
+        'rate' as unit,
+        'up' as good,
+        'user' as entity,
+        'ratio' as kind,
+        'day,week,month' as grains,
+        'persona' as dimensions,
+        'metrics/usage.yml' as source
 
 )
 

@@ -22,7 +22,8 @@ final as (
         is_complete,
         trust_calibration_gap__value as trust_calibration_gap,
         feature_adoption_rate__value as feature_adoption_rate,
-        ai_user_retention_d30__value as ai_user_retention_d30
+        ai_user_retention_d30__value as ai_user_retention_d30,
+        ai_user_retention_d90__value as ai_user_retention_d90
     from aggregated
 
 )

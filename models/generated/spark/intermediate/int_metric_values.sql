@@ -2480,6 +2480,29 @@ final as (
         {{ outcome_metrics.changed_rows() }}
     union all
     select
+        'ai_user_retention_d90' as metric,
+        'day' as grain,
+        period_start,
+        segment_by,
+        persona,
+        cast(null as string) as feature,
+        cast(null as string) as model,
+        cast(null as string) as prompt_version,
+        cast(null as string) as workflow,
+        cast(null as string) as experiment,
+        cast(null as string) as variant,
+        cast(ai_user_retention_d90__value as double) as value,
+        cast(ai_user_retention_d90__numerator as double) as numerator,
+        cast(ai_user_retention_d90__denominator as double) as denominator,
+        cast(ai_user_retention_d90__sample_size as bigint) as sample_size,
+        is_complete,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
+    from int_user_days_aggregated_daily
+    where
+        {{ outcome_metrics.changed_rows() }}
+    union all
+    select
         'trust_calibration_gap' as metric,
         'week' as grain,
         period_start,
@@ -2549,6 +2572,29 @@ final as (
         {{ outcome_metrics.changed_rows() }}
     union all
     select
+        'ai_user_retention_d90' as metric,
+        'week' as grain,
+        period_start,
+        segment_by,
+        persona,
+        cast(null as string) as feature,
+        cast(null as string) as model,
+        cast(null as string) as prompt_version,
+        cast(null as string) as workflow,
+        cast(null as string) as experiment,
+        cast(null as string) as variant,
+        cast(ai_user_retention_d90__value as double) as value,
+        cast(ai_user_retention_d90__numerator as double) as numerator,
+        cast(ai_user_retention_d90__denominator as double) as denominator,
+        cast(ai_user_retention_d90__sample_size as bigint) as sample_size,
+        is_complete,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
+    from int_user_days_aggregated_weekly
+    where
+        {{ outcome_metrics.changed_rows() }}
+    union all
+    select
         'trust_calibration_gap' as metric,
         'month' as grain,
         period_start,
@@ -2610,6 +2656,29 @@ final as (
         cast(ai_user_retention_d30__numerator as double) as numerator,
         cast(ai_user_retention_d30__denominator as double) as denominator,
         cast(ai_user_retention_d30__sample_size as bigint) as sample_size,
+        is_complete,
+        {{ outcome_metrics.definition_hash() }} as _definition_hash,
+        {{ outcome_metrics.built_at() }} as _built_at
+    from int_user_days_aggregated_monthly
+    where
+        {{ outcome_metrics.changed_rows() }}
+    union all
+    select
+        'ai_user_retention_d90' as metric,
+        'month' as grain,
+        period_start,
+        segment_by,
+        persona,
+        cast(null as string) as feature,
+        cast(null as string) as model,
+        cast(null as string) as prompt_version,
+        cast(null as string) as workflow,
+        cast(null as string) as experiment,
+        cast(null as string) as variant,
+        cast(ai_user_retention_d90__value as double) as value,
+        cast(ai_user_retention_d90__numerator as double) as numerator,
+        cast(ai_user_retention_d90__denominator as double) as denominator,
+        cast(ai_user_retention_d90__sample_size as bigint) as sample_size,
         is_complete,
         {{ outcome_metrics.definition_hash() }} as _definition_hash,
         {{ outcome_metrics.built_at() }} as _built_at
