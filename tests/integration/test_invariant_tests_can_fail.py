@@ -7,6 +7,8 @@ feature, value, numerator, denominator, sample_size), whose numbers are worked o
 and for each case a bad table that is the good one with a single change. Each case attaches its
 test with the same arguments to both tables. overall_row_every_period and reconciles_with_events
 read int_days and stg_ai_events, so those are built for real from a few ingested events.
+windows_add_up_from_days checks a table shaped like fct_metric_windows against the daily rows of
+int_metric_values, which here is the good table itself.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ pytestmark = pytest.mark.slow
 
 CASES_DIR = "invariant_cases"
 GOOD_MODEL = "metric_values__good"
+WINDOWS_GOOD_MODEL = "metric_windows__good"
 MON, TUE, WED = "2026-03-02", "2026-03-03", "2026-03-04"  # Monday to Wednesday of one week
 WEEK, MONTH = "2026-03-02", "2026-03-01"
 
@@ -104,6 +107,38 @@ GOOD = [
 ]
 
 
+# Two-day trailing windows over the good table's daily rows, worked out by hand: the window as of
+# a day holds that day and the one before. Monday's window reaches back to Sunday, outside the data,
+# so it is incomplete (and deliberately wrong here: an incomplete window is not checked).
+WINDOW_COLUMNS = {
+    "metric": "varchar", "trailing_window": "varchar", "window_days": "integer", "as_of_date": "date",
+    "segment_by": "varchar", "persona": "varchar", "feature": "varchar", "value": "double",
+    "numerator": "double", "denominator": "double", "sample_size": "bigint", "is_complete": "boolean",
+}  # fmt: skip
+
+
+def window_row(metric: str, as_of: str, value: float | None, numerator: float | None = None,
+               denominator: float | None = None, persona: str | None = None,
+               is_complete: bool = True) -> dict[str, Any]:  # fmt: skip
+    return {"metric": metric, "trailing_window": "2d", "window_days": 2, "as_of_date": as_of,
+            "segment_by": "persona" if persona else "", "persona": persona, "feature": None, "value": value,
+            "numerator": numerator, "denominator": denominator,
+            "sample_size": denominator if numerator is not None else value, "is_complete": is_complete}  # fmt: skip
+
+
+WINDOWS_GOOD = [
+    window_row("interactions", MON, 99, is_complete=False),
+    window_row("interactions", TUE, 3),  # Mon 3 + Tue 0
+    window_row("interactions", WED, 1),  # Tue 0 + Wed 1
+    window_row("interactions", TUE, 2, persona="power"),
+    window_row("interactions", WED, 1, persona="power"),
+    window_row("interactions", TUE, 1, persona="new"),
+    window_row("success_rate", TUE, 1 / 3, 1, 3),  # Mon 1 of 3 + Tue 0 of 0
+    window_row("success_rate", WED, 1.0, 1, 1),  # Tue 0 of 0 + Wed 1 of 1
+    window_row("success_rate", TUE, 1 / 2, 1, 2, persona="power"),
+]
+
+
 def _matches(r: dict[str, Any], metric: str, grain: str, period: str, persona: str | None) -> bool:
     return (r["metric"], r["grain"], r["period_start"], r["persona"]) == (metric, grain, period, persona)
 
@@ -126,6 +161,17 @@ def without(metric: str, grain: str, period: str, persona: str | None = None, *,
         kept = [r for r in rows if not dropped(r)]
         assert len(kept) < len(rows)
         return kept
+    return mutate
+
+
+def changed_window(metric: str, as_of: str, persona: str | None = None, **columns: Any):
+    """The good window table with one row's columns changed."""
+    def matches(r: dict[str, Any]) -> bool:
+        return (r["metric"], r["as_of_date"], r["persona"]) == (metric, as_of, persona)
+
+    def mutate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        assert sum(matches(r) for r in rows) == 1
+        return [{**r, **columns} if matches(r) else r for r in rows]
     return mutate
 
 
@@ -157,6 +203,19 @@ class Case:
     arguments: dict[str, Any]
     bad: Any  # rows -> rows: the single change that must make the test fail
     failing_rows: int  # rows the test returns on the bad table
+    windows: bool = False  # on the trailing-window table (WINDOWS_GOOD) rather than GOOD
+
+    @property
+    def good(self) -> list[dict[str, Any]]:
+        return WINDOWS_GOOD if self.windows else GOOD
+
+    @property
+    def good_model(self) -> str:
+        return WINDOWS_GOOD_MODEL if self.windows else GOOD_MODEL
+
+    @property
+    def columns(self) -> dict[str, str]:
+        return WINDOW_COLUMNS if self.windows else COLUMNS
 
 
 RATES = {"metrics": ["success_rate"]}
@@ -205,6 +264,15 @@ CASES = [
          repeated("success_rate", "day", MON), 1),
     Case("extra_column", "columns_equal", {"columns": list(COLUMNS)}, with_column("stray", 1), 1),
     Case("missing_column", "columns_equal", {"columns": list(COLUMNS)}, without_column("sample_size"), 1),
+    Case("window_value_off", "windows_add_up_from_days", {"metrics": ["interactions"]},
+         changed_window("interactions", WED, value=2), 1, windows=True),
+    Case("window_segment_value_off", "windows_add_up_from_days", {"metrics": ["interactions"]},
+         changed_window("interactions", TUE, "new", value=0), 1, windows=True),
+    Case("window_numerator_off", "windows_add_up_from_days", {"metrics": ["success_rate"], "column": "numerator"},
+         changed_window("success_rate", TUE, numerator=2), 1, windows=True),
+    Case("window_denominator_off", "windows_add_up_from_days",
+         {"metrics": ["success_rate"], "column": "denominator"},
+         changed_window("success_rate", WED, denominator=2), 1, windows=True),
 ]  # fmt: skip
 
 
@@ -216,9 +284,9 @@ def _literal(value: Any, sql_type: str) -> str:
     return f"cast({value!r} as {sql_type})"
 
 
-def table_sql(rows: list[dict[str, Any]]) -> str:
-    """The rows as SQL: the COLUMNS each row has, then any other (as integers)."""
-    types = {**COLUMNS, **{c: "integer" for r in rows for c in r if c not in COLUMNS}}
+def table_sql(rows: list[dict[str, Any]], columns: dict[str, str] = COLUMNS) -> str:
+    """The rows as SQL: the columns each row has, then any other (as integers)."""
+    types = {**columns, **{c: "integer" for r in rows for c in r if c not in columns}}
     selects = [
         "select " + ", ".join(f"{_literal(r[c], t)} as {c}" for c, t in types.items() if c in r)
         for r in rows
@@ -242,13 +310,18 @@ def write_cases(root: Path) -> None:
     folder = root / "models" / CASES_DIR
     folder.mkdir(parents=True)
     (folder / f"{GOOD_MODEL}.sql").write_text(table_sql(GOOD))
-    good_tests = {dbt_test_name(c, "good"): {c.test: {"name": dbt_test_name(c, "good"), "arguments": c.arguments}}
-                  for c in CASES}  # fmt: skip
-    models = [{"name": GOOD_MODEL, "data_tests": list(good_tests.values())}]
+    # windows_add_up_from_days reads the daily rows from int_metric_values: the good table
+    (folder / "int_metric_values.sql").write_text(table_sql(GOOD))
+    (folder / f"{WINDOWS_GOOD_MODEL}.sql").write_text(table_sql(WINDOWS_GOOD, WINDOW_COLUMNS))
+    models = []
+    for good_model in (GOOD_MODEL, WINDOWS_GOOD_MODEL):
+        good_tests = {dbt_test_name(c, "good"): {c.test: {"name": dbt_test_name(c, "good"), "arguments": c.arguments}}
+                      for c in CASES if c.good_model == good_model}  # fmt: skip
+        models.append({"name": good_model, "data_tests": list(good_tests.values())})
     for case in CASES:
-        rows = case.bad([dict(r) for r in GOOD])
-        assert rows != GOOD, case.id
-        (folder / f"{bad_model(case)}.sql").write_text(table_sql(rows))
+        rows = case.bad([dict(r) for r in case.good])
+        assert rows != case.good, case.id
+        (folder / f"{bad_model(case)}.sql").write_text(table_sql(rows, case.columns))
         models.append({"name": bad_model(case), "data_tests": [
             {case.test: {"name": dbt_test_name(case, "bad"), "arguments": case.arguments}}
         ]})  # fmt: skip
@@ -280,7 +353,7 @@ def results(tmp_path_factory) -> dict[str, Any]:
         env.setenv("OUTCOMES_DUCKDB_PATH", str(db_path))
         build = dbt_build(root, db_path=db_path)
     by_name = {r.node.name: r for r in build.run_results}
-    for name in ("stg_ai_events", "int_days", GOOD_MODEL):
+    for name in ("stg_ai_events", "int_days", GOOD_MODEL, WINDOWS_GOOD_MODEL):
         assert str(by_name[name].status) == "success", f"{name}: {by_name[name].message}"
     return by_name
 
