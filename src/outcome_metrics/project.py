@@ -22,6 +22,7 @@ from outcome_metrics.rendering.properties import (
 )
 from outcome_metrics.rendering.seed_docs import seeds_yaml
 from outcome_metrics.rendering.sql import DEFINITION_HASH_MACRO, definition_hash, render_definition_hash, render_sql
+from outcome_metrics.reports import alerts
 from outcome_metrics.semantic import Project
 from outcome_metrics.spec.loader import load
 from outcome_metrics.spec.parse import parse
@@ -63,6 +64,7 @@ def generate(project: Project) -> dict[str, str]:
     for dialect_name in project.dialects:
         models = render_sql(project, plans, DIALECTS[dialect_name])
         hashes[dialect_name] = definition_hash(models)
+        models.update({f"{name}.sql": sql for name, sql in alerts.render(project, plans, DIALECTS[dialect_name]).items()})
         for name, sql in models.items():
             files[naming.generated_model_path(dialect_name, Path(name).stem)] = sql
     files[f"{naming.GENERATED_MACROS_DIR}/{DEFINITION_HASH_MACRO}"] = render_definition_hash(project, hashes)

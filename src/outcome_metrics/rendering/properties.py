@@ -16,6 +16,7 @@ import yaml
 from outcome_metrics import contract, naming
 from outcome_metrics.planning import AggregatePlan, long_dimensions
 from outcome_metrics.rendering import catalog
+from outcome_metrics.reports import alerts
 from outcome_metrics.semantic.entities import ENTITIES
 from outcome_metrics.semantic.kinds import ResolvedMetric
 from outcome_metrics.semantic.model import Project
@@ -334,4 +335,5 @@ def models_yaml(project: Project, plans: Sequence[AggregatePlan]) -> str:
         models += [_long_table_internal(), _long_table(project, plans)]
     if project.metrics:
         models.append(_catalog())
+    models += alerts.properties(project, plans)
     return dump({"version": 2, "models": models}, "metrics/*.yml")

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlglot import exp
 
@@ -28,6 +30,7 @@ class Project:
     outcomes: tuple[ResolvedOutcome, ...]
     segments: tuple[tuple[str, ...], ...]
     dialects: tuple[str, ...]
+    reports: Mapping[str, Any] = field(default_factory=dict, compare=False)  # decision-layer settings, by report
 
     def metric(self, name: str) -> ResolvedMetric:
         return next(m for m in self.metrics if m.name == name)

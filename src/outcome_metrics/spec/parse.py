@@ -13,6 +13,7 @@ from pydantic_core import ErrorDetails
 
 from outcome_metrics.engines import ENGINES
 from outcome_metrics.errors import Issue, suggestion
+from outcome_metrics.reports import alerts
 from outcome_metrics.spec.loader import Document, LocatedDict, LocatedList
 from outcome_metrics.spec.shapes import (
     DerivedMetric,
@@ -24,7 +25,7 @@ from outcome_metrics.spec.shapes import (
     SimpleMetric,
 )
 
-TOP_LEVEL_KEYS = ("metrics", "outcomes", "segments", "dialects")
+TOP_LEVEL_KEYS = ("metrics", "outcomes", "segments", "dialects", "alerts")
 DEFAULT_DIALECTS = ("duckdb",)
 
 AnyMetric = SimpleMetric | RatioMetric | DerivedMetric | GroupedMetric
@@ -102,6 +103,7 @@ class Parsed:
     segment_lines: dict[tuple[str, ...], int] = field(default_factory=dict)  # each set of segments → its line
     segments_location: Location | None = None
     issues: list[Issue] = field(default_factory=list)
+    reports: dict[str, Any] = field(default_factory=dict)  # each decision-layer report's parsed settings
 
 
 def _type_name(value: Any) -> str:
@@ -272,6 +274,8 @@ def _parse_items(doc: Document, key: str, items: Any, parsed: Parsed) -> None:
         name = item.get("name")
         kind = "metric" if key == "metrics" else "outcome"
         subject = f"{kind} '{name}'" if isinstance(name, str) else f"{kind} #{index + 1} in '{key}'"
+        if key == "metrics":
+            item = alerts.take_override(doc, item, parsed.reports)
         location = Location(doc.path, item)
         broken: frozenset[tuple[str | int, ...]] = frozenset()
         try:
@@ -355,6 +359,8 @@ def parse(documents: list[Document]) -> Parsed:
                 _parse_items(doc, key, value, parsed)
             elif key == "segments":
                 _parse_segments(doc, value, parsed)
+            elif key == "alerts":
+                alerts.parse_defaults(doc, value, parsed.reports, parsed.issues)
             elif key == "dialects":
                 if not isinstance(value, LocatedList) or not all(isinstance(d, str) for d in value):
                     parsed.issues.append(
@@ -374,6 +380,7 @@ def parse(documents: list[Document]) -> Parsed:
                     Issue(doc.path, line, f"unknown top-level key '{key}' "
                           f"({_hint(str(key), TOP_LEVEL_KEYS)})")
                 )
+    alerts.finish(parsed.reports, parsed.metrics, parsed.issues)
     if () not in parsed.segments:
         parsed.segments.insert(0, ())
     parsed.segments.sort(key=lambda s: (len(s), s))

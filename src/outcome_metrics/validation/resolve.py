@@ -39,4 +39,5 @@ def validate(parsed: Parsed) -> Project:
         outcomes=tuple(context.outcomes[o.name] for o in parsed.outcomes),
         segments=tuple(parsed.segments),
         dialects=tuple(parsed.dialects),
+        reports=dict(parsed.reports),
     )

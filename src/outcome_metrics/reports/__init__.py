@@ -1,0 +1,1 @@
+"""Decision-layer reports: each a vertical slice (spec, validation, rendering of its models and properties)."""
