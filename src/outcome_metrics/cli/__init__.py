@@ -375,6 +375,40 @@ def demo(ctx: click.Context, events: int, days: int, seed: int, force: bool) -> 
 
 
 @main.command()
+@click.option("--severity", type=click.Choice(["warning", "critical"]), default="warning", show_default=True,
+              help="Show, and exit 1 on, open alerts at or above this severity.")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Only alerts whose episode began on or after DATE (YYYY-MM-DD).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--webhook", metavar="URL", help="Also POST the JSON document (Slack-compatible `text`, `alerts`).")
+@target_option
+@click.pass_context
+@handle_errors
+def check(ctx: click.Context, severity: str, since: Any, fmt: str, webhook: str | None, target: str) -> None:
+    """Print the open alerts of the latest complete periods, most severe first; exit 1 when any is at
+    or above --severity (0 otherwise), so it can gate a pipeline. Reads the last build's database.
+
+    \b
+    Example:
+        outcomes check
+        outcomes check --severity critical --format json --webhook https://hooks.slack.com/services/...
+    """
+    from outcome_metrics.jobs import marts_schema, query_function, target_schema
+    from outcome_metrics.reports import alerts
+
+    root = _root(ctx)
+    result = alerts.read_check(query_function(root, target), target_schema(target), marts_schema(root),
+                               since.date() if since else None)  # fmt: skip
+    shown = result.failing(severity)
+    document = result.document(shown)
+    click.echo(json.dumps(document, indent=2) if fmt == "json" else result.text(shown))
+    if webhook:
+        alerts.post_webhook(webhook, document)
+        stderr(f"posted {len(shown)} alert(s) to {webhook}")
+    sys.exit(1 if shown else 0)
+
+
+@main.command()
 def schema() -> None:
     """Print the JSON Schema of one event (the event contract).
 

@@ -16,7 +16,7 @@ import yaml
 from outcome_metrics import contract, naming
 from outcome_metrics.planning import AggregatePlan, long_dimensions
 from outcome_metrics.rendering import catalog
-from outcome_metrics.reports import calibration, judge_agreement, retention
+from outcome_metrics.reports import alerts, calibration, judge_agreement, retention
 from outcome_metrics.semantic.entities import ENTITIES
 from outcome_metrics.semantic.kinds import ResolvedMetric
 from outcome_metrics.semantic.model import Project
@@ -418,4 +418,5 @@ def models_yaml(project: Project, plans: Sequence[AggregatePlan], windows: Seque
         models.append(_catalog())
     models += [*calibration.properties(project), *judge_agreement.properties(project)]
     models += retention.properties(project.reports)
+    models += alerts.properties(project, plans)
     return dump({"version": 2, "models": models}, "metrics/*.yml")

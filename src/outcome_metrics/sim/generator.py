@@ -390,6 +390,7 @@ class _Spec:
     duplicate_rate: float
     late_rate: float
     users_per_chunk: int
+    model_release: bool = True  # False: nothing changes on the release day (a null simulation for alerts)
     chunks: int = 0
     last_chunk_rows: int = 0  # rows wanted from the last chunk (see `_fill`)
 
@@ -399,6 +400,8 @@ class _Spec:
 
     @property
     def release_day(self) -> int:
+        if not self.model_release:
+            return self.days  # no day reaches it: the gpt-4o traffic stays on the previous version
         return max(1, int(self.days * RELEASE_DAY_FRACTION))
 
     @property
@@ -435,6 +438,7 @@ def simulate(
     start: datetime.date = DEFAULT_START,
     duplicate_rate: float = 0.003,
     late_rate: float = 0.05,
+    model_release: bool = True,
 ) -> Simulation:
     """Plan a synthetic event table of about `events` rows over `days` days from `start`.
 
@@ -442,6 +446,8 @@ def simulate(
     the last chunk keeps the users that fill the remainder best, so the row count lands within a
     few rows of `events` unless `events` is smaller than a few users' rows. Runs the cheap planning
     stage once to fix the counts and the truth; `Simulation.batches()` produces the rows lazily.
+    `model_release=False` plants no release (truth["model_release"] is None): every cell's
+    probabilities stay the same on every day, a null simulation for the alerts.
     """
     if not isinstance(events, int) or events < 1:
         raise ValueError(f"events must be a positive integer, got {events!r}")
@@ -451,7 +457,8 @@ def simulate(
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if not 0 <= duplicate_rate < 1 or not 0 <= late_rate <= 1:
         raise ValueError("duplicate_rate must be in [0, 1) and late_rate in [0, 1]")
-    spec = _Spec(events, days, seed, start, float(duplicate_rate), float(late_rate), _users_per_chunk(days))
+    spec = _Spec(events, days, seed, start, float(duplicate_rate), float(late_rate), _users_per_chunk(days),
+                 model_release=model_release)
 
     wanted = round(events / (1 + spec.duplicate_rate))  # rows before duplicates
     tasks_by_cell = np.zeros(_CELLS, dtype=np.int64)
@@ -1125,8 +1132,9 @@ def _truth(spec: _Spec, tasks_by_cell: np.ndarray, counts: dict, arm_users: dict
         return out
 
     release_day = spec.start + datetime.timedelta(days=spec.release_day)
-    before = ratio("silent_failure", "responded", (persona == RELEASE_PERSONA) & (model == _GPT_OLD))
-    after = ratio("silent_failure", "responded", (persona == RELEASE_PERSONA) & (model == _GPT_NEW))
+    if spec.model_release:
+        before = ratio("silent_failure", "responded", (persona == RELEASE_PERSONA) & (model == _GPT_OLD))
+        after = ratio("silent_failure", "responded", (persona == RELEASE_PERSONA) & (model == _GPT_NEW))
     control = ratio("task_completed", "tasks", arm == _CONTROL)
     treatment = ratio("task_completed", "tasks", arm == _TREATMENT)
     llama = model == OVERCONFIDENT_MODEL
@@ -1162,7 +1170,7 @@ def _truth(spec: _Spec, tasks_by_cell: np.ndarray, counts: dict, arm_users: dict
             "delta": RELEASE_DELTA,
             "population": "silent failures / responded interactions of `persona`: before = on `previous_model` "
             "(all before `day`), after = on `model` (all on or after `day`); exact",
-        },
+        } if spec.model_release else None,
         "experiment": {
             "name": EXPERIMENT,
             "feature": FEATURES[_DRAFT_REPLY],

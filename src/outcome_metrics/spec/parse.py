@@ -13,7 +13,7 @@ from pydantic_core import ErrorDetails
 
 from outcome_metrics.engines import ENGINES
 from outcome_metrics.errors import Issue, suggestion
-from outcome_metrics.reports import calibration, judge_agreement
+from outcome_metrics.reports import alerts, calibration, judge_agreement
 from outcome_metrics.spec.loader import Document, LocatedDict, LocatedList
 from outcome_metrics.spec.shapes import (
     DerivedMetric,
@@ -28,7 +28,7 @@ from outcome_metrics.spec.shapes import (
 
 #: Decision-layer reports, by their top-level key: each module has parse(doc, value) and resolve(spec, segments, path)
 REPORTS: dict[str, Any] = {calibration.KEY: calibration, judge_agreement.KEY: judge_agreement}
-TOP_LEVEL_KEYS = ("metrics", "outcomes", "segments", "dialects", "windows", "experiments", "retention", *REPORTS)
+TOP_LEVEL_KEYS = ("metrics", "outcomes", "segments", "dialects", "windows", "experiments", "retention", "alerts", *REPORTS)
 DEFAULT_DIALECTS = ("duckdb",)
 
 AnyMetric = SimpleMetric | RatioMetric | DerivedMetric | GroupedMetric
@@ -283,6 +283,8 @@ def _parse_items(doc: Document, key: str, items: Any, parsed: Parsed) -> None:
         name = item.get("name")
         kind = "metric" if key == "metrics" else "outcome"
         subject = f"{kind} '{name}'" if isinstance(name, str) else f"{kind} #{index + 1} in '{key}'"
+        if key == "metrics":
+            item = alerts.take_override(doc, item, parsed.own_reports)
         location = Location(doc.path, item)
         broken: frozenset[tuple[str | int, ...]] = frozenset()
         try:
@@ -397,6 +399,8 @@ def parse(documents: list[Document]) -> Parsed:
                 from outcome_metrics.reports import experiments  # the slice imports this module
 
                 experiments.parse_section(doc, value, parsed.experiments, parsed.issues)
+            elif key == "alerts":
+                alerts.parse_defaults(doc, value, parsed.own_reports, parsed.issues)
             elif key == "dialects":
                 if not isinstance(value, LocatedList) or not all(isinstance(d, str) for d in value):
                     parsed.issues.append(
@@ -424,6 +428,7 @@ def parse(documents: list[Document]) -> Parsed:
                     Issue(doc.path, line, f"unknown top-level key '{key}' "
                           f"({_hint(str(key), TOP_LEVEL_KEYS)})")
                 )
+    alerts.finish(parsed.own_reports, parsed.metrics, parsed.issues)
     if () not in parsed.segments:
         parsed.segments.insert(0, ())
     parsed.segments.sort(key=lambda s: (len(s), s))
