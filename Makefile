@@ -20,9 +20,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/outcomes demo
 
+# two workers (pytest-xdist), a test module per worker so its build is made once: most of the
+# suite is dbt's single-threaded Python, so two processes use the machine's two cores
 test: $(STAMP)
 	$(BIN)/outcomes compile --check
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -3,8 +3,12 @@ in-process Spark (dbt-spark's `session` method, see outcome_metrics.engines.spar
 in every generated model, row for row: fct_metric_values, every mart_* and int_*_aggregated_*
 model, and the entity models they aggregate (int_interactions, int_tasks, int_user_days).
 
-One Spark build for the module (a dbt invocation on Spark costs tens of seconds). The comparison
-is tests/support/comparison.py's, as for PostgreSQL. Without Java or pyspark these tests skip, or
+One Spark build for the module (a dbt invocation on Spark costs tens of seconds, a build minutes),
+so the module also checks `outcomes query --target spark` on it: the answers, read through
+`dbt show` as the CLI runs them, equal the independent plain-SQL computation over the same raw
+events in DuckDB (tests/support/query_oracle.py), for a stored segment and for a compiled request
+with a filter, a dimension outside the segments, a percentile, a derived and a grouped metric.
+The comparison of models is tests/support/comparison.py's, as for PostgreSQL. Without Java or pyspark these tests skip, or
 fail when $CI is set.
 """
 
@@ -17,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from outcome_metrics.engines.dbt import dbt_build
@@ -25,6 +30,8 @@ from outcome_metrics.engines.spark import (
     load_events_spark,
     local_session,
 )
+from outcome_metrics.project import load_project
+from outcome_metrics.query.adhoc import plan_query, run_query, target_relations
 from tests.support.comparison import (
     Row,
     assert_every_aggregate_and_mart_listed,
@@ -33,7 +40,9 @@ from tests.support.comparison import (
     without_bookkeeping,
 )
 from tests.support.events import DUPLICATE, EVENTS, hand_made_events
+from tests.support.paths import REFERENCE
 from tests.support.project import copy_project
+from tests.support.query_oracle import ORACLE_SETUP, differences, keyed, oracle
 from tests.support.servers import require_spark
 
 SPARK_SCHEMA = "outcomes"
@@ -44,6 +53,7 @@ SPARK_SCHEMA = "outcomes"
 
 @dataclass
 class Builds:
+    root: Path
     duckdb_path: Path
     spark: Any  # the SparkSession dbt-spark built in
     models: tuple[str, ...]  # every generated model, by name
@@ -69,7 +79,7 @@ def builds(tmp_path_factory) -> Iterator[Builds]:
         env.setenv("OUTCOMES_TARGET", "duckdb")
         env.setenv("OUTCOMES_DUCKDB_PATH", str(db_path))
         env.chdir(spark_dir)  # anything Spark or Derby still writes relative to the cwd lands here
-        built = Builds(db_path, None, models)
+        built = Builds(root, db_path, None, models)
         result = dbt_build(root, target="duckdb", db_path=db_path)
         assert result.success, "dbt build on duckdb failed:\n" + "\n".join(result.failures)
         built.seconds["duckdb"] = result.seconds
@@ -141,3 +151,42 @@ def test_events_load_into_spark_exactly_and_duplicates_are_counted(builds):
     ).collect()
     assert (counts.duplicates, counts.quarantined) == (1, 0)
     assert len(loaded) == len(EVENTS) + 1 and DUPLICATE["event_id"] == "e4"
+
+
+# -- outcomes query on Spark --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def oracle_con() -> Iterator[duckdb.DuckDBPyConnection]:
+    """The raw events in an in-memory DuckDB, with the oracle's plain-SQL views over them."""
+    with duckdb.connect() as con:
+        con.execute("create schema raw")
+        con.register("events", hand_made_events())
+        con.execute("create table raw.ai_events as select * from events")
+        con.execute((REFERENCE / "_base.sql").read_text())
+        con.execute(ORACLE_SETUP)
+        yield con
+
+
+QUERY_METRICS = ("silent_failure_rate", "latency_p95_ms", "weighted_quality_score", "expected_calibration_error",
+                 "active_ai_users")  # fmt: skip
+QUERIES = [
+    (("persona",), "week", None, "fct_metric_values"),
+    (("workflow", "persona"), "week", "feature = 'summarize'", "compiled"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+@pytest.mark.parametrize("query", QUERIES, ids=[q[-1] for q in QUERIES])
+def test_spark_query_equals_plain_sql_over_raw_events(builds, oracle_con, query):
+    group_by, grain, where, path = query
+    project = load_project(Path(__file__).parents[2])
+    plan = plan_query(project, QUERY_METRICS, group_by, grain, where, dialect="spark",
+                      relation_names=target_relations(builds.root, "spark"))  # fmt: skip
+    assert plan.path == path
+    rows = run_query(builds.root, plan, "spark")
+    expected = oracle(oracle_con, "interaction", QUERY_METRICS, group_by, grain, where)
+    assert expected and rows
+    problems = differences(expected, keyed(plan, rows), "spark")
+    assert not problems, f"{len(problems)} difference(s):\n" + "\n".join(problems[:20])

@@ -35,6 +35,8 @@ from tests.support.servers import require_server_binaries
 from tests.support.warehouse import connect_built
 
 pytestmark = pytest.mark.slow
+# what the tests read, and what it reads; the data tests run in test_reference.py
+SELECT = "+mart_experiment_results stg_ai_events__quarantined"
 
 # Small enough to build in about a minute and a half; users rather than events (3 days) so the
 # experiments have ~500 users per arm.
@@ -220,7 +222,8 @@ def duckdb_build(simulation, tmp_path_factory) -> Iterator[Path]:
     root = copy_project(tmp_path_factory.mktemp("experiments"))
     db_path = root / "warehouse.duckdb"
     load_arrow_batches(db_path, simulation.batches())
-    build = dbt_build(root, db_path=db_path)
+    # only the readout and what it reads; the data tests run in test_reference.py
+    build = dbt_build(root, db_path=db_path, select=SELECT, data_tests=False)
     assert build.success, build.failures
     print(f"\nexperiments: {SIMULATION['events']:,} events, dbt build on duckdb {build.seconds:.1f}s")
     yield db_path
@@ -300,7 +303,8 @@ def postgres_results(simulation, duckdb_build, tmp_path_factory) -> Iterator[dic
         with pytest.MonkeyPatch.context() as env:
             for name, value in profile_env(params, "outcomes").items():
                 env.setenv(name, value)
-            build = dbt_build(root, target="postgres", db_path=root / "unused.duckdb")
+            build = dbt_build(root, target="postgres", db_path=root / "unused.duckdb",
+                              select=SELECT, data_tests=False)
         assert build.success, build.failures
         print(f"\nexperiments: dbt build on postgres {build.seconds:.1f}s")
         yield _postgres_rows(params)

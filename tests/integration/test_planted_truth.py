@@ -43,7 +43,8 @@ def built(tmp_path_factory):
     simulation = simulate(events=150_000, days=60, seed=11)
     db_path = root / "warehouse.duckdb"
     load_arrow_batches(db_path, simulation.batches())
-    build = dbt_build(root, db_path=db_path)
+    # the planted truths are read from fct_metric_values; the data tests run in test_reference.py
+    build = dbt_build(root, db_path=db_path, select="+fct_metric_values", data_tests=False)
     assert build.success, build.failures
     con = connect_built(db_path)
     yield simulation.truth, con

@@ -23,7 +23,7 @@ def built(tmp_path_factory):
     root = copy_project(tmp_path_factory.mktemp("project"))
     db_path = root / "explain.duckdb"
     load_arrow_batches(db_path, simulate(events=4000, days=6, seed=3).batches())
-    assert dbt_build(root, db_path=db_path).success
+    assert dbt_build(root, db_path=db_path, select="+fct_metric_values +dim_metrics", data_tests=False).success
     return root, db_path
 
 

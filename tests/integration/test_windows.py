@@ -23,6 +23,8 @@ from tests.support.project import copy_project
 from tests.support.warehouse import connect_built
 
 pytestmark = pytest.mark.slow
+# what the tests read, and what it reads; the data tests run in test_reference.py
+SELECT = "+fct_metric_windows +fct_metric_values stg_ai_events__quarantined"
 
 SIMULATION = dict(events=20_000, days=40, seed=20261203, duplicate_rate=0.02, late_rate=0.10)
 REL_TOL, ABS_TOL = 1e-9, 1e-12
@@ -128,7 +130,8 @@ def warehouse(tmp_path_factory) -> Path:
     root = copy_project(tmp_path_factory.mktemp("windows_project"))
     db_path = root / "warehouse.duckdb"
     load_arrow_batches(db_path, simulate(**SIMULATION).batches())
-    build = dbt_build(root, db_path=db_path)
+    # the windows, the daily values and what they read; the data tests run in test_reference.py
+    build = dbt_build(root, db_path=db_path, select=SELECT, data_tests=False)
     assert build.success, build.failures
     return db_path
 

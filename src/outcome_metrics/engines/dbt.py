@@ -71,10 +71,14 @@ def dbt_build(
     db_path: Path | None = None,
     select: str | None = None,
     full_refresh: bool = False,
+    data_tests: bool = True,
     extra_vars: dict[str, Any] | None = None,
     progress: Callable[[str], None] = lambda message: None,
 ) -> BuildResult:
-    """`dbt build` in-process. Progress lines go to `progress`; dbt's own log goes to target/logs."""
+    """`dbt build` in-process. Progress lines go to `progress`; dbt's own log goes to target/logs.
+
+    `select` is dbt's node selection (e.g. '+fct_metric_values': it and everything upstream);
+    `data_tests=False` builds the models without running their data and unit tests."""
     from dbt.cli.main import dbtRunner
 
     done = 0
@@ -96,6 +100,8 @@ def dbt_build(
         args += ["--select", select]
     if full_refresh:
         args.append("--full-refresh")
+    if not data_tests:
+        args += ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
     if extra_vars:
         import json
 
