@@ -29,10 +29,14 @@ from scipy import stats
 
 from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.engines.duckdb import load_arrow_batches
+from outcome_metrics.engines.postgres import ConnectionParams, connect, load_events, profile_env
 from outcome_metrics.reports import shadow
 from outcome_metrics.sim import simulate
+from outcome_metrics.testing.postgres import TemporaryCluster
+from tests.support.comparison import compare_rows, duckdb_rows, relation, without_bookkeeping
 from tests.support.paths import REFERENCE
 from tests.support.project import copy_project
+from tests.support.servers import require_server_binaries
 from tests.support.warehouse import connect_built
 
 pytestmark = pytest.mark.slow
@@ -236,3 +240,53 @@ def test_failed_shadow_calls_are_counted_not_dropped(con, mart):
         assert row["judged_shadow_outputs"] == row["shadow_calls"] - row["failed_shadow_calls"]
         assert row["coverage"] < row["shadow_calls"] / row["production_interactions"]
     assert mart[(TINY, "all", "task_completion")]["failed_shadow_calls"] == 0
+
+
+def test_the_demo_prints_each_candidates_verdict(con):
+    text = shadow.verdict_table(lambda sql: rows(con, sql), "marts")
+    lines = {line.split()[0]: line for line in text.splitlines()}
+    assert set(lines) == {"gpt-4.1-mini-2025-04", "gpt-4o-mini-2024-07", TINY}
+    assert ": PROMOTE - " in lines["gpt-4.1-mini-2025-04"] and ": REJECT - " in lines["gpt-4o-mini-2024-07"]
+    assert ": INSUFFICIENT_DATA - " in lines[TINY] and f"{TINY_PAIRS} pairs" in lines[TINY]
+
+
+# -- PostgreSQL: the same rows ----------------------------------------------------------------------
+
+PG_SCHEMA = "outcomes"
+
+
+def _create_database(params: ConnectionParams, name: str) -> ConnectionParams:
+    """A database set up like a production server: en-US collation (PostgreSQL 15+), a far-off time zone."""
+    connection = connect(params)
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute("show server_version_num")
+        collation = " locale_provider = icu icu_locale = 'en-US'" if int(cursor.fetchone()[0]) >= 150000 else ""
+        cursor.execute(f"create database {name} template template0{collation}")
+        cursor.execute(f"alter database {name} set timezone = 'Pacific/Kiritimati'")
+    connection.close()
+    return ConnectionParams(**{**params, "dbname": name})
+
+
+@pytest.mark.postgres
+def test_postgres_rows_equal_duckdbs(built, mart):
+    with TemporaryCluster(require_server_binaries()) as cluster:
+        postgres = _create_database(cluster, "shadow")
+        assert load_events(postgres, built["events"]) == built["events"].num_rows
+        with pytest.MonkeyPatch.context() as env:
+            for name, value in {**profile_env(postgres, PG_SCHEMA), "DBT_INDIRECT_SELECTION": "cautious"}.items():
+                env.setenv(name, value)
+            result = dbt_build(built["root"], target="postgres", select=f"+{shadow.MODEL}")
+        assert result.success, "dbt build on postgres failed:\n" + "\n".join(result.failures)
+        print(f"\nshadow: postgres dbt build {result.seconds:.1f}s", file=sys.stderr)
+        connection = connect(postgres)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f"select * from {relation(shadow.MODEL, PG_SCHEMA)}")
+                names = [d[0] for d in cursor.description]
+                right = without_bookkeeping([dict(zip(names, row, strict=True)) for row in cursor.fetchall()])
+        finally:
+            connection.close()
+    left, _ = duckdb_rows(built["db_path"], shadow.MODEL)
+    assert len(left) == len(mart) > 3
+    assert compare_rows(shadow.MODEL, left, right, shadow.KEYS) == []

@@ -49,6 +49,7 @@ then two Newton steps on the series of the t tail below 200 df).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -470,3 +471,20 @@ def properties(project: Project) -> list[dict[str, Any]]:
         "data_tests": [{"unique_combination": {"arguments": {"columns": list(KEYS)}}}],
         "columns": columns,
     }]  # fmt: skip
+
+
+def verdict_table(query: Callable[[str], list[dict[str, Any]]], schema: str) -> str:
+    """The verdict of each candidate against every production model (`all` rows) as text, one line each."""
+    rows = query(f"select * from {schema}.{MODEL} where production_model = '{ALL}' order by criterion, shadow_model")
+
+    def number(value: Any, form: str = ".4g") -> str:
+        return "n/a" if value is None else format(value, form)
+
+    return "\n".join(
+        f"  {r['shadow_model']} on {r['criterion']}: {r['verdict'].upper()} - production {number(r['production_mean'])}"
+        f" -> shadow {number(r['shadow_mean'])}, difference {number(r['difference'], '+.4g')} "
+        f"[{number(r['ci_low'])}, {number(r['ci_high'])}] vs bound {number(r['non_inferiority_bound'])}; "
+        f"{r['pairs']} pairs, {r['users']} users, {r['days']} days; {r['failed_shadow_calls']} failed shadow call(s), "
+        f"coverage {number(r['coverage'], '.1%')}"
+        for r in rows
+    ) or "  (no shadow traffic)"
