@@ -27,7 +27,7 @@ from outcome_metrics.query.summary import (
     headlines,
     unread_arrivals,
 )
-from outcome_metrics.reports import experiments
+from outcome_metrics.reports import experiments, shadow
 
 
 def target_schema(target: str) -> str:
@@ -222,6 +222,10 @@ def run_demo(root: Path, *, events: int, days: int, seed: int, force: bool = Fal
     if project.experiments:
         click.echo("Experiment readout (each variant against the control, per user; reports/experiments.py):")
         click.echo(experiments.readout_table(query_function(root, "duckdb"), schema))
+    if shadow.KEY in project.reports:
+        click.echo("Shadow verdicts (each candidate against production on the same interactions, SE by user; "
+                   "reports/shadow.py):")  # fmt: skip
+        click.echo(shadow.verdict_table(query_function(root, "duckdb"), schema))
     click.echo(f"Database: {db_path}")
     click.echo("Try:")
     click.echo(f"  {try_command(db_path, schema)}")

@@ -22,7 +22,7 @@ from outcome_metrics.rendering.properties import (
 )
 from outcome_metrics.rendering.seed_docs import seeds_yaml
 from outcome_metrics.rendering.sql import DEFINITION_HASH_MACRO, definition_hash, render_definition_hash, render_sql
-from outcome_metrics.reports import alerts, calibration, experiments, judge_agreement, retention
+from outcome_metrics.reports import alerts, calibration, experiments, judge_agreement, retention, shadow
 from outcome_metrics.semantic import Project
 from outcome_metrics.spec.loader import load
 from outcome_metrics.spec.parse import parse
@@ -69,7 +69,7 @@ def generate(project: Project) -> dict[str, str]:
         models.update({f"{name}.sql": sql for name, sql in alerts.render(project, plans, DIALECTS[dialect_name]).items()})
         for name, sql in models.items():
             files[naming.generated_model_path(dialect_name, Path(name).stem)] = sql
-        for report in (calibration, judge_agreement):  # decision reports: tables rebuilt on every run
+        for report in (calibration, judge_agreement, shadow):  # decision reports: tables rebuilt on every run
             for model, sql in report.render(project, DIALECTS[dialect_name]).items():
                 files[naming.generated_model_path(dialect_name, model)] = sql
     files[f"{naming.GENERATED_MACROS_DIR}/{DEFINITION_HASH_MACRO}"] = render_definition_hash(project, hashes)

@@ -84,6 +84,8 @@ interactions as (
         bool_or(event_type = 'escalation') as escalated,
         bool_or(event_type = 'external_search') as searched_elsewhere,
         bool_or(event_type = 'ai_response' and coalesce(is_shadow, false)) as shadowed,
+        any_value(model) filter (where event_type = 'ai_response' and coalesce(is_shadow, false)) as shadow_model,
+        bool_or(event_type = 'ai_error' and coalesce(is_shadow, false)) as shadow_failed,
         avg(score) filter (
             where event_type = 'judge_score' and criterion = 'task_completion' and not coalesce(is_shadow, false)
         ) as judge_task_completion,
@@ -470,8 +472,17 @@ def test_overconfident_model_states_more_confidence_than_it_has_success(sim, db)
 
 def test_shadow_model_judge_means_and_margin_are_recovered(sim, db):
     truth = sim.truth["shadow_model"]
-    other = one(db, "select count(*) from events where is_shadow and event_type = 'ai_response' and model <> ?", [truth["model"]])
+    models = truth["models"]
+    other = one(db, "select count(*) from events where is_shadow and event_type in ('ai_response', 'ai_error') "
+                "and model not in (?, ?)", models)  # fmt: skip
     assert other[0] == 0
+    for model, planted in truth["candidates"].items():
+        assert_mean(db, "shadow_judge_task_completion - judge_task_completion", f"shadowed and shadow_model = '{model}'",
+                    planted["margin"], f"margin of {model}")  # fmt: skip
+    # failed shadow calls: a shadow ai_error on a responded, judged interaction, and no shadow output or score
+    assert_rate(db, "shadow_failed", "responded and (shadowed or shadow_failed)", truth["failure_share"], "failures")
+    assert one(db, "select count(*) from outcomes where shadow_failed and (shadowed or shadow_judge_task_completion"
+               " is not null or judge_task_completion is null or not responded)")[0] == 0  # fmt: skip
     assert_mean(db, "judge_task_completion", "shadowed", truth["live_judge_task_completion_mean"], "live")
     assert_mean(db, "shadow_judge_task_completion", "shadowed", truth["shadow_judge_task_completion_mean"], "shadow")
     assert_mean(db, "shadow_judge_task_completion - judge_task_completion", "shadowed", truth["margin"], "margin")

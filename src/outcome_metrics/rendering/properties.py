@@ -16,7 +16,7 @@ import yaml
 from outcome_metrics import contract, naming
 from outcome_metrics.planning import AggregatePlan, long_dimensions
 from outcome_metrics.rendering import catalog
-from outcome_metrics.reports import alerts, calibration, judge_agreement, retention
+from outcome_metrics.reports import alerts, calibration, judge_agreement, retention, shadow
 from outcome_metrics.semantic.entities import ENTITIES
 from outcome_metrics.semantic.kinds import ResolvedMetric
 from outcome_metrics.semantic.model import Project
@@ -416,7 +416,7 @@ def models_yaml(project: Project, plans: Sequence[AggregatePlan], windows: Seque
         models += [_windows_table_internal(), _windows_table(project, plans, windows)]
     if project.metrics:
         models.append(_catalog())
-    models += [*calibration.properties(project), *judge_agreement.properties(project)]
+    models += [*calibration.properties(project), *judge_agreement.properties(project), *shadow.properties(project)]
     models += retention.properties(project.reports)
     models += alerts.properties(project, plans)
     return dump({"version": 2, "models": models}, "metrics/*.yml")

@@ -50,8 +50,9 @@ the contract's "last interaction" is always the final one. Consequently, under t
 Independent of the class, responded interactions may be judged (`judge_score` with criteria
 `task_completion`, `relevance`, `safety`, evaluator a judge model, sometimes a second
 `task_completion` score from `human` on interactions without a shadow output), and a share of `summarize` / `draft_reply` interactions
-also get a shadow `ai_response` from a candidate model plus shadow `judge_score` events
-(`is_shadow` true). Feedback coverage depends on class and persona; feedback on `silent`
+also get a shadow `ai_response` from one of two candidate models plus shadow `judge_score` events
+(`is_shadow` true), or, for a share of them, a failed shadow call: a shadow `ai_error` and no shadow
+judge score. Feedback coverage depends on class and persona; feedback on `silent`
 interactions is always +1 (a -1 would make them explicit negatives).
 
 Timestamps are naive UTC microseconds. `received_at` is normally `occurred_at` + about a second;
@@ -107,8 +108,15 @@ cell of the population the value is simply the planted constant.
   responded) is lowered by a model factor; `overconfidence` = mean_confidence - success_rate.
 - `shadow_model`: population = interactions with a shadow `ai_response` (all of them are judged,
   live and shadow); live mean = mean of the contract's `judge_task_completion`; shadow mean =
-  mean of the interaction's `is_shadow` `task_completion` judge scores. Shadow scores have the
-  live class mean + `margin` per interaction, so the margin is exact.
+  mean of the interaction's `is_shadow` `task_completion` judge scores. Each shadowed interaction
+  is sent to one of SHADOW_MODELS (`candidates`, drawn with probabilities `split`, independently
+  of everything else): `gpt-4.1-mini-2025-04` scores `margin` +0.02 above the live output,
+  `gpt-4o-mini-2024-07` -0.10 below it (more than 5% of the live mean of about 0.6: a shadow
+  verdict with margin 5% promotes the first and rejects the second, `verdict`), per
+  interaction and criterion (task_completion and relevance), so each margin is exact given the
+  candidate; the pooled `margin` is their split-weighted mean. `failure_share` (5%) of the
+  shadowed interactions get a shadow `ai_error` (the candidate's model, reason `timeout`)
+  instead: no shadow response, no shadow judge score, the live output still judged.
 - `judge_agreement`: pairs = interactions with a `task_completion` score from the judge model and one
   from `human`; pass = score >= `threshold`. The judge's verdict is drawn given the human's
   (`JUDGE_FALSE_PASS`, `JUDGE_FALSE_FAIL`), so its `true_positive_rate` and `true_negative_rate`
@@ -141,9 +149,11 @@ DEFAULT_START = datetime.date(2026, 1, 1)
 PERSONAS = ("new", "power", "enterprise", "internal")
 FEATURES = ("summarize", "draft_reply", "code_review")
 LIVE_MODELS = ("gpt-4o-2024-08", "gpt-4o-2024-11", "claude-3-5-sonnet", "llama-3-70b")
-SHADOW_MODEL = "gpt-4o-mini-2024-07"
+SHADOW_MODEL = "gpt-4o-mini-2024-07"  # the worse shadow candidate
+SHADOW_BETTER_MODEL = "gpt-4.1-mini-2025-04"  # the better one
+SHADOW_MODELS = (SHADOW_MODEL, SHADOW_BETTER_MODEL)
 JUDGE_MODEL = "gpt-4o-2024-08"
-MODELS = (*LIVE_MODELS, SHADOW_MODEL)
+MODELS = (*LIVE_MODELS, *SHADOW_MODELS)
 ARMS = (None, "control", "treatment")
 EXPERIMENT = "draft_reply_prompt_v3"
 SRM_EXPERIMENT = "summarize_length_v2"
@@ -152,7 +162,7 @@ EVENT_TYPES = tuple(t.value for t in contract.EventType)
 _NEW, _POWER, _ENTERPRISE, _INTERNAL = range(4)
 _SUMMARIZE, _DRAFT_REPLY, _CODE_REVIEW = range(3)
 _GPT_OLD, _GPT_NEW, _CLAUDE, _LLAMA = range(4)
-_SHADOW = 4
+_SHADOW = 4  # codes of SHADOW_MODELS in MODELS: _SHADOW + index
 _NO_ARM, _CONTROL, _TREATMENT = range(3)
 _ET = {name: i for i, name in enumerate(EVENT_TYPES)}
 
@@ -273,11 +283,15 @@ JUDGE_FALSE_FAIL = 0.15  # 1 - the judge's true positive rate
 JUDGE_MEAN = (0.0, 0.0, 0.30, 0.30, 0.40, 0.35, 0.80, 0.42)  # task_completion, by class
 JUDGE_CONCENTRATION = 6.0
 SHADOW_FEATURES = (True, True, False)
-SHADOW_SHARE = 0.10  # of responded interactions of those features
-SHADOW_MARGIN = -0.04  # shadow judge task_completion mean - live mean, per interaction
+SHADOW_SHARE = 0.30  # of responded interactions of those features
+SHADOW_SPLIT = (0.5, 0.5)  # share of the shadowed interactions sent to each of SHADOW_MODELS
+# shadow judge score mean - live mean, per interaction and criterion, of each of SHADOW_MODELS: the worse
+# one is more than 5% of the live mean (~0.6) below it, the better one above it
+SHADOW_MARGINS = (-0.10, 0.02)
+SHADOW_FAILURE_SHARE = 0.05  # shadow calls that fail: a shadow ai_error, no shadow response or judge score
 # Cost per 1M tokens (input, output), latency (time to first token ms, ms per output token).
-PRICES = ((2.5, 10.0), (2.5, 10.0), (3.0, 15.0), (0.6, 0.8), (0.15, 0.6))
-LATENCY = ((450.0, 12.0), (420.0, 11.0), (600.0, 15.0), (300.0, 8.0), (250.0, 6.0))
+PRICES = ((2.5, 10.0), (2.5, 10.0), (3.0, 15.0), (0.6, 0.8), (0.15, 0.6), (0.4, 1.6))
+LATENCY = ((450.0, 12.0), (420.0, 11.0), (600.0, 15.0), (300.0, 8.0), (250.0, 6.0), (280.0, 7.0))
 INPUT_TOKENS = (2000.0, 800.0, 3500.0)  # median, per feature
 OUTPUT_TOKENS = (250.0, 300.0, 450.0)
 
@@ -558,6 +572,8 @@ class _Plan:
     i_judged: np.ndarray
     i_human: np.ndarray
     i_shadow: np.ndarray
+    i_shadow_model: np.ndarray  # index into SHADOW_MODELS (meaningful where i_shadow)
+    i_shadow_failed: np.ndarray  # the shadow call failed (a shadow ai_error instead of a response)
 
     def select(self, keep: np.ndarray) -> _Plan:
         """The plan of the users in the mask `keep` (with their days, tasks and interactions)."""
@@ -650,6 +666,10 @@ def _plan_chunk(spec: _Spec, chunk: int) -> _Plan:
     responded = _RESPONDED[i_class]
     i_shadow = responded & np.take(SHADOW_FEATURES, t_feature[i_task]) & (rng.random(n_int) < SHADOW_SHARE)
     i_judged = responded & (i_shadow | (rng.random(n_int) < JUDGE_SHARE))
+    # Drawn from their own stream, so the draws above and below are those of the simulation without them.
+    candidates = np.random.default_rng([spec.seed, chunk, 8])
+    i_shadow_model = _categorical(candidates.random(n_int), _cum(SHADOW_SPLIT)).astype(np.int8)
+    i_shadow_failed = i_shadow & (candidates.random(n_int) < SHADOW_FAILURE_SHARE)
     i_human = i_judged & ~i_shadow & (rng.random(n_int) < HUMAN_JUDGE_SHARE)
 
     i_rows = (
@@ -658,7 +678,8 @@ def _plan_chunk(spec: _Spec, chunk: int) -> _Plan:
         + (i_feedback != 0)
         + 3 * i_judged
         + i_human
-        + 3 * i_shadow  # shadow ai_response and two shadow judge scores
+        + 3 * (i_shadow & ~i_shadow_failed)  # shadow ai_response and two shadow judge scores
+        + i_shadow_failed  # or a shadow ai_error
     )
     u_rows = active_days + (survey_ud >= 0) + np.bincount(t_user[i_task], weights=i_rows, minlength=n_users).astype(np.int64)
     return _Plan(
@@ -691,6 +712,8 @@ def _plan_chunk(spec: _Spec, chunk: int) -> _Plan:
         i_judged=i_judged,
         i_human=i_human,
         i_shadow=i_shadow,
+        i_shadow_model=i_shadow_model,
+        i_shadow_failed=i_shadow_failed,
     )
 
 
@@ -937,22 +960,35 @@ def _materialize(spec: _Spec, plan: _Plan) -> pa.RecordBatch:
         score=human, criterion=0, evaluator=1, late_anchor=t_req[h],
     )  # fmt: skip
 
-    s = np.nonzero(plan.i_shadow)[0]
+    s = np.nonzero(plan.i_shadow & ~plan.i_shadow_failed)[0]
+    s_model = _SHADOW + plan.i_shadow_model[s]
     s_out = output_tokens[s] * rng.lognormal(0, 0.2, len(s))
-    s_latency = np.minimum(60_000.0, LATENCY[_SHADOW][0] * rng.lognormal(0, 0.3, len(s)) + s_out * LATENCY[_SHADOW][1])
+    s_latency = np.minimum(60_000.0, np.take(LATENCY, s_model, axis=0)[:, 0] * rng.lognormal(0, 0.3, len(s))
+                           + s_out * np.take(LATENCY, s_model, axis=0)[:, 1])  # fmt: skip
+    s_price = np.take(PRICES, s_model, axis=0)
     rows.add(
         "ai_response", t_req[s] + (s_latency * 1000).astype(np.int64), **at(s), workflow=t_workflow[ti[s]],
-        model=_SHADOW, prompt_version=t_prompt[ti[s]], is_shadow=1, latency_ms=np.round(s_latency, 1),
+        model=s_model, prompt_version=t_prompt[ti[s]], is_shadow=1, latency_ms=np.round(s_latency, 1),
         input_tokens=input_tokens[s], output_tokens=s_out.astype(np.int64) + 1,
-        cost_usd=(input_tokens[s] * PRICES[_SHADOW][0] + (s_out.astype(np.int64) + 1) * PRICES[_SHADOW][1]) / 1e6,
+        cost_usd=(input_tokens[s] * s_price[:, 0] + (s_out.astype(np.int64) + 1) * s_price[:, 1]) / 1e6,
         confidence=_beta(rng, np.full(len(s), 0.7), CONFIDENCE_CONCENTRATION),
     )  # fmt: skip
+    s_margin = np.take(SHADOW_MARGINS, plan.i_shadow_model[s])
     for criterion, mean in (("task_completion", judge_mean[s]), ("relevance", np.minimum(judge_mean[s] + 0.08, 0.95))):
         rows.add(
-            "judge_score", t_out[s] + _uniform_us(rng, 30, 20 * 60, len(s)), **at(s), model=_SHADOW, is_shadow=1,
-            score=_beta(rng, mean + SHADOW_MARGIN, JUDGE_CONCENTRATION), criterion=CRITERIA.index(criterion),
+            "judge_score", t_out[s] + _uniform_us(rng, 30, 20 * 60, len(s)), **at(s), model=s_model, is_shadow=1,
+            score=_beta(rng, mean + s_margin, JUDGE_CONCENTRATION), criterion=CRITERIA.index(criterion),
             evaluator=0, late_anchor=t_req[s],
         )  # fmt: skip
+    # Failed shadow calls: a shadow ai_error (a timeout, logged with the live response), charged for its input;
+    # never judged.
+    f = np.nonzero(plan.i_shadow_failed)[0]
+    f_model = _SHADOW + plan.i_shadow_model[f]
+    rows.add(
+        "ai_error", t_out[f], **at(f), workflow=t_workflow[ti[f]], model=f_model,
+        prompt_version=t_prompt[ti[f]], is_shadow=1, reason=_reason_codes("ai_error", np.zeros(len(f), dtype=np.int64)),
+        cost_usd=input_tokens[f] * np.take(PRICES, f_model, axis=0)[:, 0] / 1e6,
+    )  # fmt: skip
 
     return _finish(spec, plan, rng, rows.columns())
 
@@ -1104,7 +1140,8 @@ def _expected_by_cell() -> dict[str, np.ndarray]:
     }
     for kind in ("fallback", "escalation", "regenerate", "override", "edit", "external_search", "task_completed"):
         e[kind] = per_interaction(_KIND_PROB[:, _K[kind]])
-    e["shadow_judge_sum"] = e["live_judge_sum"] + SHADOW_MARGIN * e["shadowed"]
+    pooled_margin = float(np.dot(SHADOW_SPLIT, SHADOW_MARGINS))  # candidates are drawn independently of the cell
+    e["shadow_judge_sum"] = e["live_judge_sum"] + pooled_margin * e["shadowed"]
     e["_persona"], e["_feature"], e["_model"], e["_arm"] = p_of_cell, f_of_cell, m_of_cell, a_of_cell
     return e
 
@@ -1206,13 +1243,26 @@ def _truth(spec: _Spec, tasks_by_cell: np.ndarray, counts: dict, arm_users: dict
             "note": f"mean_confidence is planted for every response of `model`; success_rate is {exact}",
         },
         "shadow_model": {
-            "model": SHADOW_MODEL,
+            "models": list(SHADOW_MODELS),
             "live_judge_task_completion_mean": live,
             "shadow_judge_task_completion_mean": shadow,
-            "margin": SHADOW_MARGIN,
+            "margin": round(float(np.dot(SHADOW_SPLIT, SHADOW_MARGINS)), 12),
             "population": "interactions with an is_shadow ai_response (all judged): live = mean judge_task_completion, "
-            "shadow = mean of the interaction's is_shadow task_completion judge scores; margin = shadow - live",
-            "note": f"the means are {exact}; the margin is exact per interaction",
+            "shadow = mean of the interaction's is_shadow task_completion judge scores; margin = shadow - live, "
+            "pooled over the candidates (each interaction is shadowed by one, drawn with `split`)",
+            "note": f"the means are {exact}; the margin is exact per interaction given its candidate",
+            "candidates": {
+                name: {
+                    "margin": SHADOW_MARGINS[k],
+                    "split": SHADOW_SPLIT[k],
+                    "relative_margin": None if not live else round(SHADOW_MARGINS[k] / live, 12),
+                    "verdict": "promote" if SHADOW_MARGINS[k] > -0.05 * (live or 0) else "reject",
+                }
+                for k, name in enumerate(SHADOW_MODELS)
+            },
+            "failure_share": SHADOW_FAILURE_SHARE,
+            "failure_note": "of the shadowed interactions, drawn independently: a shadow ai_error (model = the "
+            "candidate, reason timeout) instead of the shadow ai_response, and no shadow judge score",
         },
         "judge_agreement": {
             "criterion": CRITERIA[0],

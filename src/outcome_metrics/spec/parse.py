@@ -13,7 +13,7 @@ from pydantic_core import ErrorDetails
 
 from outcome_metrics.engines import ENGINES
 from outcome_metrics.errors import Issue, suggestion
-from outcome_metrics.reports import alerts, calibration, judge_agreement
+from outcome_metrics.reports import alerts, calibration, judge_agreement, shadow
 from outcome_metrics.spec.loader import Document, LocatedDict, LocatedList
 from outcome_metrics.spec.shapes import (
     DerivedMetric,
@@ -27,7 +27,7 @@ from outcome_metrics.spec.shapes import (
 )
 
 #: Decision-layer reports, by their top-level key: each module has parse(doc, value) and resolve(spec, segments, path)
-REPORTS: dict[str, Any] = {calibration.KEY: calibration, judge_agreement.KEY: judge_agreement}
+REPORTS: dict[str, Any] = {calibration.KEY: calibration, judge_agreement.KEY: judge_agreement, shadow.KEY: shadow}
 TOP_LEVEL_KEYS = ("metrics", "outcomes", "segments", "dialects", "windows", "experiments", "retention", "alerts", *REPORTS)
 DEFAULT_DIALECTS = ("duckdb",)
 
