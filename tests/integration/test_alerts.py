@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -44,7 +44,8 @@ from outcome_metrics.engines.duckdb import load_arrow_batches
 from outcome_metrics.project import load_project
 from outcome_metrics.sim import simulate
 from outcome_metrics.sim.generator import DEFAULT_START, PERSONAS, RELEASE_DAY_FRACTION, RELEASE_PERSONA
-from tests.support.events import ev, events_table, response
+from tests.support.alert_events import HAND_DAYS, HAND_START, SPIKE, hand_made_events
+from tests.support.events import events_table
 from tests.support.paths import REFERENCE, REPO
 from tests.support.project import copy_project
 from tests.support.warehouse import connect_built
@@ -211,40 +212,10 @@ def test_check_summary_counts_the_latest_periods_tests(null):
 
 # -- hand-made events ---------------------------------------------------------------------------
 
-HAND_START = date(2026, 3, 2)
-HAND_DAYS = 30
-SPIKE = (40, 500)  # silent failures, responses of the steady segment on the last day
-
-
-def _hand_made_events() -> list[dict[str, Any]]:
-    """Persona `steady`: 500 responses a day, all accepted (no silent failure), then on the last day 40
-    of 500 silent (responded, nothing else). Persona `small`: 20 responses a day, silent with a rate
-    that itself moves day to day (0.3 +- 0.1), else accepted."""
-    rng = np.random.default_rng(13)
-    events: list[dict[str, Any]] = []
-    for day in range(HAND_DAYS):
-        at = datetime.combine(HAND_START + timedelta(days=day), datetime.min.time())
-        silent_small = rng.binomial(1, float(np.clip(0.3 + rng.normal(0, 0.1), 0.05, 0.95)), 20)
-        plan = [("steady", i, day == HAND_DAYS - 1 and i < SPIKE[0]) for i in range(SPIKE[1])]
-        plan += [("small", i, bool(s)) for i, s in enumerate(silent_small)]
-        for persona, i, silent in plan:
-            key = f"{persona}-{day}-{i}"
-            t = at + timedelta(hours=8, seconds=30 * i)
-            user = f"{persona}-user-{i % 50}"
-            events.append(ev(f"q-{key}", "ai_request", t.isoformat(" "), user, "summarize", key,
-                             persona=persona, model="m1"))  # fmt: skip
-            events.append(response(f"r-{key}", (t + timedelta(seconds=2)).isoformat(" "), user, "summarize", key,
-                                   300, 0.01, "m1"))  # fmt: skip
-            if not silent:
-                events.append(ev(f"a-{key}", "accept", (t + timedelta(seconds=10)).isoformat(" "), user,
-                                 "summarize", key))  # fmt: skip
-    return events
-
-
 @pytest.fixture(scope="module")
 def hand(tmp_path_factory) -> tuple[Path, Path]:
     root = copy_project(tmp_path_factory.mktemp("alerts_hand"))
-    return root, _build(root, events_table(_hand_made_events()).to_batches(), "hand-made (30 days, 15.6k interactions)")
+    return root, _build(root, events_table(hand_made_events()).to_batches(), "hand-made (30 days, 15.6k interactions)")
 
 
 LAST = HAND_START + timedelta(days=HAND_DAYS - 1)

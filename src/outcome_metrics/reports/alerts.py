@@ -21,6 +21,8 @@ Every (metric, grain, segment) series of the long table is scored, in one SQL ov
 - counts (unit `count`, not a ratio): z = (v_t - mean) / sqrt(max(var_samp, mean + 0.5)): at least
   Poisson noise (plus half a count), so a flat baseline does not make every change infinite.
 - anything else: z = (v_t - mean) / sd, sd the baseline's sample SD, floored at 1e-9 max(|mean|, 1).
+- z is 0 (direction up) when |v_t - baseline| <= 1e-12 max(|baseline|, 1): on a constant series the
+  difference is rounding, which differs by engine (PostgreSQL and DuckDB add in another order).
 - tested when the baseline has >= `min_baseline_periods` periods and the period's size (the
   denominator of a ratio, else the sample size) >= `min_sample_size`. A derived metric has no sample
   size of its own: its size is the smallest of its inputs' (their sample size, else denominator) in
@@ -325,7 +327,10 @@ from estimates
 _Z = """
 select
     *,
-    (value - baseline) / baseline_sd as z_score,
+    -- a difference within rounding (sums added in another order on another engine) is no move: on a
+    -- constant series it would be rounding noise over the floored sd, a z of either sign
+    case when abs(value - baseline) <= 1e-12 * greatest(abs(baseline), 1.0) then 0.0
+         else (value - baseline) / baseline_sd end as z_score,
     case
         when good = 'down' then 1.0
         when good = 'up' then -1.0
@@ -355,7 +360,7 @@ select
     baseline,
     baseline_sd,
     z_score,
-    case when value >= baseline then 'up' else 'down' end as direction,
+    case when z_score >= 0 then 'up' when z_score < 0 then 'down' end as direction,
     least(1.0, case when good = 'neutral' then 2.0 else 1.0 end * {q}) as p_value,
     false_alarm_rate,
     sensitivity,

@@ -718,9 +718,13 @@ z_scores as (
     -- bad_side: +1 when a rise is bad, -1 when a drop is
     select
         *,
-        (
-            value - baseline
-        ) / baseline_sd as z_score,
+        case
+            when abs(value - baseline) <= 1e-12 * greatest(abs(baseline), 1.0)
+            then 0.0
+            else (
+                value - baseline
+            ) / baseline_sd
+        end as z_score, /* a difference within rounding (sums added in another order on another engine) is no move: on a */ /* constant series it would be rounding noise over the floored sd, a z of either sign */
         case
             when good = 'down'
             then 1.0
@@ -925,7 +929,7 @@ final as (
         baseline,
         baseline_sd,
         z_score,
-        case when value >= baseline then 'up' else 'down' end as direction,
+        case when z_score >= 0 then 'up' when z_score < 0 then 'down' end as direction,
         least(
             1.0,
             case when good = 'neutral' then 2.0 else 1.0 end * (
