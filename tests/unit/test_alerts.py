@@ -238,3 +238,20 @@ def test_a_derived_metric_is_gated_by_its_smallest_input():
             assert z == pytest.approx((values[t] - base.mean()) / base.std(ddof=1), rel=1e-9)
             assert threshold == pytest.approx(
                 stats.t.isf(stats.norm.sf(3.0), len(base) - 1) * math.sqrt(1 + 1 / len(base)), rel=1e-9)
+
+
+def test_a_move_within_rounding_is_no_move():
+    """A constant cost whose baseline mean comes out 1 ulp away (sums in another order): z 0 and up,
+    not rounding noise over the floored sd; a real move of 1e-6 still scores (z -1000 over the floored sd)."""
+    values = [0.1] * 10 + [0.1 + 1e-17, 0.1 - 1e-6]  # 0.1 + 1e-17 == 0.1: the mean of ten 0.1 is 0.09999999999999999
+    con = duckdb.connect()
+    alert_sql.long_table(con, [{"metric": "cost_per_interaction", "period_start": d, "value": v, "numerator": None,
+                                "denominator": None, "sample_size": 500}
+                               for d, v in zip(alert_sql.days(START, 12), values, strict=True)])  # fmt: skip
+    alert_sql.build(con)
+    rows = con.execute("select value, baseline, z_score, direction from int_metric_alert_scores "
+                       "order by period_start").fetchall()  # fmt: skip
+    value, baseline, z, direction = rows[10]
+    assert value != baseline and abs(value - baseline) < 1e-15  # the rounding the rule absorbs
+    assert (z, direction) == (0.0, "up")
+    assert rows[11][2] == pytest.approx(-1e-6 / 1e-9, rel=1e-6) and rows[11][3] == "down"  # sd floored at 1e-9
