@@ -27,7 +27,7 @@ from outcome_metrics.query.summary import (
     headlines,
     unread_arrivals,
 )
-from outcome_metrics.reports import experiments, shadow
+from outcome_metrics.reports import alerts, experiments, shadow
 
 
 def target_schema(target: str) -> str:
@@ -229,6 +229,10 @@ def run_demo(root: Path, *, events: int, days: int, seed: int, force: bool = Fal
     click.echo(f"Database: {db_path}")
     click.echo("Try:")
     click.echo(f"  {try_command(db_path, schema)}")
+    if alerts.scored_metrics(project):  # what `outcomes check` prints; open alerts do not fail the demo
+        check = alerts.read_check(query_function(root, "duckdb"), target_schema("duckdb"), schema)
+        click.echo("Open alerts (outcomes check; reports/alerts.py):")
+        click.echo(check.text(check.alerts))
     stderr(f"demo finished in {time.perf_counter() - started:.1f}s")
     return True
 

@@ -207,3 +207,51 @@ def test_min_baseline_above_baseline_is_an_error(tmp_path):
     assert [str(i) for i in error.value.issues] == [
         f"metrics/_project.yml:{line}: error: alerts: value error, min_baseline_periods is more than baseline_periods "
         "(no period could ever be tested) (fix the value)"]
+
+
+def test_a_derived_metric_is_gated_by_its_smallest_input():
+    """weighted_quality_score has no sample size of its own: tested only where each of its inputs (the
+    three judge means) has min_sample_size rows, and then its z and threshold are scipy's t test."""
+    rng = np.random.default_rng(21)
+    values = rng.normal(0.7, 0.02, 40)
+    inputs = ("judge_task_completion_mean", "judge_relevance_mean", "judge_safety_mean")
+    rows = []
+    for persona, size in (("tiny", 5), ("large", 400)):
+        for t, d in enumerate(alert_sql.days(START, 40)):
+            rows.append({"metric": "weighted_quality_score", "period_start": d, "persona": persona,
+                         "value": float(values[t]), "numerator": None, "denominator": None, "sample_size": None})
+            rows += [{"metric": m, "period_start": d, "persona": persona, "value": 0.7, "numerator": None,
+                      "denominator": None, "sample_size": size + (50 if m == "judge_safety_mean" else 0)}
+                     for m in inputs]  # fmt: skip
+    con = duckdb.connect()
+    alert_sql.long_table(con, rows)
+    alert_sql.build(con)
+    scores = con.execute("select persona, is_tested, z_score, threshold, sample_size from int_metric_alert_scores "
+                         "where metric = 'weighted_quality_score' order by persona, period_start").fetchall()  # fmt: skip
+    large, tiny = scores[:40], scores[40:]
+    assert not any(r[1] for r in tiny)  # its inputs have 5 and 55 rows a day: below min_sample_size 100
+    assert all(r[4] is None for r in scores)  # the metric's own sample size stays unknown in the output
+    for t, (_, tested, z, threshold, _) in enumerate(large):
+        base = values[max(0, t - 28):t]
+        assert tested == (len(base) >= 7)
+        if tested:
+            assert z == pytest.approx((values[t] - base.mean()) / base.std(ddof=1), rel=1e-9)
+            assert threshold == pytest.approx(
+                stats.t.isf(stats.norm.sf(3.0), len(base) - 1) * math.sqrt(1 + 1 / len(base)), rel=1e-9)
+
+
+def test_a_move_within_rounding_is_no_move():
+    """A constant cost whose baseline mean comes out 1 ulp away (sums in another order): z 0 and up,
+    not rounding noise over the floored sd; a real move of 1e-6 still scores (z -1000 over the floored sd)."""
+    values = [0.1] * 10 + [0.1 + 1e-17, 0.1 - 1e-6]  # 0.1 + 1e-17 == 0.1: the mean of ten 0.1 is 0.09999999999999999
+    con = duckdb.connect()
+    alert_sql.long_table(con, [{"metric": "cost_per_interaction", "period_start": d, "value": v, "numerator": None,
+                                "denominator": None, "sample_size": 500}
+                               for d, v in zip(alert_sql.days(START, 12), values, strict=True)])  # fmt: skip
+    alert_sql.build(con)
+    rows = con.execute("select value, baseline, z_score, direction from int_metric_alert_scores "
+                       "order by period_start").fetchall()  # fmt: skip
+    value, baseline, z, direction = rows[10]
+    assert value != baseline and abs(value - baseline) < 1e-15  # the rounding the rule absorbs
+    assert (z, direction) == (0.0, "up")
+    assert rows[11][2] == pytest.approx(-1e-6 / 1e-9, rel=1e-6) and rows[11][3] == "down"  # sd floored at 1e-9

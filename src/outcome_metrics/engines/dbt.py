@@ -70,6 +70,7 @@ def dbt_build(
     target: str = "duckdb",
     db_path: Path | None = None,
     select: str | None = None,
+    indirect_selection: str | None = None,
     full_refresh: bool = False,
     data_tests: bool = True,
     extra_vars: dict[str, Any] | None = None,
@@ -98,6 +99,8 @@ def dbt_build(
     args = ["build", *_base_args(root, target), "--quiet", "--log-level", "none", "--no-use-colors"]
     if select:
         args += ["--select", select]
+    if indirect_selection:  # cautious: only the tests whose parents are all selected
+        args += ["--indirect-selection", indirect_selection]
     if full_refresh:
         args.append("--full-refresh")
     if not data_tests:

@@ -21,8 +21,14 @@ Every (metric, grain, segment) series of the long table is scored, in one SQL ov
 - counts (unit `count`, not a ratio): z = (v_t - mean) / sqrt(max(var_samp, mean + 0.5)): at least
   Poisson noise (plus half a count), so a flat baseline does not make every change infinite.
 - anything else: z = (v_t - mean) / sd, sd the baseline's sample SD, floored at 1e-9 max(|mean|, 1).
+- z is 0 (direction up) when |v_t - baseline| <= 1e-12 max(|baseline|, 1): on a constant series the
+  difference is rounding, which differs by engine (PostgreSQL and DuckDB add in another order).
 - tested when the baseline has >= `min_baseline_periods` periods and the period's size (the
-  denominator of a ratio, else the sample size; unknown sizes pass) >= `min_sample_size`.
+  denominator of a ratio, else the sample size) >= `min_sample_size`. A derived metric has no sample
+  size of its own: its size is the smallest of its inputs' (their sample size, else denominator) in
+  the same period and segment, so a weighted score of 5 judged interactions is not tested (it was,
+  in every tiny segment, and the day-to-day variance of a mean of 5 scores is not the baseline's:
+  heavy tails and many false alarms). Sizes still unknown pass.
 - alerting when tested, beyond `sensitivity` (k) on the side the metric's `good` says is bad (up: a
   drop; down: a rise; zero: away from 0; neutral: either side, two-sided), and the move is at least
   `min_relative_change` of the baseline. severity: warning at |z| >= k, critical at |z| >= k + 2.
@@ -54,7 +60,7 @@ from sqlglot import exp
 
 from outcome_metrics import naming
 from outcome_metrics.errors import Issue, OutcomesError
-from outcome_metrics.rendering.builders import col, select_, table
+from outcome_metrics.rendering.builders import alias, col, select_, table
 from outcome_metrics.spec.loader import Document, LocatedDict
 from outcome_metrics.spec.shapes import Direction, Frozen, Grain, Unit
 
@@ -297,7 +303,8 @@ select
     *,
     case when noise_model = 'binomial' then baseline_numerator / nullif(baseline_denominator, 0)
          else baseline_mean end as baseline,
-    case when noise_model = 'binomial' then denominator else cast(sample_size as double) end as current_size,
+    case when noise_model = 'binomial' then denominator else cast(coalesce(sample_size, input_size) as double) end
+        as current_size,
     case when noise_model = 'binomial' then greatest(coalesce(baseline_variance, 0.0)
             - (baseline_numerator / nullif(baseline_denominator, 0))
             * (1.0 - baseline_numerator / nullif(baseline_denominator, 0)) * baseline_inverse_denominator, 0.0)
@@ -320,7 +327,10 @@ from estimates
 _Z = """
 select
     *,
-    (value - baseline) / baseline_sd as z_score,
+    -- a difference within rounding (sums added in another order on another engine) is no move: on a
+    -- constant series it would be rounding noise over the floored sd, a z of either sign
+    case when abs(value - baseline) <= 1e-12 * greatest(abs(baseline), 1.0) then 0.0
+         else (value - baseline) / baseline_sd end as z_score,
     case
         when good = 'down' then 1.0
         when good = 'up' then -1.0
@@ -350,7 +360,7 @@ select
     baseline,
     baseline_sd,
     z_score,
-    case when value >= baseline then 'up' else 'down' end as direction,
+    case when z_score >= 0 then 'up' when z_score < 0 then 'down' end as direction,
     least(1.0, case when good = 'neutral' then 2.0 else 1.0 end * {q}) as p_value,
     false_alarm_rate,
     sensitivity,
@@ -448,6 +458,39 @@ def _baseline(dims: Sequence[str], n: int, seasonality: Seasonality) -> exp.Expr
     return node
 
 
+def size_inputs(project: Any, scored: Sequence[tuple[Any, AlertSettings]]) -> list[tuple[str, str]]:
+    """(derived metric, input) for every scored metric without a sample size of its own: its inputs,
+    through derived inputs down to the metrics that have one (their size gates it)."""
+    by_name = {m.name: m for m in project.metrics}
+
+    def leaves(name: str, seen: frozenset[str]) -> set[str]:
+        metric = by_name.get(name)
+        if metric is None or name in seen:
+            return set()
+        if metric.has_sample_size or metric.is_ratio:
+            return {name}
+        return {leaf for i in getattr(metric, "inputs", ()) for leaf in leaves(i, seen | {name})}
+
+    return sorted((m.name, leaf) for m, _ in scored if not (m.has_sample_size or m.is_ratio)
+                  for i in getattr(m, "inputs", ()) for leaf in leaves(i, frozenset({m.name})))  # fmt: skip
+
+
+def _input_sizes(pairs: Sequence[tuple[str, str]], dims: Sequence[str]) -> exp.Expression:
+    """The smallest input size of each derived metric's (grain, period, segment)."""
+    values = exp.Values(expressions=[exp.Tuple(expressions=[exp.Literal.string(a), exp.Literal.string(b)])
+                                     for a, b in (pairs or [("", "")])],
+                        alias=exp.TableAlias(this=exp.to_identifier("inputs"),
+                                             columns=[exp.to_identifier("metric"), exp.to_identifier("input")]))  # fmt: skip
+    keys = [col(c, "v") for c in ("grain", "period_start", "segment_by", *dims)]
+    size = exp.Min(this=exp.Coalesce(this=col("sample_size", "v"), expressions=[col("denominator", "v")]))
+    return (select_(col("metric", "i"), *keys, alias(size, "input_size"))
+            .from_(exp.alias_(table(naming.LONG_TABLE_INTERNAL), "v", copy=False), copy=False)
+            .join(exp.Subquery(this=select_(col("metric"), col("input")).from_(values, copy=False),
+                               alias=exp.TableAlias(this=exp.to_identifier("i"))),
+                  on=exp.EQ(this=col("metric", "v"), expression=col("input", "i")), join_type="inner", copy=False)
+            .group_by(col("metric", "i"), *(k.copy() for k in keys), copy=False))  # fmt: skip
+
+
 def render_scores(project: Any, plans: Sequence[AggregatePlan], dialect: Dialect) -> str:
     from outcome_metrics.planning import long_dimensions
     from outcome_metrics.rendering.dialects import finish
@@ -457,11 +500,17 @@ def render_scores(project: Any, plans: Sequence[AggregatePlan], dialect: Dialect
     scored = scored_metrics(project)
     series = select_(*(col(c, "v") for c in ("metric", "grain", "period_start", "segment_by", *dims, "value",
                                              "numerator", "denominator", "sample_size")),
-                     *(col(c, "s") for c in _SETTINGS_COLUMNS[2:])).from_(
+                     col("input_size", "z"), *(col(c, "s") for c in _SETTINGS_COLUMNS[2:])).from_(
         exp.alias_(table(naming.LONG_TABLE_INTERNAL), "v", copy=False), copy=False).join(
         exp.alias_(table("alert_settings"), "s", copy=False),
         on=exp.and_(exp.EQ(this=col("metric", "v"), expression=col("metric", "s")),
                     exp.EQ(this=col("grain", "v"), expression=col("grain", "s"))), join_type="inner", copy=False,
+    ).join(
+        exp.alias_(table("input_sizes"), "z", copy=False),
+        on=exp.and_(*(exp.EQ(this=col(c, "v"), expression=col(c, "z")) for c in ("metric", "grain", "period_start",
+                                                                                 "segment_by")),
+                    *(exp.NullSafeEQ(this=col(d, "v"), expression=col(d, "z")) for d in dims)),
+        join_type="left", copy=False,
     ).where(exp.and_(col("is_complete", "v"), exp.Not(this=exp.Is(this=col("value", "v"), expression=exp.null()))),
             copy=False)  # fmt: skip
     groups = sorted({(s.baseline_periods, s.seasonality) for _, s in scored})
@@ -480,6 +529,8 @@ def render_scores(project: Any, plans: Sequence[AggregatePlan], dialect: Dialect
     ctes = [
         _cte(dialect, naming.LONG_TABLE_INTERNAL, _select_star_from_ref(dialect, naming.LONG_TABLE_INTERNAL)),
         _cte(dialect, "alert_settings", _settings_values(scored), "one row per scored metric, from the YAML"),
+        _cte(dialect, "input_sizes", _input_sizes(size_inputs(project, scored), dims),
+             "a derived metric's size: the smallest of its inputs' in the same period and segment"),
         _cte(dialect, "series", series, "complete periods with a value, with their metric's settings"),
         _cte(dialect, "baselines", union, "the previous N periods of the same series, never the current one"),
         _cte(dialect, "estimates", _parse(_ESTIMATES)),

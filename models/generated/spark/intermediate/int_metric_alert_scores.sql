@@ -528,6 +528,48 @@ alert_settings as (
 
 ),
 
+input_sizes as (
+
+    -- a derived metric's size: the smallest of its inputs' in the same period and segment
+    select
+        i.metric,
+        v.grain,
+        v.period_start,
+        v.segment_by,
+        v.persona,
+        v.feature,
+        v.model,
+        v.prompt_version,
+        v.workflow,
+        v.experiment,
+        v.variant,
+        min(coalesce(v.sample_size, v.denominator)) as input_size
+    from int_metric_values as v
+    inner join (
+        select
+            metric,
+            input
+        from values
+            ('weighted_quality_score', 'judge_relevance_mean'),
+            ('weighted_quality_score', 'judge_safety_mean'),
+            ('weighted_quality_score', 'judge_task_completion_mean') as inputs(metric, input)
+    ) as i
+        on v.metric = i.input
+    group by
+        i.metric,
+        v.grain,
+        v.period_start,
+        v.segment_by,
+        v.persona,
+        v.feature,
+        v.model,
+        v.prompt_version,
+        v.workflow,
+        v.experiment,
+        v.variant
+
+),
+
 series as (
 
     -- complete periods with a value, with their metric's settings
@@ -547,6 +589,7 @@ series as (
         v.numerator,
         v.denominator,
         v.sample_size,
+        z.input_size,
         s.baseline_periods,
         s.min_baseline_periods,
         s.sensitivity,
@@ -559,6 +602,18 @@ series as (
     from int_metric_values as v
     inner join alert_settings as s
         on v.metric = s.metric and v.grain = s.grain
+    left join input_sizes as z
+        on v.metric = z.metric
+        and v.grain = z.grain
+        and v.period_start = z.period_start
+        and v.segment_by = z.segment_by
+        and v.persona is not distinct from z.persona
+        and v.feature is not distinct from z.feature
+        and v.model is not distinct from z.model
+        and v.prompt_version is not distinct from z.prompt_version
+        and v.workflow is not distinct from z.workflow
+        and v.experiment is not distinct from z.experiment
+        and v.variant is not distinct from z.variant
     where
         v.is_complete and not v.value is null
 
@@ -617,7 +672,7 @@ estimates as (
         case
             when noise_model = 'binomial'
             then denominator
-            else cast(sample_size as double)
+            else cast(coalesce(sample_size, input_size) as double)
         end as current_size,
         case
             when noise_model = 'binomial'
@@ -663,9 +718,13 @@ z_scores as (
     -- bad_side: +1 when a rise is bad, -1 when a drop is
     select
         *,
-        (
-            value - baseline
-        ) / baseline_sd as z_score,
+        case
+            when abs(value - baseline) <= 1e-12 * greatest(abs(baseline), 1.0)
+            then 0.0
+            else (
+                value - baseline
+            ) / baseline_sd
+        end as z_score, /* a difference within rounding (sums added in another order on another engine) is no move: on a */ /* constant series it would be rounding noise over the floored sd, a z of either sign */
         case
             when good = 'down'
             then 1.0
@@ -870,7 +929,7 @@ final as (
         baseline,
         baseline_sd,
         z_score,
-        case when value >= baseline then 'up' else 'down' end as direction,
+        case when z_score >= 0 then 'up' when z_score < 0 then 'down' end as direction,
         least(
             1.0,
             case when good = 'neutral' then 2.0 else 1.0 end * (
