@@ -69,7 +69,7 @@ def test_rate_z_and_p_agree_with_scipy_on_the_same_baseline_rows():
         assert row["baseline"] == pytest.approx(p0, rel=1e-9)
         assert row["baseline_sd"] == pytest.approx(sd, rel=1e-9)
         assert row["z_score"] == pytest.approx(z, rel=1e-9, abs=1e-12)
-        assert row["p_value"] == pytest.approx(stats.norm.sf(z), abs=1e-7)  # good: down, a rise is bad
+        assert row["p_value"] == pytest.approx(stats.norm.sf(z), rel=1e-9, abs=1e-15)  # good: down, a rise is bad
         assert row["false_alarm_rate"] == pytest.approx(stats.norm.sf(3.0), rel=1e-12)
         assert row["is_tested"] == (n_base >= 7 and dens[t] >= 100)
         assert row["exceeds_sensitivity"] == (row["is_tested"] and z >= 3.0)

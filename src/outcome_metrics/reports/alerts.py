@@ -36,7 +36,7 @@ Every (metric, grain, segment) series of the long table is scored, in one SQL ov
 `false_alarm_rate` is each test's false-positive rate under the null: Q(k) one-sided, 2 Q(k) for
 neutral metrics, Q the standard normal upper tail (math.erfc), so the expected false alarms of a
 run are the sum over the series tested. `p_value` is the same tail at the row's z, in SQL
-(Abramowitz & Stegun 26.2.17, absolute error < 7.5e-8).
+(reports/statistics.py's normal_upper_tail, absolute error < 2e-16).
 
 Not done: leaving periods that were themselves alerting out of later baselines.
 """
@@ -61,6 +61,7 @@ from sqlglot import exp
 from outcome_metrics import naming
 from outcome_metrics.errors import Issue, OutcomesError
 from outcome_metrics.rendering.builders import alias, col, select_, table
+from outcome_metrics.reports.statistics import normal_upper_tail
 from outcome_metrics.spec.loader import Document, LocatedDict
 from outcome_metrics.spec.shapes import Direction, Frozen, Grain, Unit
 
@@ -275,11 +276,8 @@ def _settings_values(scored: list[tuple[Any, AlertSettings]]) -> exp.Expression:
 
 
 def _q(x: str) -> str:
-    """Q(x) in SQL text (Abramowitz & Stegun 26.2.17 on |x|, reflected for x < 0; 0 past |x| > 37,
-    where exp underflows, an error on PostgreSQL)."""
-    t = f"(1.0 / (1.0 + 0.2316419 * abs({x})))"
-    poly = f"({t} * (0.319381530 + {t} * (-0.356563782 + {t} * (1.781477937 + {t} * (-1.821255978 + {t} * 1.330274429)))))"
-    tail = f"(case when abs({x}) > 37 then 0.0 else exp(-0.5 * {x} * {x}) * 0.3989422804014327 * {poly} end)"
+    """Q(x) in SQL text: statistics.normal_upper_tail on |x| (absolute error < 2e-16), reflected for x < 0."""
+    tail = normal_upper_tail(exp.Abs(this=exp.Paren(this=sqlglot.parse_one(x, read="duckdb")))).sql("duckdb")
     return f"(case when {x} >= 0 then {tail} else 1.0 - {tail} end)"
 
 

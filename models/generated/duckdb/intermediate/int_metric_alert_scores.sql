@@ -935,80 +935,268 @@ final as (
             case when good = 'neutral' then 2.0 else 1.0 end * (
                 case
                     when bad_side * z_score >= 0
-                    then (
-                        case
-                            when abs(bad_side * z_score) > 37
-                            then 0.0
-                            else exp(-0.5 * bad_side * z_score * bad_side * z_score) * 0.3989422804014327 * (
+                    then case
+                        when abs((
+                            bad_side * z_score
+                        )) < 7.07106781186547
+                        then exp(
+                            case
+                                when (
+                                    (
+                                        -abs((
+                                            bad_side * z_score
+                                        )) * abs((
+                                            bad_side * z_score
+                                        ))
+                                    ) / 2
+                                ) is null
+                                or -700.0 is null
+                                then null
+                                else greatest(
+                                    (
+                                        -abs((
+                                            bad_side * z_score
+                                        )) * abs((
+                                            bad_side * z_score
+                                        ))
+                                    ) / 2,
+                                    -700.0
+                                )
+                            end
+                        ) * (
+                            (
                                 (
-                                    1.0 / (
-                                        1.0 + 0.2316419 * abs(bad_side * z_score)
-                                    )
-                                ) * (
-                                    0.319381530 + (
-                                        1.0 / (
-                                            1.0 + 0.2316419 * abs(bad_side * z_score)
-                                        )
-                                    ) * (
-                                        -0.356563782 + (
-                                            1.0 / (
-                                                1.0 + 0.2316419 * abs(bad_side * z_score)
-                                            )
-                                        ) * (
-                                            1.781477937 + (
-                                                1.0 / (
-                                                    1.0 + 0.2316419 * abs(bad_side * z_score)
-                                                )
-                                            ) * (
-                                                -1.821255978 + (
-                                                    1.0 / (
-                                                        1.0 + 0.2316419 * abs(bad_side * z_score)
-                                                    )
-                                                ) * 1.330274429
-                                            )
+                                    (
+                                        (
+                                            (
+                                                0.0352624965998911 * abs((
+                                                    bad_side * z_score
+                                                )) + 0.700383064443688
+                                            ) * abs((
+                                                bad_side * z_score
+                                            )) + 6.37396220353165
+                                        ) * abs((
+                                            bad_side * z_score
+                                        )) + 33.912866078383
+                                    ) * abs((
+                                        bad_side * z_score
+                                    )) + 112.079291497871
+                                ) * abs((
+                                    bad_side * z_score
+                                )) + 221.213596169931
+                            ) * abs((
+                                bad_side * z_score
+                            )) + 220.206867912376
+                        ) / (
+                            (
+                                (
+                                    (
+                                        (
+                                            (
+                                                (
+                                                    0.0883883476483184 * abs((
+                                                        bad_side * z_score
+                                                    )) + 1.75566716318264
+                                                ) * abs((
+                                                    bad_side * z_score
+                                                )) + 16.064177579207
+                                            ) * abs((
+                                                bad_side * z_score
+                                            )) + 86.7807322029461
+                                        ) * abs((
+                                            bad_side * z_score
+                                        )) + 296.564248779674
+                                    ) * abs((
+                                        bad_side * z_score
+                                    )) + 637.333633378831
+                                ) * abs((
+                                    bad_side * z_score
+                                )) + 793.826512519948
+                            ) * abs((
+                                bad_side * z_score
+                            )) + 440.413735824752
+                        )
+                        when abs((
+                            bad_side * z_score
+                        )) <= 37
+                        then exp(
+                            case
+                                when (
+                                    (
+                                        -abs((
+                                            bad_side * z_score
+                                        )) * abs((
+                                            bad_side * z_score
+                                        ))
+                                    ) / 2
+                                ) is null
+                                or -700.0 is null
+                                then null
+                                else greatest(
+                                    (
+                                        -abs((
+                                            bad_side * z_score
+                                        )) * abs((
+                                            bad_side * z_score
+                                        ))
+                                    ) / 2,
+                                    -700.0
+                                )
+                            end
+                        ) / (
+                            abs((
+                                bad_side * z_score
+                            )) + 1 / (
+                                abs((
+                                    bad_side * z_score
+                                )) + 2 / (
+                                    abs((
+                                        bad_side * z_score
+                                    )) + 3 / (
+                                        abs((
+                                            bad_side * z_score
+                                        )) + 4 / (
+                                            abs((
+                                                bad_side * z_score
+                                            )) + 0.65
                                         )
                                     )
                                 )
                             )
-                        end
-                    )
-                    else 1.0 - (
-                        case
-                            when abs(bad_side * z_score) > 37
-                            then 0.0
-                            else exp(-0.5 * bad_side * z_score * bad_side * z_score) * 0.3989422804014327 * (
+                        ) / 2.506628274631
+                        else 0.0
+                    end
+                    else 1.0 - case
+                        when abs((
+                            bad_side * z_score
+                        )) < 7.07106781186547
+                        then exp(
+                            case
+                                when (
+                                    (
+                                        -abs((
+                                            bad_side * z_score
+                                        )) * abs((
+                                            bad_side * z_score
+                                        ))
+                                    ) / 2
+                                ) is null
+                                or -700.0 is null
+                                then null
+                                else greatest(
+                                    (
+                                        -abs((
+                                            bad_side * z_score
+                                        )) * abs((
+                                            bad_side * z_score
+                                        ))
+                                    ) / 2,
+                                    -700.0
+                                )
+                            end
+                        ) * (
+                            (
                                 (
-                                    1.0 / (
-                                        1.0 + 0.2316419 * abs(bad_side * z_score)
-                                    )
-                                ) * (
-                                    0.319381530 + (
-                                        1.0 / (
-                                            1.0 + 0.2316419 * abs(bad_side * z_score)
-                                        )
-                                    ) * (
-                                        -0.356563782 + (
-                                            1.0 / (
-                                                1.0 + 0.2316419 * abs(bad_side * z_score)
-                                            )
-                                        ) * (
-                                            1.781477937 + (
-                                                1.0 / (
-                                                    1.0 + 0.2316419 * abs(bad_side * z_score)
-                                                )
-                                            ) * (
-                                                -1.821255978 + (
-                                                    1.0 / (
-                                                        1.0 + 0.2316419 * abs(bad_side * z_score)
-                                                    )
-                                                ) * 1.330274429
-                                            )
+                                    (
+                                        (
+                                            (
+                                                0.0352624965998911 * abs((
+                                                    bad_side * z_score
+                                                )) + 0.700383064443688
+                                            ) * abs((
+                                                bad_side * z_score
+                                            )) + 6.37396220353165
+                                        ) * abs((
+                                            bad_side * z_score
+                                        )) + 33.912866078383
+                                    ) * abs((
+                                        bad_side * z_score
+                                    )) + 112.079291497871
+                                ) * abs((
+                                    bad_side * z_score
+                                )) + 221.213596169931
+                            ) * abs((
+                                bad_side * z_score
+                            )) + 220.206867912376
+                        ) / (
+                            (
+                                (
+                                    (
+                                        (
+                                            (
+                                                (
+                                                    0.0883883476483184 * abs((
+                                                        bad_side * z_score
+                                                    )) + 1.75566716318264
+                                                ) * abs((
+                                                    bad_side * z_score
+                                                )) + 16.064177579207
+                                            ) * abs((
+                                                bad_side * z_score
+                                            )) + 86.7807322029461
+                                        ) * abs((
+                                            bad_side * z_score
+                                        )) + 296.564248779674
+                                    ) * abs((
+                                        bad_side * z_score
+                                    )) + 637.333633378831
+                                ) * abs((
+                                    bad_side * z_score
+                                )) + 793.826512519948
+                            ) * abs((
+                                bad_side * z_score
+                            )) + 440.413735824752
+                        )
+                        when abs((
+                            bad_side * z_score
+                        )) <= 37
+                        then exp(
+                            case
+                                when (
+                                    (
+                                        -abs((
+                                            bad_side * z_score
+                                        )) * abs((
+                                            bad_side * z_score
+                                        ))
+                                    ) / 2
+                                ) is null
+                                or -700.0 is null
+                                then null
+                                else greatest(
+                                    (
+                                        -abs((
+                                            bad_side * z_score
+                                        )) * abs((
+                                            bad_side * z_score
+                                        ))
+                                    ) / 2,
+                                    -700.0
+                                )
+                            end
+                        ) / (
+                            abs((
+                                bad_side * z_score
+                            )) + 1 / (
+                                abs((
+                                    bad_side * z_score
+                                )) + 2 / (
+                                    abs((
+                                        bad_side * z_score
+                                    )) + 3 / (
+                                        abs((
+                                            bad_side * z_score
+                                        )) + 4 / (
+                                            abs((
+                                                bad_side * z_score
+                                            )) + 0.65
                                         )
                                     )
                                 )
                             )
-                        end
-                    )
+                        ) / 2.506628274631
+                        else 0.0
+                    end
                 end
             )
         ) as p_value,
