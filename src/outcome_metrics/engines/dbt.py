@@ -70,6 +70,7 @@ def dbt_build(
     target: str = "duckdb",
     db_path: Path | None = None,
     select: str | None = None,
+    exclude: str | None = None,
     indirect_selection: str | None = None,
     full_refresh: bool = False,
     data_tests: bool = True,
@@ -78,7 +79,8 @@ def dbt_build(
 ) -> BuildResult:
     """`dbt build` in-process. Progress lines go to `progress`; dbt's own log goes to target/logs.
 
-    `select` is dbt's node selection (e.g. '+fct_metric_values': it and everything upstream);
+    `select` and `exclude` are dbt's node selection (e.g. '+fct_metric_values': it and everything
+    upstream; 'test_name:not_null': every not_null test);
     `data_tests=False` builds the models without running their data and unit tests."""
     from dbt.cli.main import dbtRunner
 
@@ -99,6 +101,8 @@ def dbt_build(
     args = ["build", *_base_args(root, target), "--quiet", "--log-level", "none", "--no-use-colors"]
     if select:
         args += ["--select", select]
+    if exclude:
+        args += ["--exclude", exclude]
     if indirect_selection:  # cautious: only the tests whose parents are all selected
         args += ["--indirect-selection", indirect_selection]
     if full_refresh:
