@@ -11,23 +11,10 @@ from sqlglot import exp
 
 from outcome_metrics.errors import Issue, suggestion
 from outcome_metrics.rendering.builders import alias, cast, col, select_
-from outcome_metrics.spec.loader import Document, LocatedDict, LocatedList
+from outcome_metrics.spec.loader import Document, LocatedDict, line_at
 
 #: The periods a report is cut by: the whole data (period_start NULL) and each calendar month.
 GRAIN_ALL, GRAIN_MONTH = "all", "month"
-
-
-def _line(block: LocatedDict, loc: tuple[Any, ...]) -> int:
-    node: Any = block
-    line = block.line
-    for key in loc:
-        if isinstance(node, LocatedDict) and key in node:
-            line, node = node.line_of(str(key)), node[key]
-        elif isinstance(node, LocatedList) and isinstance(key, int) and key < len(node):
-            line, node = node.line_of(key), node[key]
-        else:
-            break
-    return line
 
 
 def parse_block(doc: Document, key: str, value: Any, spec: type[BaseModel], example: str
@@ -55,7 +42,7 @@ def parse_block(doc: Document, key: str, value: Any, spec: type[BaseModel], exam
                 message = f"unknown value '{detail.get('input')}' for '{name}' ({hint})"
             else:
                 message = f"'{name}' is invalid: {detail['msg'][0].lower()}{detail['msg'][1:]} (write e.g. {example})"
-            issues.append(Issue(doc.path, _line(value, loc), f"{key}: {message}"))
+            issues.append(Issue(doc.path, line_at(value, loc), f"{key}: {message}"))
         return None, issues
 
 

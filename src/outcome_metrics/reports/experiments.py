@@ -49,7 +49,7 @@ from outcome_metrics.rendering.sql import IN_MARTS_SCHEMA, _cte, _file, _select_
 from outcome_metrics.reports import statistics as st
 from outcome_metrics.semantic.entities import ENTITIES, Entity
 from outcome_metrics.semantic.kinds import Ratio, ResolvedMeasure, ResolvedMetric, Simple
-from outcome_metrics.spec.loader import Document, LocatedDict, LocatedList
+from outcome_metrics.spec.loader import Document, LocatedDict, LocatedList, line_at
 from outcome_metrics.spec.shapes import Agg, Frozen
 
 SECTION = "experiments"
@@ -93,16 +93,7 @@ class Located:
     mapping: LocatedDict
 
     def line_of(self, *keys: str | int) -> int:
-        node: Any = self.mapping
-        line = self.mapping.line
-        for key in keys:
-            if isinstance(node, LocatedDict) and key in node:
-                line, node = node.line_of(str(key)), node[key]
-            elif isinstance(node, LocatedList) and isinstance(key, int) and key < len(node):
-                line, node = node.line_of(key), node[key]
-            else:
-                break
-        return line
+        return line_at(self.mapping, keys)
 
 
 @dataclass(frozen=True)

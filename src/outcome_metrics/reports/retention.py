@@ -45,7 +45,7 @@ from outcome_metrics.errors import Issue, suggestion
 from outcome_metrics.rendering.builders import alias, cast, col, select_, table, when
 from outcome_metrics.rendering.dialects import Dialect
 from outcome_metrics.rendering.sql import IN_MARTS_SCHEMA, _cte, _file
-from outcome_metrics.spec.loader import Document, LocatedDict, LocatedList
+from outcome_metrics.spec.loader import Document, LocatedDict, line_at
 from outcome_metrics.spec.shapes import GRAIN_ORDER, Frozen, Grain
 
 KEY = "retention"  # the top-level key in metrics/*.yml
@@ -94,24 +94,11 @@ def parse(doc: Document, value: Any, reports: dict[str, Any]) -> list[Issue]:
     try:
         spec = RetentionSpec.model_validate(dict(value))
     except ValidationError as error:
-        return [*issues, *(Issue(doc.path, _line(value, tuple(e["loc"]), line), _message(e))
+        return [*issues, *(Issue(doc.path, line_at(value, tuple(e["loc"]), line), _message(e))
                            for e in error.errors(include_url=False))]  # fmt: skip
     if not issues:
         reports[KEY] = Retention(spec, doc.path)
     return issues
-
-
-def _line(mapping: LocatedDict, loc: tuple[Any, ...], default: int) -> int:
-    node: Any = mapping
-    found = default
-    for key in loc:
-        if isinstance(node, LocatedDict) and key in node:
-            found, node = node.line_of(str(key)), node[key]
-        elif isinstance(node, LocatedList) and isinstance(key, int) and key < len(node):
-            found, node = node.line_of(key), node[key]
-        else:
-            break
-    return found
 
 
 def _message(error: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,21 @@ class LocatedList(list):
 
     def line_of(self, index: int) -> int:
         return self.item_lines[index] if 0 <= index < len(self.item_lines) else self.line
+
+
+def line_at(mapping: LocatedDict, keys: Sequence[Any], default: int | None = None) -> int:
+    """The line of the deepest of `keys` (a pydantic error's loc) found under `mapping`; where the
+    first key is missing, `default` (else the mapping's own line)."""
+    node: Any = mapping
+    line = mapping.line if default is None else default
+    for key in keys:
+        if isinstance(node, LocatedDict) and key in node:
+            line, node = node.line_of(str(key)), node[key]
+        elif isinstance(node, LocatedList) and isinstance(key, int) and key < len(node):
+            line, node = node.line_of(key), node[key]
+        else:
+            break
+    return line
 
 
 class _Loader(yaml.SafeLoader):
