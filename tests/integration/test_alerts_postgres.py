@@ -16,14 +16,15 @@ import pytest
 
 from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.engines.duckdb import load_arrow_batches
-from outcome_metrics.engines.postgres import ConnectionParams, connect, load_events, profile_env
+from outcome_metrics.engines.postgres import ConnectionParams, load_events, profile_env
 from outcome_metrics.planning import long_dimensions
 from outcome_metrics.reports import alerts
 from outcome_metrics.sim import simulate
 from outcome_metrics.testing.postgres import TemporaryCluster
 from tests.support.alert_events import HAND_DAYS, HAND_START, hand_made_events
-from tests.support.comparison import Row, compare_rows, duckdb_rows, relation, without_bookkeeping
+from tests.support.comparison import Row, compare_rows, duckdb_rows
 from tests.support.events import events_table
+from tests.support.postgres_db import create_production_like_database, postgres_rows
 from tests.support.project import copy_project
 from tests.support.servers import require_server_binaries
 
@@ -32,30 +33,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 PG_SCHEMA = "outcomes"
 KEYS = ("metric", "grain", "period_start", "segment_by", "persona", "feature", "model", "prompt_version", "workflow",
         "experiment", "variant")  # fmt: skip
-
-
-def _create_database(params: ConnectionParams, name: str) -> ConnectionParams:
-    """A database set up like a production server: en-US collation (PostgreSQL 15+), a far-off time zone."""
-    con = connect(params)
-    con.autocommit = True
-    with con.cursor() as cursor:
-        cursor.execute("show server_version_num")
-        collation = " locale_provider = icu icu_locale = 'en-US'" if int(cursor.fetchone()[0]) >= 150000 else ""
-        cursor.execute(f"create database {name} template template0{collation}")
-        cursor.execute(f"alter database {name} set timezone = 'Pacific/Kiritimati'")
-    con.close()
-    return ConnectionParams(**{**params, "dbname": name})
-
-
-def postgres_rows(params: ConnectionParams, table: str) -> list[Row]:
-    con = connect(params)
-    try:
-        with con.cursor() as cursor:
-            cursor.execute(f"select * from {relation(table, PG_SCHEMA)}")
-            names = [d[0] for d in cursor.description]
-            return without_bookkeeping([dict(zip(names, row, strict=True)) for row in cursor.fetchall()])
-    finally:
-        con.close()
 
 
 def _events() -> pa.Table:
@@ -72,7 +49,7 @@ def builds(tmp_path_factory) -> Iterator[tuple[object, ConnectionParams]]:
     db_path = root / "warehouse.duckdb"
     load_arrow_batches(db_path, events.to_batches())
     with TemporaryCluster(require_server_binaries()) as cluster:
-        postgres = _create_database(cluster, "alerts")
+        postgres = create_production_like_database(cluster, "alerts")
         assert load_events(postgres, events) == events.num_rows
         with pytest.MonkeyPatch.context() as env:
             for name, value in {**profile_env(postgres, PG_SCHEMA), "OUTCOMES_TARGET": "duckdb",
@@ -109,7 +86,7 @@ def _rounding_zeros(rows: list[Row]) -> list[Row]:
 def test_alert_rows_equal_duckdbs(builds, model):
     db_path, postgres = builds
     left, _ = duckdb_rows(db_path, model)
-    right = postgres_rows(postgres, model)
+    right = postgres_rows(postgres, model, PG_SCHEMA)
     assert len(left) > (1000 if model == alerts.SCORES_MODEL else 2)
     problems = compare_rows(model, _rounding_zeros(left), _rounding_zeros(right), KEYS)
     assert problems == [], f"{len(problems)} difference(s):\n" + "\n".join(problems[:20])

@@ -32,7 +32,6 @@ from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.engines.duckdb import load_arrow_batches
 from outcome_metrics.engines.postgres import (
     ConnectionParams,
-    connect,
     load_events,
     profile_env,
 )
@@ -47,8 +46,6 @@ from tests.support.comparison import (
     compare_rows,
     duckdb_rows,
     key_columns,
-    relation,
-    without_bookkeeping,
 )
 from tests.support.events import (
     DUPLICATE,
@@ -58,6 +55,7 @@ from tests.support.events import (
     hand_made_events,
     response,
 )
+from tests.support.postgres_db import PRODUCTION_LIKE, create_production_like_database, postgres_rows, query_rows
 from tests.support.project import copy_project
 from tests.support.servers import require_server_binaries
 
@@ -131,7 +129,7 @@ class Builds:
     engine: str = "postgres"
 
     def rows(self, table: str) -> list[Row]:
-        return postgres_rows(self.postgres, table)
+        return postgres_rows(self.postgres, table, PG_SCHEMA)
 
 
 @pytest.fixture(scope="module")
@@ -142,29 +140,13 @@ def cluster() -> Iterator[ConnectionParams]:
 
 # Like a production server, unlike a fresh test cluster: a linguistic collation, and a session time
 # zone as far from UTC as there is, so a date taken in local time instead of UTC moves rows.
-PRODUCTION_LIKE = {"icu_locale": "en-US", "timezone": "Pacific/Kiritimati"}
-
-
-def _create_database(params: ConnectionParams, name: str) -> ConnectionParams:
-    con = connect(params)
-    con.autocommit = True
-    with con.cursor() as cursor:
-        cursor.execute("show server_version_num")
-        icu = int(cursor.fetchone()[0]) >= 150000  # ICU as a database's default collation: PostgreSQL 15+
-        collation = f" locale_provider = icu icu_locale = '{PRODUCTION_LIKE['icu_locale']}'" if icu else ""
-        cursor.execute(f"create database {name} template template0{collation}")
-        cursor.execute(f"alter database {name} set timezone = '{PRODUCTION_LIKE['timezone']}'")
-    con.close()
-    return ConnectionParams(**{**params, "dbname": name})
-
-
 @pytest.fixture(scope="module", params=sorted(EVENT_SETS))
 def builds(request, cluster, tmp_path_factory) -> Builds:
     events = EVENT_SETS[request.param]()
     root = copy_project(tmp_path_factory.mktemp(f"project_{request.param}"))
     db_path = root / "warehouse.duckdb"
     load_arrow_batches(db_path, events.to_batches())
-    postgres = _create_database(cluster, request.param)  # one database per event set
+    postgres = create_production_like_database(cluster, request.param)  # one database per event set
     first, rest = split_by_arrival(events)
     assert load_events(postgres, first) == first.num_rows
     models = tuple(sorted(p.stem for p in (root / "models" / "generated" / "duckdb").rglob("*.sql")))
@@ -187,21 +169,6 @@ def builds(request, cluster, tmp_path_factory) -> Builds:
     return built
 
 
-def query(params: ConnectionParams, sql: str) -> list[Row]:
-    con = connect(params)
-    try:
-        with con.cursor() as cursor:
-            cursor.execute(sql)
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    finally:
-        con.close()
-
-
-def postgres_rows(params: ConnectionParams, table: str) -> list[Row]:
-    return without_bookkeeping(query(params, f"select * from {relation(table, PG_SCHEMA)}"))
-
-
 # -- the integration tests ------------------------------------------------------------------------
 
 
@@ -222,7 +189,7 @@ def test_every_aggregate_and_mart_is_compared(builds):
 @pytest.mark.postgres
 def test_comparison_finds_one_perturbed_value_in_a_real_build(builds):
     left, types = duckdb_rows(builds.duckdb_path, "fct_metric_values")
-    right = postgres_rows(builds.postgres, "fct_metric_values")
+    right = postgres_rows(builds.postgres, "fct_metric_values", PG_SCHEMA)
     keys = key_columns("fct_metric_values", types)
     assert compare_rows("fct_metric_values", left, right, keys) == []
     target = next(i for i, row in enumerate(right) if row["value"] and row["metric"] == "success_rate")
@@ -237,7 +204,7 @@ def test_hand_made_values_hold_on_postgres(builds):
     """Not only equal to DuckDB: right. One hand-computed value (test_build_duckdb.py) read from Postgres."""
     if builds.name != "hand_made":
         pytest.skip("the hand-computed values are for the hand-made events")
-    rows = postgres_rows(builds.postgres, "fct_metric_values")
+    rows = postgres_rows(builds.postgres, "fct_metric_values", PG_SCHEMA)
     [row] = [r for r in rows if r["metric"] == "latency_p95_ms" and r["grain"] == "day"
              and str(r["period_start"]) == "2026-03-02" and r["segment_by"] == ""]  # fmt: skip
     assert row["value"] == pytest.approx(480)
@@ -247,7 +214,7 @@ def test_hand_made_values_hold_on_postgres(builds):
 @pytest.mark.postgres
 def test_postgres_databases_sort_and_tell_time_like_a_production_server(builds):
     """The comparison has teeth only if Postgres is set up to differ from DuckDB where servers do."""
-    [row] = query(builds.postgres, "select current_setting('TimeZone') as tz, 'x_a' < 'x_Z' as linguistic, "
+    [row] = query_rows(builds.postgres, "select current_setting('TimeZone') as tz, 'x_a' < 'x_Z' as linguistic, "
                                    "current_setting('server_version_num')::int as version")  # fmt: skip
     assert row["tz"] == PRODUCTION_LIKE["timezone"]
     if row["version"] < 150000:
@@ -259,7 +226,7 @@ def test_postgres_databases_sort_and_tell_time_like_a_production_server(builds):
 @pytest.mark.postgres
 def test_descriptions_are_comments_in_the_postgres_catalog(builds):
     # persist_docs (dbt_project.yml), on a view (the mart) and on an incremental table rebuilt incrementally
-    [row] = query(builds.postgres, "select col_description('marts.mart_interaction_metrics_daily'::regclass, "
+    [row] = query_rows(builds.postgres, "select col_description('marts.mart_interaction_metrics_daily'::regclass, "
                   "(select attnum from pg_attribute where attrelid = 'marts.mart_interaction_metrics_daily'::regclass "
                   "and attname = 'interactions')) as column_comment, "
                   f"obj_description('{PG_SCHEMA}.int_metric_values'::regclass, 'pg_class') as table_comment",
@@ -288,7 +255,7 @@ def test_divisions_written_in_yaml_give_duckdbs_numbers_on_postgres(cluster):
     expected = [(1.5, 2.0, True), (None, None, None)]
     with duckdb.connect() as con:
         assert con.execute(sql("duckdb")).fetchall() == expected
-    assert [tuple(row.values()) for row in query(cluster, sql("postgres"))] == expected
+    assert [tuple(row.values()) for row in query_rows(cluster, sql("postgres"))] == expected
 
 
 # -- loading events ---------------------------------------------------------------------------------
@@ -304,7 +271,7 @@ def test_load_events_round_trips_every_value_exactly(cluster):
     events = events_table([*EVENTS, DUPLICATE, AWKWARD])
     assert load_events(cluster, events) == len(EVENTS) + 2
     assert load_events(cluster, events) == len(EVENTS) + 2  # replaces, never appends twice
-    loaded = query(cluster, "select * from raw.ai_events")
+    loaded = query_rows(cluster, "select * from raw.ai_events")
     def key(row: Row) -> tuple[str, datetime]:
         return row["event_id"], row["received_at"] or datetime.min
 

@@ -12,41 +12,18 @@ import pytest
 
 from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.engines.duckdb import load_arrow_batches
-from outcome_metrics.engines.postgres import ConnectionParams, connect, load_events, profile_env
+from outcome_metrics.engines.postgres import ConnectionParams, load_events, profile_env
 from outcome_metrics.reports import calibration, judge_agreement
 from outcome_metrics.sim import simulate
 from outcome_metrics.testing.postgres import TemporaryCluster
-from tests.support.comparison import Row, compare_rows, duckdb_rows, relation, without_bookkeeping
+from tests.support.comparison import compare_rows, duckdb_rows
+from tests.support.postgres_db import create_production_like_database, postgres_rows
 from tests.support.project import copy_project
 from tests.support.servers import require_server_binaries
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 PG_SCHEMA = "outcomes"
-
-
-def _create_database(params: ConnectionParams, name: str) -> ConnectionParams:
-    """A database set up like a production server: en-US collation (PostgreSQL 15+), a far-off time zone."""
-    con = connect(params)
-    con.autocommit = True
-    with con.cursor() as cursor:
-        cursor.execute("show server_version_num")
-        collation = " locale_provider = icu icu_locale = 'en-US'" if int(cursor.fetchone()[0]) >= 150000 else ""
-        cursor.execute(f"create database {name} template template0{collation}")
-        cursor.execute(f"alter database {name} set timezone = 'Pacific/Kiritimati'")
-    con.close()
-    return ConnectionParams(**{**params, "dbname": name})
-
-
-def postgres_rows(params: ConnectionParams, table: str) -> list[Row]:
-    con = connect(params)
-    try:
-        with con.cursor() as cursor:
-            cursor.execute(f"select * from {relation(table, PG_SCHEMA)}")
-            names = [d[0] for d in cursor.description]
-            return without_bookkeeping([dict(zip(names, row, strict=True)) for row in cursor.fetchall()])
-    finally:
-        con.close()
 
 
 KEYS = {
@@ -63,7 +40,7 @@ def builds(tmp_path_factory) -> Iterator[tuple[object, ConnectionParams]]:
     db_path = root / "warehouse.duckdb"
     load_arrow_batches(db_path, events.to_batches())
     with TemporaryCluster(require_server_binaries()) as cluster:
-        postgres = _create_database(cluster, "calibration")
+        postgres = create_production_like_database(cluster, "calibration")
         assert load_events(postgres, events) == events.num_rows
         with pytest.MonkeyPatch.context() as env:
             for name, value in {**profile_env(postgres, PG_SCHEMA), "OUTCOMES_TARGET": "duckdb",
@@ -84,6 +61,6 @@ def builds(tmp_path_factory) -> Iterator[tuple[object, ConnectionParams]]:
 def test_report_rows_equal_duckdbs(builds, model):
     db_path, postgres = builds
     left, _ = duckdb_rows(db_path, model)
-    right = postgres_rows(postgres, model)
+    right = postgres_rows(postgres, model, PG_SCHEMA)
     assert len(left) > 2
     assert compare_rows(model, left, right, KEYS[model]) == []

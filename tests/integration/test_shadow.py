@@ -29,12 +29,13 @@ from scipy import stats
 
 from outcome_metrics.engines.dbt import dbt_build
 from outcome_metrics.engines.duckdb import load_arrow_batches
-from outcome_metrics.engines.postgres import ConnectionParams, connect, load_events, profile_env
+from outcome_metrics.engines.postgres import connect, load_events, profile_env
 from outcome_metrics.reports import shadow
 from outcome_metrics.sim import simulate
 from outcome_metrics.testing.postgres import TemporaryCluster
 from tests.support.comparison import compare_rows, duckdb_rows, relation, without_bookkeeping
 from tests.support.paths import REFERENCE
+from tests.support.postgres_db import create_production_like_database
 from tests.support.project import copy_project
 from tests.support.servers import require_server_binaries
 from tests.support.warehouse import connect_built
@@ -255,23 +256,10 @@ def test_the_demo_prints_each_candidates_verdict(con):
 PG_SCHEMA = "outcomes"
 
 
-def _create_database(params: ConnectionParams, name: str) -> ConnectionParams:
-    """A database set up like a production server: en-US collation (PostgreSQL 15+), a far-off time zone."""
-    connection = connect(params)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute("show server_version_num")
-        collation = " locale_provider = icu icu_locale = 'en-US'" if int(cursor.fetchone()[0]) >= 150000 else ""
-        cursor.execute(f"create database {name} template template0{collation}")
-        cursor.execute(f"alter database {name} set timezone = 'Pacific/Kiritimati'")
-    connection.close()
-    return ConnectionParams(**{**params, "dbname": name})
-
-
 @pytest.mark.postgres
 def test_postgres_rows_equal_duckdbs(built, mart):
     with TemporaryCluster(require_server_binaries()) as cluster:
-        postgres = _create_database(cluster, "shadow")
+        postgres = create_production_like_database(cluster, "shadow")
         assert load_events(postgres, built["events"]) == built["events"].num_rows
         with pytest.MonkeyPatch.context() as env:
             for name, value in {**profile_env(postgres, PG_SCHEMA), "DBT_INDIRECT_SELECTION": "cautious"}.items():
